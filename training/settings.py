@@ -1,0 +1,133 @@
+"""The project's one settings object (environment variables prefixed ``MINEOPS_``).
+
+It lives in ``training`` because that is the bottom layer: the training commands, the simulator
+and the API all read it, and ``training`` may import nothing of ours. ``api/settings.py`` wraps it
+in the cached FastAPI dependency. Every field is listed in ``.env.example`` (a test checks that);
+nothing else in the code base reads ``os.environ``.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "MINEOPS_"
+DEV_ENVIRONMENTS = frozenset({"development", "test"})
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; defaults run everything locally with no external service."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
+
+    # --- where things live -------------------------------------------------------------------
+    environment: str = Field("development", description="development | test | production")
+    data_dir: Path = Field(Path("data"), description="Folder of the fleet database CSV exports")
+    models_dir: Path = Field(Path("models"), description="Model registry root (vN/ folders + champion pointer)")
+    logs_dir: Path = Field(Path("logs"), description="Quarantine, reports, prediction log, drift reports")
+    log_level: str = Field("INFO", description="Python logging level")
+
+    # --- data validation ---------------------------------------------------------------------
+    max_bad_row_share: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="Share of bad rows in any file above which the input is rejected (exit 2)",
+    )
+
+    # --- synthetic mine ------------------------------------------------------------------------
+    synthetic_days: int = Field(90, ge=1, description="Days of haulage the sample mine generates")
+    synthetic_trucks: int = Field(40, ge=1, description="Trucks the sample mine operates")
+    synthetic_seed: int = Field(7, description="Seed of the sample mine")
+
+    # --- training and the promotion gate -------------------------------------------------------
+    random_seed: int = Field(42, description="random_state of every model fit")
+    holdout_share: float = Field(0.2, gt=0.0, lt=1.0, description="Latest share of cycles held out")
+    gate_min_r2: float = Field(0.8, description="Fuel and payload must reach R2 > this to be promoted")
+    gate_min_auc: float = Field(0.7, description="Delay classifier must reach AUC >= this")
+    gate_tolerance: float = Field(
+        0.02, ge=0.0,
+        description="A candidate may be at most this much worse than the champion (R2/AUC points)",
+    )
+
+    # --- simulation ----------------------------------------------------------------------------
+    sim_replications: int = Field(30, ge=1, description="Default replications per scenario")
+    sim_duration_hours: float = Field(8.0, gt=0, description="Default shift length simulated")
+    sim_seed: int = Field(42, description="Default root seed of a simulation request")
+    sim_max_grid_simulations: int = Field(
+        2000, ge=1, description="Largest grid (scenarios x replications) one request may ask for"
+    )
+    sim_workers: int = Field(0, ge=0, description="Simulator processes; 0 = one per CPU core")
+    sim_queue_limit: int = Field(
+        8, ge=1, description="Requests waiting for the simulator pool before 503 Retry-After"
+    )
+
+    # --- API and storage -----------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="Bind address of python -m api")
+    api_port: int = Field(8000, description="Port of python -m api")
+    api_workers: int = Field(1, ge=1, description="Uvicorn worker processes")
+    database_url: str = Field(
+        "", description="Run store; empty = SQLite file logs/runs.sqlite3; postgresql://... for PostgreSQL"
+    )
+    secret_key: str = Field("dev-insecure-secret", description="Signing secret; must be changed outside development")
+
+    # --- chat ------------------------------------------------------------------------------------
+    ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server URL")
+    ollama_model: str = Field("qwen2.5:7b", description="Model the chat uses")
+    ollama_timeout_s: float = Field(30.0, gt=0, description="Seconds before the chat falls back")
+
+    # --- monitoring --------------------------------------------------------------------------------
+    drift_threshold: float = Field(0.5, ge=0, le=1, description="Share of drifted columns that counts as drift")
+    champion_max_age_days: int = Field(30, ge=1, description="Alert when the champion is older")
+
+    # --- cluster -----------------------------------------------------------------------------------
+    dask_scheduler_address: str = Field("", description="Dask scheduler (tcp://host:8786); empty = local pool")
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.upper()
+
+    @model_validator(mode="after")
+    def _no_default_secret_in_production(self) -> "Settings":
+        if self.environment not in DEV_ENVIRONMENTS and self.secret_key == "dev-insecure-secret":
+            raise ValueError(
+                f"{ENV_PREFIX}SECRET_KEY must be set when {ENV_PREFIX}ENVIRONMENT={self.environment}"
+            )
+        return self
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.logs_dir / "quarantine"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.logs_dir / 'runs.sqlite3').as_posix()}"
+
+    @property
+    def effective_workers(self) -> int:
+        return self.sim_workers or (os.cpu_count() or 1)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own ``Settings(...)``)."""
+    return Settings()
+
+
+def env_example() -> str:
+    """The text of ``.env.example``: every setting with its default and meaning (generated)."""
+    lines = ["# Mining Ops AI settings. Every variable is optional; the value shown is the default.",
+             "# Generated from training/settings.py: python -m training.settings > .env.example", ""]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        value = default.as_posix() if isinstance(default, Path) else default
+        lines.append(f"# {field.description}")
+        lines.append(f"{ENV_PREFIX}{name.upper()}={value}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(env_example(), end="")
