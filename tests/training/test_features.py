@@ -15,7 +15,7 @@ REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference-e
 
 def _read(name: str) -> pd.DataFrame:
     df = pd.read_csv(REFERENCE / f"{name}.csv", dtype=str, keep_default_na=False)
-    return df.replace("", np.nan)
+    return df.mask(df == "")
 
 
 @pytest.fixture(scope="module")
