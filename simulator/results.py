@@ -1,0 +1,81 @@
+"""Plain records passed between the SimPy model, economics, statistics and ranking.
+
+Frozen dataclasses of numbers only, so they pickle cheaply across the process pool. Units are in
+the field names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ReplicationResult:
+    """What one replication of one scenario produced (one simulated shift)."""
+
+    scenario_key: str          # e.g. "T10-E2": trucks and excavators of the scenario
+    replication: int           # replication index (the common-random-number stream index)
+    trucks: int
+    excavators: int
+    shift_hours: float         # simulated duration
+    loads: int                 # completed haul cycles (dumped loads)
+    production_t: float        # tonnes dumped
+    fuel_l: float              # litres burned by the trucks' cycles
+    queue_hours: float         # truck-hours spent waiting (excavator + dump queues)
+    cycle_time_min: float      # mean duration of completed cycles (queue included)
+    excavator_utilisation: float  # share of excavator-hours spent loading (0..1)
+    truck_utilisation: float      # share of truck-hours spent in a cycle (not idle/broken) (0..1)
+    delays: int                # cycles with a delay
+    delay_hours: float         # total delay duration
+    incident_expected: float   # expected incidents = sum over cycles of incident probability
+    breakdowns: int            # units taken out of service during the shift
+    downtime_hours: float      # unit-hours lost to breakdowns
+    hours_to_target: float | None = None  # hours needed to reach the vessel's quantity at this rate
+
+
+@dataclass(frozen=True)
+class Economics:
+    """Profit decomposition of one replication, IDR."""
+
+    revenue_idr: float
+    fuel_cost_idr: float
+    truck_cost_idr: float
+    excavator_cost_idr: float
+    queue_penalty_idr: float
+    incident_risk_idr: float
+    demurrage_idr: float
+    vessel_penalty_idr: float
+    vessel_late: bool
+
+    @property
+    def profit_idr(self) -> float:
+        return (self.revenue_idr - self.fuel_cost_idr - self.truck_cost_idr - self.excavator_cost_idr
+                - self.queue_penalty_idr - self.incident_risk_idr - self.demurrage_idr
+                - self.vessel_penalty_idr)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Mean with a 95% confidence interval over replications (same unit as the metric)."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+    std: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScenarioSummary:
+    """One strategy: its decision variables and every metric's estimate over replications."""
+
+    scenario_key: str
+    trucks: int
+    excavators: int
+    replications: int
+    metrics: dict[str, Estimate] = field(default_factory=dict)  # profit_idr, production_t, fuel_l, ...
+    probability_vessel_late: float = 0.0
+    rank: int = 0
+    tied_with: tuple[str, ...] = ()
+    pareto: bool = False
+    guideline: str = ""        # short operating guideline computed from the numbers
+    vessel_analysis: str = ""  # sentence about the vessel deadline

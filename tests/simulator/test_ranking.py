@@ -1,0 +1,219 @@
+"""Ranking: order, statistical ties, Pareto front, computed guidelines and the legacy display strings."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator import ranking
+from simulator.ranking import (
+    display_block,
+    format_fuel_ratio,
+    format_hours,
+    format_idr,
+    format_tonnes,
+    guideline,
+    pareto_front,
+    rank,
+    vessel_analysis,
+)
+from simulator.results import Estimate, ScenarioSummary
+
+
+def _contract(name: str) -> dict:
+    path = Path("/work/shared/contracts") / name
+    if not path.is_file():  # REPO/../shared
+        path = Path(__file__).resolve().parents[3] / "shared" / "contracts" / name
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def est(mean: float, half: float = 0.0, std: float = 0.0, n: int = 30) -> Estimate:
+    return Estimate(mean=mean, ci_low=mean - half, ci_high=mean + half, n=n, std=std)
+
+
+def summary(key: str, profit: float, half: float = 1.0, std: float = 1.0, *, trucks: int = 10,
+            excavators: int = 2, queue_hours: float = 0.0, fuel_ratio: float = 0.4, util: float = 0.7,
+            delays: float = 0.0, loads: float = 60.0, p_late: float = 0.0, production: float = 1800.0,
+            vessel: dict[str, float] | None = None) -> ScenarioSummary:
+    metrics = {
+        "profit_idr": est(profit, half, std), "production_t": est(production),
+        "queue_hours": est(queue_hours), "fuel_ratio_l_per_t": est(fuel_ratio),
+        "excavator_utilisation": est(util), "delays": est(delays), "loads": est(loads),
+    }
+    for name, value in (vessel or {}).items():
+        metrics[name] = est(value)
+    return ScenarioSummary(scenario_key=key, trucks=trucks, excavators=excavators, replications=30,
+                           metrics=metrics, probability_vessel_late=p_late)
+
+
+def by_key(ranked: list[ScenarioSummary]) -> dict[str, ScenarioSummary]:
+    return {s.scenario_key: s for s in ranked}
+
+
+# --- order and ties ---------------------------------------------------------------------------------
+def test_separated_intervals_rank_by_mean_profit_without_ties():
+    ranked = rank([summary("B", 80, half=5), summary("A", 100, half=5), summary("C", 60, half=5)])
+    assert [s.scenario_key for s in ranked] == ["A", "B", "C"]
+    assert [s.rank for s in ranked] == [1, 2, 3]
+    assert all(s.tied_with == () for s in ranked)
+
+
+def test_overlapping_intervals_are_tied_and_ordered_by_lower_risk():
+    risky = summary("RISKY", 100, half=20, std=30)
+    steady = summary("STEADY", 95, half=20, std=10)
+    far = summary("FAR", 10, half=5, std=1)
+    ranked = rank([risky, steady, far])
+    assert [s.scenario_key for s in ranked] == ["STEADY", "RISKY", "FAR"]
+    assert by_key(ranked)["STEADY"].tied_with == ("RISKY",)
+    assert by_key(ranked)["RISKY"].tied_with == ("STEADY",)
+    assert by_key(ranked)["FAR"].tied_with == ()
+    assert risky.rank == 0  # inputs are not modified
+
+
+def test_ties_with_equal_std_go_to_lower_vessel_risk_then_fewer_units():
+    ranked = rank([summary("LATE", 100, half=10, std=5, p_late=0.3),
+                   summary("ONTIME", 99, half=10, std=5, p_late=0.0, trucks=14)])
+    assert [s.scenario_key for s in ranked] == ["ONTIME", "LATE"]
+    ranked = rank([summary("BIG", 100, half=10, std=5, trucks=12, excavators=3),
+                   summary("SMALL", 98, half=10, std=5, trucks=8, excavators=2)])
+    assert [s.scenario_key for s in ranked] == ["SMALL", "BIG"]
+    assert ranked[0].tied_with == ("BIG",)
+
+
+def test_tie_group_is_what_overlaps_its_leader():
+    # B overlaps A; C overlaps B but not A, so C leads the next group.
+    ranked = rank([summary("A", 100, half=6), summary("B", 92, half=6), summary("C", 84, half=3)])
+    assert by_key(ranked)["A"].tied_with == ("B",)
+    assert by_key(ranked)["C"].tied_with == ()
+    assert by_key(ranked)["C"].rank == 3
+
+
+def test_duplicate_keys_are_refused():
+    with pytest.raises(ValueError, match="unique"):
+        rank([summary("A", 1), summary("A", 2)])
+
+
+@st.composite
+def summary_sets(draw):
+    n = draw(st.integers(1, 8))
+    out = []
+    for i in range(n):
+        mean = draw(st.floats(-1e10, 1e10, allow_nan=False))
+        half = draw(st.floats(0, 1e9, allow_nan=False))
+        std = draw(st.floats(0, 1e9, allow_nan=False))
+        out.append(summary(f"S{i}", mean, half=half, std=std, trucks=draw(st.integers(1, 15)),
+                           excavators=draw(st.integers(1, 3)), p_late=draw(st.floats(0, 1))))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(summary_sets())
+def test_rank_is_a_permutation_and_the_best_mean_is_first_unless_tied(summaries):
+    ranked = rank(summaries)
+    assert sorted(s.scenario_key for s in ranked) == sorted(s.scenario_key for s in summaries)
+    assert [s.rank for s in ranked] == list(range(1, len(summaries) + 1))
+    best = max(summaries, key=lambda s: s.metrics["profit_idr"].mean)
+    top = ranked[0]
+    assert (top.metrics["profit_idr"].mean == best.metrics["profit_idr"].mean
+            or best.scenario_key in top.tied_with)
+    for s in ranked:  # ties are symmetric
+        for other in s.tied_with:
+            assert s.scenario_key in by_key(ranked)[other].tied_with
+
+
+# --- Pareto front -----------------------------------------------------------------------------------
+def test_pareto_front_keeps_only_non_dominated_strategies():
+    items = [
+        summary("RICH", 100, queue_hours=5.0, fuel_ratio=0.45),
+        summary("CALM", 80, queue_hours=0.5, fuel_ratio=0.45),
+        summary("LEAN", 70, queue_hours=3.0, fuel_ratio=0.35),
+        summary("WORSE", 75, queue_hours=4.0, fuel_ratio=0.50),   # dominated by CALM
+        summary("TWIN", 100, queue_hours=5.0, fuel_ratio=0.45),   # equal to RICH: neither dominates
+    ]
+    assert pareto_front(items) == {"RICH", "CALM", "LEAN", "TWIN"}
+    assert {s.scenario_key for s in rank(items) if s.pareto} == {"RICH", "CALM", "LEAN", "TWIN"}
+
+
+# --- guideline and vessel texts ---------------------------------------------------------------------
+def test_guideline_is_empty_when_nothing_is_notable():
+    assert guideline(summary("OK", 1, queue_hours=1.0, util=0.7, delays=5, loads=60)) == ""
+
+
+def test_waiting_bay_above_the_queue_threshold_per_truck():
+    at = ranking.WAITING_BAY_QUEUE_HOURS_PER_TRUCK * 10
+    assert guideline(summary("AT", 1, trucks=10, queue_hours=at)) == ""
+    assert guideline(summary("Q", 1, trucks=10, queue_hours=6.0)) == (
+        "🔄 TRAFIK: Aktifkan Waiting Bay (antrian rata-rata 0.6 jam/truk)")
+
+
+def test_bottleneck_messages_from_excavator_utilisation():
+    busy = guideline(summary("BUSY", 1, util=ranking.EXCAVATOR_SATURATED_UTILISATION + 0.05))
+    assert busy == "⛏️ BOTTLENECK: Excavator jenuh (utilisasi 90%); tambah excavator atau kurangi truk"
+    idle = guideline(summary("IDLE", 1, util=0.4))
+    assert idle.startswith("🚚 BOTTLENECK: Truk menjadi pembatas") and "(utilisasi 40%)" in idle
+
+
+def test_safety_message_when_delays_are_frequent_and_items_are_joined():
+    text = guideline(summary("RAIN", 1, delays=15, loads=50, trucks=10, queue_hours=8.0, util=0.9))
+    items = text.split(" | ")
+    assert len(items) == 3
+    assert items[0].startswith("🔄 TRAFIK") and items[1].startswith("⛏️ BOTTLENECK")
+    assert items[2] == ("⚠️ KESELAMATAN: 30% siklus mengalami delay; batasi kecepatan maks "
+                        f"{ranking.SLIPPERY_SPEED_LIMIT_KMH} km/jam dan jaga jarak aman")
+
+
+def test_vessel_analysis_without_and_with_a_vessel():
+    assert vessel_analysis(summary("X", 1)) == "Tidak ada kapal."
+    safe = summary("SAFE", 1, vessel={"vessel_hours_to_target": 180.0, "vessel_late_hours": 0.0})
+    assert vessel_analysis(safe) == "Status: ON_SCHEDULE | Peluang telat 0% | Estimasi muat 180.0 Jam"
+    risky = summary("RISK", 1, p_late=0.25, vessel={
+        "vessel_hours_to_target": 205.0, "vessel_late_hours": 4.2,
+        "demurrage_idr": 210_000_000.0, "vessel_penalty_idr": 25_000_000.0})
+    assert vessel_analysis(risky) == (
+        "Status: DELAY_RISK | Peluang telat 25% | Ekspektasi keterlambatan 4.2 Jam | Estimasi muat 205.0 Jam"
+        " | DENDA: 235 Juta IDR")
+    assert rank([risky])[0].vessel_analysis == vessel_analysis(risky)
+
+
+# --- legacy display ---------------------------------------------------------------------------------
+def test_formatters_reproduce_the_legacy_strings():
+    assert format_idr(1_214_000_000) == "1.21 Miliar IDR"
+    assert format_idr(640_300_000) == "640 Juta IDR"
+    assert format_idr(-1_214_000_000) == "-1.21 Miliar IDR"
+    assert format_idr(-640_300_000) == "-640 Juta IDR"
+    assert format_idr(999_700_000) == "1.00 Miliar IDR"  # not "1000 Juta IDR"
+    assert format_idr(950_000) == "950,000 IDR" and format_idr(-0.3) == "0 IDR"
+    assert format_tonnes(1802.4) == "1,802 Ton" and format_tonnes(905) == "905 Ton"
+    assert format_fuel_ratio(0.4102) == "0.41 L/Ton" and format_fuel_ratio(float("nan")) == "N/A"
+    assert format_hours(0.84) == "0.8 Jam" and format_hours(12.5) == "12.5 Jam"
+    assert format_hours(None) == "N/A" and format_hours(float("inf")) == "N/A"
+
+
+def test_display_block_reproduces_the_legacy_example():
+    legacy = _contract("legacy-chat-request.json")["top_3_strategies_context"]
+    loading_unit, road = "PIT-01 (Unit: Kobelco SK500-10-001)", "Road Segment 1 (4.7 km)"
+    first = replace(summary("T10-E2", 1_212_000_000, trucks=10, excavators=2, production=1802.2,
+                            fuel_ratio=0.412, queue_hours=0.8),
+                    rank=1, guideline="🔄 TRAFIK: Aktifkan Waiting Bay", vessel_analysis="Tidak ada kapal.")
+    second = replace(summary("T5-E2", 640_000_000, trucks=5, excavators=2, production=905.0,
+                             fuel_ratio=0.39, queue_hours=0.01),
+                     rank=2, guideline="", vessel_analysis="Tidak ada kapal.")
+    blocks = [display_block(s, loading_unit=loading_unit, road=road, vessel_hours_to_target=None)
+              for s in (first, second)]
+    assert blocks == [legacy[0]["OPSI_1"], legacy[1]["OPSI_2"]]
+
+
+def test_display_block_of_ranked_summary_uses_computed_texts_and_vessel_hours():
+    ranked = rank([summary("T10-E2", 2e9, trucks=10, queue_hours=6.0),
+                   summary("T5-E2", 1e9, trucks=5)])
+    block = display_block(ranked[1], loading_unit="EX-1", road="R-1", vessel_hours_to_target=12.46)
+    assert block["TYPE"] == "ALTERNATIF"
+    assert block["KPI_PREDIKSI"]["ESTIMASI_DURASI"] == "12.5 Jam"
+    top = display_block(ranked[0], loading_unit="EX-1", road="R-1", vessel_hours_to_target=None)
+    assert top["TYPE"] == "REKOMENDASI UTAMA"
+    assert top["SOP_KESELAMATAN"].startswith("🔄 TRAFIK: Aktifkan Waiting Bay")
+    assert top["ANALISIS_KAPAL"] == "Tidak ada kapal."
