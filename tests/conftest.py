@@ -6,13 +6,11 @@ from pathlib import Path
 
 import pytest
 
-REFERENCE_EXPORT = Path("/work/shared/reference-export")
+REFERENCE_EXPORT = Path(__file__).resolve().parents[1].parent / "shared" / "reference-export"  # REPO/../shared
 
 
 def _reference_export() -> Path:
-    if REFERENCE_EXPORT.is_dir():
-        return REFERENCE_EXPORT
-    return Path(__file__).resolve().parents[1].parent / "shared" / "reference-export"  # REPO/../shared
+    return REFERENCE_EXPORT
 
 
 @pytest.fixture(scope="session")

@@ -78,7 +78,10 @@ class Settings(BaseSettings):
     ollama_timeout_s: float = Field(30.0, gt=0, description="Seconds before the chat falls back")
 
     # --- monitoring --------------------------------------------------------------------------------
-    drift_threshold: float = Field(0.5, ge=0, le=1, description="Share of drifted columns that counts as drift")
+    drift_threshold: float = Field(
+        0.05, ge=0, le=1,
+        description="Drift is declared when the share of drifted columns exceeds this (0.05: any 1 of the 19)",
+    )
     champion_max_age_days: int = Field(30, ge=1, description="Alert when the champion is older")
 
     # --- cluster -----------------------------------------------------------------------------------
