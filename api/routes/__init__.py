@@ -1,0 +1,1 @@
+"""HTTP routers of the API, one per concern (included by ``api.app``)."""

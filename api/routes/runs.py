@@ -1,0 +1,48 @@
+"""Stored runs: GET /runs/{run_id} (the whole run) and GET /runs?limit=N (newest, without results)."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
+from api.deps import StoreDep
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+#: Most runs one GET /runs returns.
+MAX_LIST_LIMIT = 200
+#: Runs GET /runs returns when no limit is given.
+DEFAULT_LIST_LIMIT = 20
+
+
+class RunSummary(BaseModel):
+    """A stored run without its result body."""
+
+    run_id: str
+    created_at: str
+    model_version: str
+    request: Any
+    timings: dict[str, Any]
+
+
+class Run(RunSummary):
+    """A stored run: the request, the result, the model version and the timings."""
+
+    result: Any
+
+
+@router.get("/{run_id}", response_model=Run)
+def get_run(run_id: str, store: StoreDep) -> dict[str, Any]:
+    """The stored run, or 404."""
+    run = store.get_run(run_id)
+    if run is None:
+        raise HTTPException(status_code=404, detail=f"run {run_id} not found")
+    return run
+
+
+@router.get("", response_model=list[RunSummary])
+def list_runs(store: StoreDep,
+              limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = DEFAULT_LIST_LIMIT) -> list[dict[str, Any]]:
+    """The newest runs first, without their result bodies."""
+    return store.recent_runs(limit)
