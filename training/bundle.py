@@ -1,0 +1,147 @@
+"""What one registry version holds, and loading it back with its contract checked.
+
+A bundle is everything the simulator needs from the mine's history:
+
+* ``fuel`` and ``payload``: regressors, litres and tonnes per cycle;
+* ``delay``: a classifier with calibrated probabilities of a cycle being delayed;
+* ``durations``: per phase, a model of the log-duration (minutes) given the context, plus the
+  residual spread: a lognormal distribution per context;
+* ``residuals``: holdout residuals of fuel and payload, resampled as noise by the simulator;
+* ``delay_minutes``: the observed delay lengths of delayed cycles (minutes);
+* ``reliability``: MTBF/MTTR (hours) of trucks and excavators fitted on the maintenance logs.
+
+Every model is a whole sklearn ``Pipeline`` (encoding inside), so callers pass raw features.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from training.errors import RegistryError
+
+PHASES: tuple[str, ...] = ("loading", "hauling", "dumping", "returning")
+MODEL_FILES = {"fuel": "fuel.joblib", "payload": "payload.joblib", "delay": "delay.joblib",
+               "durations": "durations.joblib"}
+ARRAYS_FILE = "distributions.npz"
+RELIABILITY_FILE = "reliability.json"
+
+
+@dataclass(frozen=True)
+class PhaseModel:
+    """Lognormal duration of one phase: ``log(minutes) ~ N(model(x), sigma)``."""
+
+    model: Any
+    sigma: float
+
+    def mu(self, features: pd.DataFrame) -> np.ndarray:
+        """Mean of log-minutes per row."""
+        return np.asarray(self.model.predict(features), dtype=float)
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Breakdown model of one equipment kind: exponential time between failures and to repair."""
+
+    mtbf_hours: float
+    mttr_hours: float
+    failures: int
+    operating_hours: float
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mtbf_hours": self.mtbf_hours, "mttr_hours": self.mttr_hours, "failures": self.failures,
+                "operating_hours": self.operating_hours, "source": self.source}
+
+
+@dataclass(frozen=True)
+class CyclePrediction:
+    """Batched model outputs per context row (arrays of equal length)."""
+
+    payload_t: np.ndarray
+    fuel_l: np.ndarray
+    delay_probability: np.ndarray
+    phase_mu: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """The champion (or a candidate) as the simulator and the evaluation use it."""
+
+    version: str
+    fuel: Any
+    payload: Any
+    delay: Any
+    durations: dict[str, PhaseModel]
+    residuals: dict[str, np.ndarray]
+    delay_minutes: np.ndarray
+    reliability: dict[str, Reliability]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, features: pd.DataFrame) -> CyclePrediction:
+        """One batched call per model for all rows of ``features``."""
+        return CyclePrediction(
+            payload_t=np.clip(np.asarray(self.payload.predict(features), dtype=float), 0.0, None),
+            fuel_l=np.clip(np.asarray(self.fuel.predict(features), dtype=float), 0.0, None),
+            delay_probability=np.asarray(self.delay.predict_proba(features)[:, 1], dtype=float),
+            phase_mu={p: self.durations[p].mu(features) for p in PHASES},
+        )
+
+    def save(self, folder: Path) -> list[str]:
+        """Write the artifacts into ``folder`` (a registry temp folder); return the file names."""
+        folder = Path(folder)
+        joblib.dump(self.fuel, folder / MODEL_FILES["fuel"])
+        joblib.dump(self.payload, folder / MODEL_FILES["payload"])
+        joblib.dump(self.delay, folder / MODEL_FILES["delay"])
+        joblib.dump({p: (m.model, m.sigma) for p, m in self.durations.items()}, folder / MODEL_FILES["durations"])
+        np.savez(folder / ARRAYS_FILE, fuel_residuals=self.residuals["fuel"],
+                 payload_residuals=self.residuals["payload"], delay_minutes=self.delay_minutes)
+        (folder / RELIABILITY_FILE).write_text(
+            json.dumps({k: v.to_dict() for k, v in self.reliability.items()}, indent=2))
+        return [*MODEL_FILES.values(), ARRAYS_FILE, RELIABILITY_FILE]
+
+    @classmethod
+    def load(cls, folder: Path, version: str, metadata: dict[str, Any] | None = None) -> "ModelBundle":
+        """Read a bundle written by ``save``."""
+        folder = Path(folder)
+        try:
+            durations = joblib.load(folder / MODEL_FILES["durations"])
+            arrays = np.load(folder / ARRAYS_FILE)
+            reliability = json.loads((folder / RELIABILITY_FILE).read_text())
+            return cls(
+                version=version,
+                fuel=joblib.load(folder / MODEL_FILES["fuel"]),
+                payload=joblib.load(folder / MODEL_FILES["payload"]),
+                delay=joblib.load(folder / MODEL_FILES["delay"]),
+                durations={p: PhaseModel(model=m, sigma=float(s)) for p, (m, s) in durations.items()},
+                residuals={"fuel": arrays["fuel_residuals"], "payload": arrays["payload_residuals"]},
+                delay_minutes=arrays["delay_minutes"],
+                reliability={k: Reliability(**v) for k, v in reliability.items()},
+                metadata=dict(metadata or {}),
+            )
+        except FileNotFoundError as exc:
+            raise RegistryError(f"{folder}: incomplete model version, missing {Path(exc.filename).name}") from exc
+
+
+def load_version(registry, version: str) -> ModelBundle:
+    """Load ``version`` from a ``training.registry.Registry``, refusing a contract mismatch.
+
+    The registry checks the version's schema and feature hashes against this code's (a model
+    trained on other columns or encodings must not be served) before anything is unpickled.
+    """
+    from training.features import feature_hash
+    from training.schema import SCHEMA_HASH
+
+    registry.verify(version, schema_hash=SCHEMA_HASH, feature_hash=feature_hash())
+    return ModelBundle.load(registry.path(version), version, registry.metadata(version))
+
+
+def load_champion(registry) -> ModelBundle | None:
+    """The champion bundle, or None when the registry has no champion yet."""
+    version = registry.champion()
+    return None if version is None else load_version(registry, version)

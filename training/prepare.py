@@ -1,0 +1,130 @@
+"""``python -m training.prepare``: validate the exports and build the training frame.
+
+Reads every CSV of ``--data`` through the validating loader (bad rows quarantined under
+``--logs/quarantine``), keeps the cycles that ran to the end, builds the shared feature frame and
+writes it with its targets to ``--data/prepared/training_frame.parquet`` plus a JSON report.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from training.bundle import PHASES
+from training.cli import (EXIT_BAD_INPUT, EXIT_OK, Paths, add_path_args, resolve_paths, setup_logging,
+                          write_json_report)
+from training.dataset import Export, load_export
+from training.errors import BadInputError
+from training.features import FEATURE_COLUMNS, Fleet, build_features
+from training.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+#: Cycle statuses whose fuel, payload and phase durations are complete observations.
+FINISHED_STATUSES: tuple[str, ...] = ("COMPLETED", "DELAYED")
+TARGET_COLUMNS = {"fuel": "fuelConsumed", "payload": "loadWeight", "delay": "isDelayed"}
+PHASE_COLUMNS = {p: f"{p}Duration" if p != "returning" else "returnDuration" for p in PHASES}
+PREPARED_FILE = "training_frame.parquet"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The training frame: features, targets and bookkeeping, one row per finished cycle."""
+
+    frame: pd.DataFrame
+    export: Export
+    data_hash: str
+    row_counts: dict[str, int]
+
+    @property
+    def features(self) -> pd.DataFrame:
+        return self.frame[list(FEATURE_COLUMNS)]
+
+
+def data_fingerprint(data_dir: Path) -> str:
+    """sha256 over the CSV files of the export (names and bytes), to tie a model to its data."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(data_dir).glob("*.csv")):
+        digest.update(path.name.encode())
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def training_frame(export: Export) -> pd.DataFrame:
+    """Features + targets for the finished cycles, ordered by start time."""
+    cycles = export.hauling_activities
+    cycles = cycles[cycles["status"].isin(FINISHED_STATUSES)].copy()
+    cycles["at"] = cycles["loadingStartTime"]
+    cycles = cycles.sort_values(["at", "id"], kind="stable").reset_index(drop=True)
+    features = build_features(cycles, Fleet.from_export(export))
+    frame = features.copy()
+    frame["cycle_id"] = cycles["id"].to_numpy()
+    frame["truck_id"] = cycles["truckId"].to_numpy()
+    frame["excavator_id"] = cycles["excavatorId"].to_numpy()
+    frame["at"] = cycles["at"].to_numpy()
+    frame["fuel_l"] = cycles[TARGET_COLUMNS["fuel"]].astype(float).to_numpy()
+    frame["payload_t"] = cycles[TARGET_COLUMNS["payload"]].astype(float).to_numpy()
+    frame["delayed"] = cycles[TARGET_COLUMNS["delay"]].astype(bool).astype(int).to_numpy()
+    frame["delay_min"] = pd.to_numeric(cycles["delayMinutes"], errors="coerce").fillna(0.0).to_numpy()
+    frame["queue_min"] = pd.to_numeric(cycles["queueDuration"], errors="coerce").to_numpy()
+    for phase, column in PHASE_COLUMNS.items():
+        frame[f"{phase}_min"] = pd.to_numeric(cycles[column], errors="coerce").to_numpy()
+    return frame
+
+
+def prepare(paths: Paths, settings: Settings) -> Prepared:
+    """Load and validate ``paths.data``, then build the training frame (raises BadInputError)."""
+    export = load_export(paths.data, quarantine_dir=paths.logs / "quarantine",
+                         max_bad_share=settings.max_bad_row_share)
+    frame = training_frame(export)
+    if len(frame) < 50:
+        raise BadInputError(
+            f"{paths.data / 'hauling_activities.csv'}: only {len(frame)} finished cycles "
+            f"(status in {FINISHED_STATUSES}); at least 50 are needed to train")
+    counts = {name: int(n) for name, n in export.report.rows_read.items()}
+    counts["training_cycles"] = int(len(frame))
+    return Prepared(frame=frame, export=export, data_hash=data_fingerprint(paths.data), row_counts=counts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.prepare", description=__doc__.splitlines()[0])
+    add_path_args(parser)
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    setup_logging(settings.log_level)
+    paths = resolve_paths(args, settings)
+    started = time.perf_counter()
+    try:
+        prepared = prepare(paths, settings)
+    except BadInputError as exc:
+        print(f"bad input: {exc}", file=sys.stderr)
+        for problem in exc.problems[:20]:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    out = paths.data / "prepared"
+    out.mkdir(parents=True, exist_ok=True)
+    prepared.frame.to_parquet(out / PREPARED_FILE, index=False)
+    report = {
+        "data": str(paths.data), "data_hash": prepared.data_hash, "row_counts": prepared.row_counts,
+        "rows_quarantined": prepared.export.report.rows_quarantined,
+        "seconds": round(time.perf_counter() - started, 2),
+        "output": str(out / PREPARED_FILE),
+    }
+    write_json_report(paths.logs / "prepare" / "latest.json", report)
+    quarantined = sum(prepared.export.report.rows_quarantined.values())
+    print(f"prepared {len(prepared.frame)} cycles from {paths.data} "
+          f"({quarantined} rows quarantined) -> {out / PREPARED_FILE} in {report['seconds']} s")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,372 @@
+"""``python -m training.train``: fit the fuel, payload, delay and duration models and register them.
+
+Evaluation is on a time-ordered holdout (the latest ``holdout_share`` of cycles, never a random
+split). The regressor family is chosen by measurement: each candidate family is fitted on a
+sample of the training rows and scored on the holdout; the most accurate wins, and a faster one
+within ``FAMILY_R2_MARGIN`` of it is preferred (the simulator predicts in batches, so prediction
+speed matters). The comparison is kept in the version's training report. The new version is
+registered but not promoted: ``python -m training.retrain`` gates and promotes.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.frozen import FrozenEstimator
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import Ridge
+from sklearn.metrics import brier_score_loss, mean_absolute_error, r2_score, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from training.bundle import PHASES, ModelBundle, PhaseModel
+from training.cli import EXIT_BAD_INPUT, EXIT_OK, add_path_args, resolve_paths, setup_logging, write_json_report
+from training.errors import BadInputError
+from training.features import (CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES, REFERENCE_FILE,
+                               REFERENCE_ROWS, feature_hash)
+from training.prepare import Prepared, prepare
+from training.registry import Registry
+from training.reliability import fit_reliability
+from training.schema import SCHEMA_HASH
+from training.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+FAMILIES: tuple[str, ...] = ("hist_gradient_boosting", "random_forest", "ridge")
+#: Rows of the training split used to compare families (the winner is refitted on all rows).
+FAMILY_SAMPLE_ROWS = 20_000
+#: A family within this many R2 points of the best counts as equally accurate.
+FAMILY_R2_MARGIN = 0.005
+#: Share of the (time-ordered) training rows kept aside to calibrate delay probabilities.
+CALIBRATION_SHARE = 0.2
+#: Gradient-boosting size: enough rounds for the fleet's interactions, early stopping guards it.
+HGB_MAX_ITER = 300
+#: The prototype's forest size, kept so the comparison is against what it replaced.
+RF_TREES = 100
+#: Ridge penalty for the linear family and the log-duration models (one-hot + scaled inputs).
+RIDGE_ALPHA = 1.0
+
+
+def _preprocessor(scale: bool) -> ColumnTransformer:
+    """One-hot encoding (+ imputation, scaling) for the linear models."""
+    numeric = [("impute", SimpleImputer(strategy="median"))]
+    if scale:
+        numeric.append(("scale", StandardScaler()))
+    return ColumnTransformer([
+        ("num", Pipeline(numeric), list(NUMERIC_FEATURES)),
+        ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(CATEGORICAL_FEATURES)),
+    ])
+
+
+def _tree_preprocessor() -> ColumnTransformer:
+    """Numeric columns as they are (trees handle NaN) and categories as integer codes.
+
+    Unknown categories become -1, which gradient boosting treats as missing: a new weather
+    value degrades to "unknown", it does not crash the simulator.
+    """
+    return ColumnTransformer([
+        ("num", "passthrough", list(NUMERIC_FEATURES)),
+        ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                               encoded_missing_value=-1), list(CATEGORICAL_FEATURES)),
+    ])
+
+
+#: Positions of the categorical columns after ``_tree_preprocessor`` (numeric columns first).
+_TREE_CATEGORICAL = [False] * len(NUMERIC_FEATURES) + [True] * len(CATEGORICAL_FEATURES)
+
+
+def make_regressor(family: str, seed: int) -> Pipeline:
+    """A whole pipeline (encoding + regressor) of the named family."""
+    if family == "hist_gradient_boosting":
+        est = HistGradientBoostingRegressor(max_iter=HGB_MAX_ITER, early_stopping=True,
+                                            categorical_features=_TREE_CATEGORICAL, random_state=seed)
+        return Pipeline([("prep", _tree_preprocessor()), ("model", est)])
+    if family == "random_forest":
+        est = RandomForestRegressor(n_estimators=RF_TREES, min_samples_leaf=2, n_jobs=-1, random_state=seed)
+        return Pipeline([("prep", _tree_preprocessor()), ("model", est)])
+    if family == "ridge":
+        return Pipeline([("prep", _preprocessor(scale=True)), ("model", Ridge(alpha=RIDGE_ALPHA))])
+    raise ValueError(f"unknown model family {family!r}; known: {FAMILIES}")
+
+
+def make_delay_classifier(seed: int) -> Pipeline:
+    est = HistGradientBoostingClassifier(max_iter=HGB_MAX_ITER, early_stopping=True,
+                                         categorical_features=_TREE_CATEGORICAL, random_state=seed)
+    return Pipeline([("prep", _tree_preprocessor()), ("model", est)])
+
+
+def split_by_time(at: pd.Series, holdout_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (train, holdout): the holdout is the latest ``holdout_share`` of cycles."""
+    order = np.argsort(pd.to_datetime(at, utc=True).to_numpy(), kind="stable")
+    n_hold = max(1, int(round(len(order) * holdout_share)))
+    hold = np.zeros(len(order), dtype=bool)
+    hold[order[-n_hold:]] = True
+    return ~hold, hold
+
+
+#: Rows in one simulator prediction batch: the reference grid's (truck, excavator) pairs, 15 x 3.
+SIMULATOR_BATCH_ROWS = 45
+#: Repeats when timing a prediction call (the median is kept).
+TIMING_REPEATS = 5
+
+
+def _predict_latency_ms(model: Any, X: pd.DataFrame, rows: int) -> float:
+    """Median wall time of one ``predict`` call on ``rows`` rows, milliseconds."""
+    sample = X.iloc[: min(len(X), rows)]
+    times = []
+    for _ in range(TIMING_REPEATS):
+        t0 = time.perf_counter()
+        model.predict(sample)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)
+
+
+def compare_families(X_tr: pd.DataFrame, y_tr: np.ndarray, X_ho: pd.DataFrame, y_ho: np.ndarray,
+                     seed: int) -> list[dict[str, Any]]:
+    """Fit each family on a sample of the training rows; score on the holdout."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(X_tr), size=min(len(X_tr), FAMILY_SAMPLE_ROWS), replace=False)
+    rows = []
+    for family in FAMILIES:
+        model = make_regressor(family, seed)
+        t0 = time.perf_counter()
+        model.fit(X_tr.iloc[idx], y_tr[idx])
+        fit_s = time.perf_counter() - t0
+        pred = model.predict(X_ho)
+        rows.append({"family": family, "r2": float(r2_score(y_ho, pred)),
+                     "mae": float(mean_absolute_error(y_ho, pred)), "fit_seconds": round(fit_s, 3),
+                     "predict_ms_per_batch": round(_predict_latency_ms(model, X_ho, SIMULATOR_BATCH_ROWS), 3),
+                     "predict_ms_per_2000_rows": round(_predict_latency_ms(model, X_ho, 2000), 3),
+                     "sample_rows": int(len(idx))})
+    return rows
+
+
+def choose_family(comparison: list[dict[str, Any]]) -> str:
+    """The most accurate family; among those within the margin, the fastest to predict a
+    simulator batch, then the fastest to fit (retraining has a time budget)."""
+    best = max(r["r2"] for r in comparison)
+    near = [r for r in comparison if r["r2"] >= best - FAMILY_R2_MARGIN]
+    return min(near, key=lambda r: (r["predict_ms_per_batch"], r["fit_seconds"]))["family"]
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    return {"r2": float(r2_score(y, pred)), "mae": float(mean_absolute_error(y, pred))}
+
+
+def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    auc = float(roc_auc_score(y, proba)) if len(np.unique(y)) == 2 else float("nan")
+    return {"auc": auc, "brier": float(brier_score_loss(y, proba)), "positive_rate": float(np.mean(y))}
+
+
+def evaluate_bundle(bundle: ModelBundle, holdout: pd.DataFrame) -> dict[str, Any]:
+    """Holdout metrics of a bundle (candidate or champion) on a prepared holdout frame."""
+    X = holdout[list(FEATURE_COLUMNS)]
+    metrics: dict[str, Any] = {
+        "fuel": regression_metrics(holdout["fuel_l"].to_numpy(), bundle.fuel.predict(X)),
+        "payload": regression_metrics(holdout["payload_t"].to_numpy(), bundle.payload.predict(X)),
+        "delay": classification_metrics(holdout["delayed"].to_numpy(), bundle.delay.predict_proba(X)[:, 1]),
+    }
+    metrics["durations"] = duration_fit(bundle.durations, holdout)
+    metrics["holdout"] = {"rows": int(len(holdout))}
+    return metrics
+
+
+#: Resolution of the fleet database's phase durations and timestamps, minutes (it stores whole
+#: minutes). Durations observed on this grid are "dequantised" before fitting: each gets a
+#: uniform draw of +-half a step, which undoes the rounding in distribution; without it a
+#: 1.5-minute dump phase looks like a two-point distribution and no continuous law fits it.
+DURATION_RESOLUTION_MIN = 1.0
+#: Smallest duration kept after dequantising, as a share of the resolution (a phase takes time).
+MIN_DURATION_SHARE = 0.05
+
+
+def _on_time(frame: pd.DataFrame, phase: str) -> pd.DataFrame:
+    """Cycles whose phase duration is a clean observation (not delayed, recorded)."""
+    col = f"{phase}_min"
+    return frame[(frame["delayed"] == 0) & (frame[col] >= 0)]
+
+
+def dequantise(minutes: np.ndarray, rng: np.random.Generator,
+               resolution: float = DURATION_RESOLUTION_MIN) -> np.ndarray:
+    """Undo rounding to ``resolution`` by a uniform jitter; values off the grid pass unchanged."""
+    minutes = np.asarray(minutes, dtype=float)
+    on_grid = np.isclose(np.mod(minutes, resolution), 0.0) | np.isclose(np.mod(minutes, resolution), resolution)
+    if not on_grid.all():
+        return minutes
+    jitter = rng.uniform(-resolution / 2, resolution / 2, size=minutes.shape)
+    return np.clip(minutes + jitter, resolution * MIN_DURATION_SHARE, None)
+
+
+def fit_durations(train: pd.DataFrame, seed: int) -> dict[str, PhaseModel]:
+    """Per phase a lognormal: Ridge on log-minutes, sigma from the training residuals."""
+    models = {}
+    rng = np.random.default_rng(seed)
+    for phase in PHASES:
+        rows = _on_time(train, phase)
+        y = np.log(dequantise(rows[f"{phase}_min"].to_numpy(), rng))
+        model = Pipeline([("prep", _preprocessor(scale=True)), ("model", Ridge(alpha=RIDGE_ALPHA))])
+        model.fit(rows[list(FEATURE_COLUMNS)], y)
+        resid = y - model.predict(rows[list(FEATURE_COLUMNS)])
+        models[phase] = PhaseModel(model=model, sigma=float(np.std(resid, ddof=1)))
+    return models
+
+
+def duration_fit(durations: dict[str, PhaseModel], holdout: pd.DataFrame,
+                 seed: int = 0) -> dict[str, dict[str, float]]:
+    """Goodness of fit per phase on the holdout: KS statistic of standardised log-residuals
+    (of the dequantised durations) against N(0, 1) and the error of the predicted mean minutes."""
+    out = {}
+    rng = np.random.default_rng(seed)
+    for phase, pm in durations.items():
+        rows = _on_time(holdout, phase)
+        if rows.empty:
+            out[phase] = {"ks_statistic": float("nan"), "mean_abs_error_min": float("nan"), "rows": 0}
+            continue
+        y = dequantise(rows[f"{phase}_min"].to_numpy(), rng)
+        mu = pm.mu(rows[list(FEATURE_COLUMNS)])
+        z = (np.log(y) - mu) / pm.sigma
+        mean_pred = np.exp(mu + pm.sigma ** 2 / 2)
+        out[phase] = {"ks_statistic": float(stats.kstest(z, "norm").statistic),
+                      "mean_abs_error_min": float(np.mean(np.abs(mean_pred - y))),
+                      "mean_actual_min": float(np.mean(y)), "mean_predicted_min": float(np.mean(mean_pred)),
+                      "sigma": pm.sigma, "rows": int(len(rows))}
+    return out
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A fitted candidate with its holdout, metrics and training report."""
+
+    bundle: ModelBundle
+    metrics: dict[str, Any]
+    report: dict[str, Any]
+    holdout: pd.DataFrame
+
+
+def train(prepared: Prepared, settings: Settings) -> TrainResult:
+    """Fit every model of a bundle on the training split and evaluate it on the holdout."""
+    started = time.perf_counter()
+    seed = settings.random_seed
+    frame = prepared.frame
+    tr_mask, ho_mask = split_by_time(frame["at"], settings.holdout_share)
+    train_df, holdout = frame[tr_mask], frame[ho_mask]
+    X_tr = train_df[list(FEATURE_COLUMNS)]
+    X_ho = holdout[list(FEATURE_COLUMNS)]
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    comparison = compare_families(X_tr, train_df["fuel_l"].to_numpy(), X_ho, holdout["fuel_l"].to_numpy(), seed)
+    family = choose_family(comparison)
+    timings["family_comparison"] = time.perf_counter() - t0
+    log.info("model family by measurement: %s (%s)", family,
+             ", ".join(f"{r['family']} r2={r['r2']:.3f} {r['predict_ms_per_batch']}ms/batch" for r in comparison))
+
+    t0 = time.perf_counter()
+    fuel = make_regressor(family, seed).fit(X_tr, train_df["fuel_l"].to_numpy())
+    payload = make_regressor(family, seed).fit(X_tr, train_df["payload_t"].to_numpy())
+    timings["fit_regressors"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    n_cal = max(1, int(len(train_df) * CALIBRATION_SHARE))
+    fit_part, cal_part = train_df.iloc[:-n_cal], train_df.iloc[-n_cal:]  # frame is time-ordered
+    clf = make_delay_classifier(seed).fit(fit_part[list(FEATURE_COLUMNS)], fit_part["delayed"].to_numpy())
+    delay = CalibratedClassifierCV(FrozenEstimator(clf), method="isotonic")
+    delay.fit(cal_part[list(FEATURE_COLUMNS)], cal_part["delayed"].to_numpy())
+    timings["fit_delay"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    durations = fit_durations(train_df, seed)
+    timings["fit_durations"] = time.perf_counter() - t0
+
+    delayed_minutes = train_df.loc[train_df["delayed"] == 1, "delay_min"].to_numpy()
+    cycles = prepared.frame[["truck_id", "excavator_id", "at", "shift"]]
+    reliability = fit_reliability(cycles, prepared.export.maintenance_logs)
+
+    bundle = ModelBundle(
+        version="candidate", fuel=fuel, payload=payload, delay=delay, durations=durations,
+        residuals={"fuel": holdout["fuel_l"].to_numpy() - fuel.predict(X_ho),
+                   "payload": holdout["payload_t"].to_numpy() - payload.predict(X_ho)},
+        delay_minutes=delayed_minutes[delayed_minutes > 0].astype(float), reliability=reliability)
+    t0 = time.perf_counter()
+    metrics = evaluate_bundle(bundle, holdout)
+    timings["evaluate"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+    report = {
+        "family": family, "family_comparison": comparison, "seed": seed,
+        "train_rows": int(len(train_df)), "holdout_rows": int(len(holdout)),
+        "holdout_from": str(holdout["at"].min()), "holdout_to": str(holdout["at"].max()),
+        "reliability": {k: v.to_dict() for k, v in reliability.items()},
+        "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+    }
+    return TrainResult(bundle=bundle, metrics=metrics, report=report, holdout=holdout)
+
+
+def register(registry: Registry, result: TrainResult, prepared: Prepared) -> str:
+    """Write the candidate as a new immutable registry version; return its name."""
+    metadata = {
+        "schema_hash": SCHEMA_HASH, "feature_hash": feature_hash(), "data_hash": prepared.data_hash,
+        "row_counts": prepared.row_counts, "metrics": result.metrics,
+        "training_seconds": result.report["timings_seconds"]["total"], "seed": result.report["seed"],
+        "feature_columns": list(FEATURE_COLUMNS), "training_report": result.report,
+    }
+    reference = reference_sample(result, prepared)
+
+    def write(folder) -> None:
+        result.bundle.save(folder)
+        reference.to_parquet(folder / REFERENCE_FILE, index=False)
+
+    return registry.create_version(write, metadata)
+
+
+def reference_sample(result: TrainResult, prepared: Prepared) -> pd.DataFrame:
+    """Training rows with the candidate's predictions: the drift job's reference distribution."""
+    frame = prepared.frame
+    train_rows = frame[~frame.index.isin(result.holdout.index)]
+    n = min(len(train_rows), REFERENCE_ROWS)
+    sample = train_rows.sample(n=n, random_state=result.report["seed"]).sort_values("at")
+    features = sample[list(FEATURE_COLUMNS)]
+    pred = result.bundle.predict(features)
+    out = features.reset_index(drop=True).copy()
+    out["predicted_payload_t"] = pred.payload_t
+    out["predicted_fuel_l"] = pred.fuel_l
+    out["predicted_delay_probability"] = pred.delay_probability
+    return out
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    return (f"fuel R2={metrics['fuel']['r2']:.3f} payload R2={metrics['payload']['r2']:.3f} "
+            f"delay AUC={metrics['delay']['auc']:.3f} Brier={metrics['delay']['brier']:.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    add_path_args(parser)
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    setup_logging(settings.log_level)
+    paths = resolve_paths(args, settings)
+    try:
+        prepared = prepare(paths, settings)
+    except BadInputError as exc:
+        print(f"bad input: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    result = train(prepared, settings)
+    version = register(Registry(paths.models), result, prepared)
+    write_json_report(paths.logs / "train" / f"{version}.json",
+                      {"version": version, "metrics": result.metrics, "report": result.report})
+    print(f"trained {version} (not promoted): {summary_line(result.metrics)}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
