@@ -1,0 +1,540 @@
+"""The closed-loop SimPy model of one shift: trucks queue, load, haul, queue at the dump, dump, return.
+
+``run_replication(inputs, params, replication, seed) -> ReplicationResult`` is pure: everything comes
+in through the arguments (per truck x excavator pair tables precomputed from the champion's batched
+predictions, the phase noise, the resampled noise tables, the breakdown rates) and nothing is loaded
+or read from globals, so tests feed constant samplers or the synthetic mine's ground truth.
+
+Model (times in minutes inside, hours in the result):
+
+* Excavators are a ``simpy.Store`` of excavator indices, so the truck x excavator pair's loading time,
+  payload, fuel and delay probability apply. It is used FIFO like ``Store.get``/``Store.put``, but a
+  free excavator is taken and a released one handed to the first waiting truck without a scheduled
+  event (``items``/``get_queue``); a truck yields a ``get`` only when it must wait.
+* The dump is a FIFO queue with ``dump_bays`` places. Dump times are drawn before the truck arrives,
+  so a truck arriving at the dump takes the bay that frees first and starts at max(arrival, that
+  time) (the Kiefer-Wolfowitz recursion, exact for FIFO servers); one timeout then covers its wait,
+  dump and return. This gave the same results as a ``simpy.Store`` of bays up to float rounding
+  (relative 1e-14 on REF-A) for 18 % less CPU. No dump queue is kept when bays >= trucks.
+* An uncontended cycle thus costs three timeouts (loading, haul, dump + return); the measured CPU
+  per simulation is about half that of the plain request/release loop (``benchmarks/bench_simulator.py``).
+* Phase duration = pair mean minutes x a mean-one factor from the phase's :class:`PhaseNoise`
+  (lognormal ``exp(sigma z - sigma^2/2)`` for the champion's calibrated log-normal phases).
+* Payload and fuel of a cycle = pair mean + a holdout residual resampled (one holdout row for both,
+  which keeps their correlation), clipped at 0. Delay: Bernoulli(pair probability), then a length
+  resampled from the observed delay minutes, added to the haul.
+* Expected incidents = completed cycles x ``incident_probability_per_cycle`` (their cost is charged by
+  ``economics``; the stop an incident causes is not simulated: ~0.1 % x 45 min per cycle on the
+  synthetic mine).
+* Breakdowns: per unit, time to failure ~ Exp(MTBF) and repair ~ Exp(MTTR) on the shift's clock.
+  A truck whose failure time has passed goes down at its next cycle start (it finishes the cycle it
+  is in); an excavator's token is taken out of the store (at once when idle, else when the load in
+  progress ends) and put back after the repair. Downtime counts repair time inside the shift.
+* End of shift: a truck starts a new cycle only if its expected cycle time (the pair means over the
+  scenario's excavators, queues excluded) fits in the remaining shift; started cycles finish and count.
+* Deterministic mode: every factor 1 (each phase at its mean), payload/fuel at mean + mean residual,
+  each haul lengthened by probability x mean delay, no breakdowns, no random numbers at all.
+
+Common random numbers: replication ``r`` draws from ``SeedSequence(seed, spawn_key=(r, ...))`` (the
+children of ``SeedSequence(seed).spawn(n)``) whatever the scenario. Truck ``i``'s per-cycle draws are
+row ``i`` of one ``(trucks, cycles_per_block, DRAWS)`` uniform block, and numpy fills arrays in order,
+so the row is the same in every scenario with more than ``i`` trucks: adding a truck shifts no other
+truck's draws. Excavator failures come from a second stream, laid out the same way.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+from scipy.special import gammaincinv, ndtri
+
+from simulator.results import ReplicationResult
+from training.bundle import PHASES
+
+#: Dump positions (tipping bays at the ROM pad/hopper) served at once when neither the data nor the
+#: request says otherwise. The fleet export has no dump-point table; two bays is the common layout of
+#: a small pit's ROM pad and the figure of the reference benchmark loop. Count.
+DEFAULT_DUMP_BAYS: int = 2
+#: Probability of an incident (spill, minor contact, stuck truck) per haul cycle, used for the
+#: expected incident cost. The synthetic mine's dry-weather base rate (``training.ground_truth``,
+#: one in a thousand cycles); the export's cycles hold no incident labels to fit it on. 1/cycle.
+DEFAULT_INCIDENT_PROBABILITY: float = 0.001
+#: Cycles drawn per truck per block beyond the expected number (``BLOCK_SAFETY`` x expected + margin);
+#: a truck that needs more draws another block from its own stream, so this only tunes speed.
+BLOCK_SAFETY: float = 1.25
+BLOCK_MARGIN: int = 4
+#: Failures simulated per excavator per shift at most (at MTBF of hundreds of hours a second failure
+#: inside one shift is already rare), count.
+MAX_EXCAVATOR_FAILURES: int = 4
+#: Uniforms drawn per truck per cycle: 4 phase factors, delay occurrence, delay length, residual row,
+#: time to failure, repair time (the last two are used by the truck's f-th failure from row f).
+DRAWS: int = 9
+#: Values per cycle in a truck's flat draw list: 4 phase factors, delay u, delay minutes,
+#: payload residual, fuel residual.
+_PER_CYCLE = 8
+_MIN_PER_HOUR = 60.0
+#: Stream ids under the replication's spawn key: truck block, excavator failures, extra truck blocks.
+_TRUCK_STREAM, _EXCAVATOR_STREAM, _EXTRA_STREAM = 0, 1, 2
+NOISE_KINDS: tuple[str, ...] = ("lognormal", "exponential", "gamma", "constant")
+
+
+@dataclass(frozen=True)
+class PhaseNoise:
+    """Mean-one multiplicative noise of a phase duration (duration = pair mean minutes x factor).
+
+    ``lognormal``: ``exp(shape z - shape^2/2)``, shape = log-sd (the champion's ``PhaseModel.sigma``);
+    ``exponential``: Exp(1); ``gamma``: Gamma(shape, 1/shape); ``constant``: 1.
+    """
+
+    kind: str = "lognormal"
+    shape: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOISE_KINDS:
+            raise ValueError(f"PhaseNoise.kind must be one of {NOISE_KINDS}, got {self.kind!r}")
+        if not math.isfinite(self.shape) or self.shape < 0 or (self.kind == "gamma" and self.shape == 0):
+            raise ValueError(f"PhaseNoise.shape must be finite and >= 0 (> 0 for gamma), got {self.shape!r}")
+
+    def factors(self, u: np.ndarray) -> np.ndarray:
+        """Mean-one factors from uniforms in [0, 1) (inverse transform, so streams stay aligned)."""
+        if self.kind == "constant" or (self.kind == "lognormal" and self.shape == 0):
+            return np.ones_like(u)
+        if self.kind == "lognormal":
+            z = ndtri(np.clip(u, 1e-12, 1 - 1e-12))
+            return np.exp(self.shape * z - 0.5 * self.shape ** 2)
+        if self.kind == "exponential":
+            return -np.log1p(-u)
+        return gammaincinv(self.shape, u) / self.shape
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseTables:
+    """Per-version arrays resampled per cycle: holdout residuals (t, L) and observed delay lengths (min)."""
+
+    key: str
+    payload_residuals_t: np.ndarray
+    fuel_residuals_l: np.ndarray
+    delay_minutes: np.ndarray
+
+    @classmethod
+    def build(cls, payload_residuals_t, fuel_residuals_l, delay_minutes, label: str = "") -> "NoiseTables":
+        """Tables keyed by ``label`` plus a content hash (a worker caches them by this key)."""
+        arrays = [np.ascontiguousarray(np.asarray(a, dtype=float).ravel())
+                  for a in (payload_residuals_t, fuel_residuals_l, delay_minutes)]
+        digest = hashlib.blake2b(digest_size=8)
+        for a in arrays:
+            digest.update(len(a).to_bytes(8, "little"))
+            digest.update(a.tobytes())
+        return cls(f"{label}-{digest.hexdigest()}" if label else digest.hexdigest(), *arrays)
+
+    @classmethod
+    def from_bundle(cls, bundle: Any) -> "NoiseTables":
+        """The champion's holdout residuals and delay minutes."""
+        return cls.build(bundle.residuals["payload"], bundle.residuals["fuel"], bundle.delay_minutes,
+                         label=str(bundle.version))
+
+    @classmethod
+    def none(cls) -> "NoiseTables":
+        """No residual noise and no delay length (constant samplers in tests)."""
+        return cls.build([], [], [], label="none")
+
+    @property
+    def mean_delay_min(self) -> float:
+        return float(self.delay_minutes.mean()) if self.delay_minutes.size else 0.0
+
+
+@dataclass(frozen=True)
+class Breakdowns:
+    """Exponential failure and repair of trucks and excavators, h (MTBF = inf: no breakdowns)."""
+
+    truck_mtbf_hours: float = math.inf
+    truck_mttr_hours: float = 0.0
+    excavator_mtbf_hours: float = math.inf
+    excavator_mttr_hours: float = 0.0
+
+    @classmethod
+    def from_bundle(cls, bundle: Any) -> "Breakdowns":
+        """MTBF/MTTR fitted on the maintenance logs (``bundle.reliability``)."""
+        t, e = bundle.reliability["truck"], bundle.reliability["excavator"]
+        return cls(float(t.mtbf_hours), float(t.mttr_hours), float(e.mtbf_hours), float(e.mttr_hours))
+
+
+@dataclass(frozen=True, eq=False)
+class ScenarioInputs:
+    """One scenario's pair tables (rows = its trucks, columns = its excavators) and samplers."""
+
+    scenario_key: str
+    payload_t: np.ndarray          # (T, E) mean payload per cycle, t
+    fuel_l: np.ndarray             # (T, E) mean fuel per cycle, L
+    delay_probability: np.ndarray  # (T, E) probability that a cycle is delayed
+    phase_mean_min: np.ndarray     # (T, E, 4) mean minutes of loading, hauling, dumping, returning
+    phase_noise: tuple[PhaseNoise, ...] = field(default_factory=lambda: (PhaseNoise("constant"),) * len(PHASES))
+    noise: Any = field(default_factory=NoiseTables.none)  # NoiseTables (a NoiseRef while shipped to a worker)
+    breakdowns: Breakdowns = field(default_factory=Breakdowns)
+
+    def __post_init__(self) -> None:
+        t, e = np.shape(self.payload_t)
+        for name in ("fuel_l", "delay_probability"):
+            if np.shape(getattr(self, name)) != (t, e):
+                raise ValueError(f"ScenarioInputs.{name} must have shape {(t, e)}")
+        if np.shape(self.phase_mean_min) != (t, e, len(PHASES)):
+            raise ValueError(f"ScenarioInputs.phase_mean_min must have shape {(t, e, len(PHASES))}")
+        if len(self.phase_noise) != len(PHASES):
+            raise ValueError(f"ScenarioInputs.phase_noise needs one PhaseNoise per phase {PHASES}")
+        if t < 1 or e < 1:
+            raise ValueError("a scenario needs at least one truck and one excavator")
+
+    @property
+    def trucks(self) -> int:
+        return int(np.shape(self.payload_t)[0])
+
+    @property
+    def excavators(self) -> int:
+        return int(np.shape(self.payload_t)[1])
+
+    def subset(self, trucks: int, excavators: int, scenario_key: str) -> "ScenarioInputs":
+        """The scenario using the first ``trucks`` rows and ``excavators`` columns of these tables."""
+        if trucks > self.trucks or excavators > self.excavators:
+            raise ValueError(f"{scenario_key}: tables hold {self.trucks}x{self.excavators} pairs")
+        return ScenarioInputs(
+            scenario_key=scenario_key,
+            payload_t=np.array(self.payload_t[:trucks, :excavators]),
+            fuel_l=np.array(self.fuel_l[:trucks, :excavators]),
+            delay_probability=np.array(self.delay_probability[:trucks, :excavators]),
+            phase_mean_min=np.array(self.phase_mean_min[:trucks, :excavators]),
+            phase_noise=self.phase_noise, noise=self.noise, breakdowns=self.breakdowns)
+
+    def expected_cycle_min(self, delay_mean_min: float) -> np.ndarray:
+        """Per truck, the expected cycle without queues over this scenario's excavators, min."""
+        per_pair = self.phase_mean_min.sum(axis=2) + self.delay_probability * delay_mean_min
+        return per_pair.mean(axis=1)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """How a replication runs (shared by every scenario of a request)."""
+
+    shift_hours: float = 8.0
+    dump_bays: int = DEFAULT_DUMP_BAYS
+    incident_probability_per_cycle: float = DEFAULT_INCIDENT_PROBABILITY
+    deterministic: bool = False
+    #: Cycles drawn per truck per block; fix it per request (``block_cycles``) so that scenarios share
+    #: their draws (common random numbers). None = computed from the scenario's own tables.
+    cycles_per_block: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.shift_hours) and self.shift_hours > 0):
+            raise ValueError(f"ModelParams.shift_hours must be > 0, got {self.shift_hours!r}")
+        if self.dump_bays < 1:
+            raise ValueError(f"ModelParams.dump_bays must be >= 1, got {self.dump_bays!r}")
+        if not 0 <= self.incident_probability_per_cycle <= 1:
+            raise ValueError("ModelParams.incident_probability_per_cycle must be in [0, 1]")
+
+
+def block_cycles(shift_hours: float, shortest_cycle_min: float) -> int:
+    """Cycles per truck block: enough for a shift of the shortest expected cycle, with a safety margin."""
+    expected = shift_hours * _MIN_PER_HOUR / max(shortest_cycle_min, 1e-3)
+    return int(min(math.ceil(BLOCK_SAFETY * expected) + BLOCK_MARGIN, 100_000))
+
+
+def replication_seed(seed: int, replication: int, *stream: int) -> np.random.SeedSequence:
+    """Replication ``replication``'s seed (= ``SeedSequence(seed).spawn(n)[replication]``), or a
+    sub-stream of it."""
+    return np.random.SeedSequence(seed, spawn_key=(replication, *stream))
+
+
+# --- per-replication preparation ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Prepared:
+    """Scenario tables as Python lists for the inner loop (built once per scenario, not per replication)."""
+
+    base: list            # [truck][excavator] -> [load, haul, dump, return] mean minutes
+    payload: list         # [truck][excavator]
+    fuel: list
+    p_delay: list
+    expected_cycle: list  # [truck] expected cycle without queue, min
+    cycles_per_block: int
+    det_draws: list | None  # deterministic flat draw list of one cycle per truck (repeated)
+    mean_delay_min: float
+
+
+def prepare(inputs: ScenarioInputs, params: ModelParams) -> Prepared:
+    """Turn the scenario's arrays into the lists the SimPy processes index."""
+    noise = inputs.noise
+    mean_delay = noise.mean_delay_min
+    base = inputs.phase_mean_min.astype(float).copy()
+    det = None
+    if params.deterministic:
+        # Each haul carries its expected delay; payload/fuel at mean + mean residual.
+        base[:, :, 1] += inputs.delay_probability * mean_delay
+        pr = float(noise.payload_residuals_t.mean()) if noise.payload_residuals_t.size else 0.0
+        fr = float(noise.fuel_residuals_l.mean()) if noise.fuel_residuals_l.size else 0.0
+        det = [1.0, 1.0, 1.0, 1.0, 2.0, 0.0, pr, fr]  # u = 2 > any probability: no sampled delay
+    expected = inputs.expected_cycle_min(mean_delay)
+    k = params.cycles_per_block or block_cycles(params.shift_hours, float(expected.min()))
+    return Prepared(base=base.tolist(), payload=inputs.payload_t.tolist(), fuel=inputs.fuel_l.tolist(),
+                    p_delay=inputs.delay_probability.tolist(), expected_cycle=expected.tolist(),
+                    cycles_per_block=k, det_draws=det, mean_delay_min=mean_delay)
+
+
+def _cycle_values(u: np.ndarray, inputs: ScenarioInputs) -> np.ndarray:
+    """Uniform block (..., DRAWS) -> per-cycle values (..., 8): factors, delay u, delay min, residuals."""
+    noise = inputs.noise
+    out = np.empty(u.shape[:-1] + (_PER_CYCLE,))
+    phases = len(inputs.phase_noise)
+    if all(n.kind == "lognormal" for n in inputs.phase_noise):  # the champion's case: one vectorised pass
+        sigma = np.array([n.shape for n in inputs.phase_noise])
+        z = ndtri(np.clip(u[..., :phases], 1e-12, 1 - 1e-12))
+        out[..., :phases] = np.exp(z * sigma - 0.5 * sigma ** 2)
+    else:
+        for p, phase_noise in enumerate(inputs.phase_noise):
+            out[..., p] = phase_noise.factors(u[..., p])
+    out[..., 4] = u[..., 4]
+    for col, table, src in ((5, noise.delay_minutes, 5), (6, noise.payload_residuals_t, 6),
+                            (7, noise.fuel_residuals_l, 6)):
+        if table.size:
+            out[..., col] = table[np.minimum((u[..., src] * table.size).astype(np.intp), table.size - 1)]
+        else:
+            out[..., col] = 0.0
+    return out
+
+
+def _exp_minutes(u: np.ndarray, mean_hours: float) -> np.ndarray:
+    """Exponential times (min) of mean ``mean_hours`` from uniforms; inf when the mean is inf."""
+    if not math.isfinite(mean_hours):
+        return np.full(u.shape, math.inf)
+    return -np.log1p(-u) * mean_hours * _MIN_PER_HOUR
+
+
+@dataclass
+class Draws:
+    """One replication's random inputs, ready for the processes (tests may build one by hand)."""
+
+    trucks: list                  # [truck] flat list of _PER_CYCLE values per cycle
+    truck_ttf: list               # [truck] list of times to failure, min (inf = none)
+    truck_ttr: list               # [truck] list of repair times, min
+    excavator_failures: list      # [excavator] list of (time to failure, repair) pairs, min
+    extra: Any                    # callable(truck, block) -> flat list, for trucks that need more cycles
+
+
+def draw(inputs: ScenarioInputs, params: ModelParams, prep: Prepared, replication: int, seed: int) -> Draws:
+    """All uniforms of a replication in two vectorised blocks (trucks, excavator failures)."""
+    t, e, k = inputs.trucks, inputs.excavators, prep.cycles_per_block
+    if params.deterministic:
+        flat = prep.det_draws * k
+        return Draws([flat] * t, [[math.inf]] * t, [[0.0]] * t, [[] for _ in range(e)],
+                     lambda truck, block: flat)
+    rng = np.random.Generator(np.random.PCG64(replication_seed(seed, replication, _TRUCK_STREAM)))
+    u = rng.random((t, k, DRAWS))
+    values = _cycle_values(u, inputs).reshape(t, k * _PER_CYCLE).tolist()
+    bd = inputs.breakdowns
+    ttf = _exp_minutes(u[:, :, 7], bd.truck_mtbf_hours).tolist()
+    ttr = _exp_minutes(u[:, :, 8], bd.truck_mttr_hours).tolist() if math.isfinite(bd.truck_mtbf_hours) \
+        else [[0.0]] * t
+    failures: list = [[] for _ in range(e)]
+    if math.isfinite(bd.excavator_mtbf_hours):
+        rng_e = np.random.Generator(np.random.PCG64(replication_seed(seed, replication, _EXCAVATOR_STREAM)))
+        ue = rng_e.random((e, MAX_EXCAVATOR_FAILURES, 2))
+        f = _exp_minutes(ue[:, :, 0], bd.excavator_mtbf_hours)
+        r = _exp_minutes(ue[:, :, 1], bd.excavator_mttr_hours)
+        failures = [list(zip(f[j].tolist(), r[j].tolist())) for j in range(e)]
+
+    def extra(truck: int, block: int) -> list:
+        g = np.random.Generator(np.random.PCG64(replication_seed(seed, replication, _EXTRA_STREAM, truck, block)))
+        return _cycle_values(g.random((k, DRAWS)), inputs).ravel().tolist()
+
+    return Draws(values, ttf, ttr, failures, extra)
+
+
+# --- the SimPy processes --------------------------------------------------------------------------
+
+def _hand_over(pool: simpy.Store, token: int) -> None:
+    """Return an excavator index to the pool: straight to the first waiting truck's get event if any,
+    else back on the shelf. Same effect as ``pool.put(token)`` (FIFO), one scheduled event fewer."""
+    waiting = pool.get_queue
+    if waiting:
+        waiting.pop(0).succeed(token)
+    else:
+        pool.items.append(token)
+
+
+def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, down, withheld, bays, out, trace):
+    """One truck's shift: cycles until the next expected cycle no longer fits; totals into ``out[i]``.
+
+    ``bays`` holds the minute each dump bay is free again (None: no dump queue). The release of an
+    excavator is :func:`_hand_over` written inline (this loop is the simulator's hot path).
+    """
+    timeout = env.timeout
+    free_loaders, wait_loader, loader_queue = loaders.items, loaders.get, loaders.get_queue
+    n_bays = len(bays) if bays is not None else 0
+    base, pay, fuel, p = prep.base[i], prep.payload[i], prep.fuel[i], prep.p_delay[i]
+    expected = prep.expected_cycle[i]
+    d = draws.trucks[i]
+    ttf, ttr = draws.truck_ttf[i], draws.truck_ttr[i]
+    b, end_b, block = 0, len(d), 0
+    next_fail, n_fail = ttf[0], 0
+    n = _PER_CYCLE
+    loads = delays = breakdowns = 0
+    queue = busy = loading = payload = fuel_total = delay_min = cycle_sum = p_sum = downtime = 0.0
+    while True:
+        now = env.now
+        if now >= next_fail:  # the failure happened during the last cycle: down now, then repaired
+            repair = ttr[n_fail]
+            breakdowns += 1
+            downtime += (repair if now + repair < shift else max(shift - now, 0.0))
+            yield timeout(repair)
+            now = env.now
+            n_fail += 1
+            next_fail = now + ttf[n_fail] if n_fail < len(ttf) else math.inf
+        if now + expected > shift:
+            break
+        if b >= end_b:
+            block += 1
+            d = draws.extra(i, block)
+            b, end_b = 0, len(d)
+        f0, f1, f2, f3, u, dm, pr, fr = d[b:b + n]
+        b += n
+        if free_loaders and not loader_queue:
+            e = free_loaders.pop(0)
+            t1 = now
+        else:
+            e = yield wait_loader()
+            t1 = env.now
+        if trace is not None:
+            trace.append((i, e, t1))
+        bi = base[e]
+        lt = bi[0] * f0
+        yield timeout(lt)
+        if down[e]:
+            withheld[e] = True  # the excavator broke down during this load: keep it out of the pool
+        elif loader_queue:
+            loader_queue.pop(0).succeed(e)
+        else:
+            free_loaders.append(e)
+        if t1 < shift:
+            loading += lt if t1 + lt <= shift else shift - t1
+        h = bi[1] * f1
+        pe = p[e]
+        p_sum += pe
+        if u < pe:
+            h += dm
+            delays += 1
+            delay_min += dm
+        yield timeout(h)
+        dump = bi[2] * f2
+        if bays is not None:  # FIFO dump queue: take the bay that frees first (see the docstring)
+            t2 = env.now
+            k = 0
+            start = bays[0]
+            for j in range(1, n_bays):
+                if bays[j] < start:
+                    start, k = bays[j], j
+            if start < t2:
+                start = t2
+            bays[k] = start + dump
+            queue += start - t2
+            yield timeout(start - t2 + dump + bi[3] * f3)
+        else:  # no dump queue can form: one timeout for dump and return
+            yield timeout(dump + bi[3] * f3)
+        end = env.now
+        loads += 1
+        queue += t1 - now
+        busy += (end if end < shift else shift) - now
+        cycle_sum += end - now
+        x = pay[e] + pr
+        if x > 0.0:
+            payload += x
+        x = fuel[e] + fr
+        if x > 0.0:
+            fuel_total += x
+    out[i] = (loads, payload, fuel_total, queue, busy, loading, cycle_sum, delays, delay_min, p_sum,
+              breakdowns, downtime)
+
+
+def _excavator_failures(env, j, shift, failures, loaders, down, withheld, out):
+    """Take excavator ``j`` out of the loading pool at each failure inside the shift, for its repair."""
+    for time_to_failure, repair in failures:
+        at = env.now + time_to_failure
+        if at >= shift:
+            return
+        yield env.timeout(time_to_failure)
+        if j in loaders.items:  # idle: no truck can be waiting while tokens are free
+            loaders.items.remove(j)
+            withheld[j] = True
+        else:  # loading a truck: the truck keeps the token when its load ends
+            down[j] = True
+        out[0] += 1
+        out[1] += min(repair, shift - at)
+        yield env.timeout(repair)
+        down[j] = False
+        if withheld[j]:
+            withheld[j] = False
+            _hand_over(loaders, j)
+
+
+def simulate(inputs: ScenarioInputs, params: ModelParams, draws: Draws, *, replication: int = 0,
+             prepared: Prepared | None = None, trace: list | None = None) -> ReplicationResult:
+    """Run the SimPy shift on given draws (``trace`` collects (truck, excavator, minute) load starts)."""
+    prep = prepared or prepare(inputs, params)
+    env = simpy.Environment()
+    shift = params.shift_hours * _MIN_PER_HOUR
+    t, e = inputs.trucks, inputs.excavators
+    loaders = simpy.Store(env)
+    loaders.items.extend(range(e))
+    # Minute each dump bay is free again (None: a bay per truck, no dump queue can form).
+    bays = [0.0] * params.dump_bays if params.dump_bays < t else None
+    down, withheld = [False] * e, [False] * e
+    out: list = [None] * t
+    exc_out = [0, 0.0]
+    for j, failures in enumerate(draws.excavator_failures):
+        if failures and failures[0][0] < shift:
+            env.process(_excavator_failures(env, j, shift, failures, loaders, down, withheld, exc_out))
+    for i in range(t):
+        env.process(_truck(env, i, shift, prep, draws, loaders, down, withheld, bays, out, trace))
+    env.run()
+    (loads, payload, fuel, queue, busy, loading, cycle_sum, delays, delay_min, p_sum, breakdowns,
+     downtime) = (sum(col) for col in zip(*out))
+    if params.deterministic:  # expected delays ride on every haul (see prepare)
+        delays = int(round(p_sum))
+        delay_min = p_sum * prep.mean_delay_min
+    return ReplicationResult(
+        scenario_key=inputs.scenario_key, replication=replication, trucks=t, excavators=e,
+        shift_hours=params.shift_hours, loads=int(loads), production_t=float(payload), fuel_l=float(fuel),
+        queue_hours=queue / _MIN_PER_HOUR,
+        cycle_time_min=cycle_sum / loads if loads else math.nan,
+        excavator_utilisation=loading / (e * shift), truck_utilisation=busy / (t * shift),
+        delays=int(delays), delay_hours=delay_min / _MIN_PER_HOUR,
+        incident_expected=loads * params.incident_probability_per_cycle,
+        breakdowns=int(breakdowns + exc_out[0]), downtime_hours=(downtime + exc_out[1]) / _MIN_PER_HOUR,
+    )
+
+
+def run_replication(inputs: ScenarioInputs, params: ModelParams, replication: int, seed: int,
+                    *, prepared: Prepared | None = None) -> ReplicationResult:
+    """Simulate one shift of one scenario with replication ``replication``'s common random numbers
+    (the stream ``SeedSequence(seed).spawn(n)[replication]``; same arguments, same result)."""
+    prep = prepared or prepare(inputs, params)
+    return simulate(inputs, params, draw(inputs, params, prep, replication, seed), replication=replication,
+                    prepared=prep)
+
+
+def run_replications(inputs: ScenarioInputs, params: ModelParams, seed: int,
+                     replications: range | list[int]) -> list[ReplicationResult]:
+    """Replications of one scenario (the tables are prepared once)."""
+    prep = prepare(inputs, params)
+    return [run_replication(inputs, params, r, seed, prepared=prep) for r in replications]
+
+
+def trace_replication(inputs: ScenarioInputs, params: ModelParams, replication: int = 0,
+                      seed: int = 0) -> tuple[ReplicationResult, list[tuple[int, int, float]]]:
+    """A replication plus its load-start log: (truck, excavator, minute) in event order."""
+    prep = prepare(inputs, params)
+    log: list[tuple[int, int, float]] = []
+    result = simulate(inputs, params, draw(inputs, params, prep, replication, seed), replication=replication,
+                      prepared=prep, trace=log)
+    return result, log
