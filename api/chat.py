@@ -193,7 +193,10 @@ def facts_from_legacy_context(ctx: Any, where: str = "top_3_strategies_context")
             if not isinstance(item, Mapping) or not item:
                 raise ContextError([f"{where}[{i}]: expected an object like {{\"OPSI_1\": {{...}}}}, "
                                     f"got {type(item).__name__}"])
-            entries += [(f"{where}[{i}].{label}", label, body) for label, body in item.items()]
+            # The display block is the item's FIRST key (the dashboard reads ``list(item)[0]``);
+            # later keys (the API's machine-readable ``strategy``) are not strategies of their own.
+            label, body = next(iter(item.items()))
+            entries.append((f"{where}[{i}].{label}", label, body))
     else:
         raise ContextError([f"{where}: missing (a list of ranked strategies is required)"])
     if not entries:

@@ -70,12 +70,21 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "", description="Run store; empty = SQLite file logs/runs.sqlite3; postgresql://... for PostgreSQL"
     )
+    model_reload_poll_s: float = Field(
+        2.0, gt=0, description="Seconds between checks of the registry's champion pointer (hot reload)"
+    )
     secret_key: str = Field("dev-insecure-secret", description="Signing secret; must be changed outside development")
 
     # --- chat ------------------------------------------------------------------------------------
     ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server URL")
     ollama_model: str = Field("qwen2.5:7b", description="Model the chat uses")
     ollama_timeout_s: float = Field(30.0, gt=0, description="Seconds before the chat falls back")
+    ollama_probe_interval_s: float = Field(
+        30.0, gt=0, description="Seconds between Ollama health probes (the mineops_ollama_up gauge)"
+    )
+    chat_what_if_replications: int = Field(
+        10, ge=1, description="Replications of a what-if the chat model asks for (kept small: it waits)"
+    )
 
     # --- monitoring --------------------------------------------------------------------------------
     drift_threshold: float = Field(

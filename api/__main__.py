@@ -1,0 +1,32 @@
+"""``python -m api [--host H] [--port P] [--workers N]``: run the service (the README's main command).
+
+On an empty checkout the first start generates the sample mine and trains a baseline (progress in
+the log) while ``/health`` already answers; ``/ready`` turns 200 when the service can simulate.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+
+from api.settings import enable_multiprocess_metrics, get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m api", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=settings.api_host, help=f"bind address (default {settings.api_host})")
+    parser.add_argument("--port", type=int, default=settings.api_port, help=f"port (default {settings.api_port})")
+    parser.add_argument("--workers", type=int, default=settings.api_workers,
+                        help=f"uvicorn worker processes (default {settings.api_workers})")
+    args = parser.parse_args(argv)
+    if args.workers > 1:
+        enable_multiprocess_metrics(settings.logs_dir)
+    uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_config=None, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

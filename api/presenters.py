@@ -1,0 +1,90 @@
+"""Turn a simulator ``RunResult`` into the HTTP response the prototype's clients read.
+
+Each item of ``top_3_strategies`` keeps the prototype's display block as its FIRST key
+(``OPSI_n``: the dashboard renders ``list(item)[0]`` and sends the whole list back as chat
+context) and adds ``strategy``: the same strategy in machine-readable numbers, units in the field
+names, each metric with its 95% confidence interval.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from simulator.engine import RunResult
+from simulator.ranking import display_block
+from simulator.results import Estimate, ScenarioSummary
+
+#: Strategies returned in ``top_3_strategies``.
+TOP_N = 3
+#: Metrics reported per strategy (the summary's keys; units are in the names).
+REPORTED_METRICS: tuple[str, ...] = (
+    "profit_idr", "revenue_idr", "cost_idr", "production_t", "fuel_l", "fuel_ratio_l_per_t",
+    "queue_hours", "cycle_time_min", "excavator_utilisation", "truck_utilisation", "loads", "delays",
+    "delay_hours", "incident_expected", "breakdowns", "vessel_late_probability",
+    "vessel_hours_to_target", "vessel_late_hours",
+)
+
+
+def _number(x: float) -> float | None:
+    """JSON-safe float: NaN and infinities become null."""
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+def estimate_json(e: Estimate) -> dict[str, Any]:
+    return {"mean": _number(e.mean), "ci_low": _number(e.ci_low), "ci_high": _number(e.ci_high), "n": e.n}
+
+
+def strategy_numbers(s: ScenarioSummary) -> dict[str, Any]:
+    """Machine-readable numbers of one strategy."""
+    return {
+        "rank": s.rank, "scenario_key": s.scenario_key, "trucks": s.trucks, "excavators": s.excavators,
+        "replications": s.replications, "tied_with": list(s.tied_with), "pareto": s.pareto,
+        "probability_vessel_late": _number(s.probability_vessel_late),
+        "metrics": {k: estimate_json(s.metrics[k]) for k in REPORTED_METRICS if k in s.metrics},
+        "guideline": s.guideline, "vessel_analysis": s.vessel_analysis,
+    }
+
+
+def loading_unit_label(result: RunResult) -> str:
+    """The prototype's ALAT_MUAT_TARGET, e.g. 'PIT-01 (Unit: Kobelco SK500-10-001)'."""
+    exc = result.selection.excavators[0]
+    return f"{exc.location} (Unit: {exc.name})" if exc.location else exc.name
+
+
+def road_label(result: RunResult) -> str:
+    """The prototype's JALUR_ANGKUT, e.g. 'Road Segment 1 (4.7 km)'."""
+    road = result.selection.road
+    return f"{road.name} ({road.size:.1f} km)"
+
+
+def top3_response(result: RunResult) -> dict[str, Any]:
+    """The body of ``POST /get_top_3_strategies``."""
+    loading_unit, road = loading_unit_label(result), road_label(result)
+    items = []
+    for i, s in enumerate(result.ranked[:TOP_N], start=1):
+        hours = s.metrics.get("vessel_hours_to_target")
+        block = display_block(s, loading_unit=loading_unit, road=road,
+                              vessel_hours_to_target=hours.mean if hours is not None else None)
+        items.append({f"OPSI_{i}": block, "strategy": strategy_numbers(s)})
+    sim = result.spec.simulation
+    return {
+        "run_id": result.run_id,
+        "top_3_strategies": items,
+        "model_version": result.model_version,
+        "grid": {"scenarios": result.scenarios, "replications": result.replications,
+                 "simulations": result.simulations, "duration_hours": sim.duration_hours, "seed": sim.seed,
+                 "deterministic": sim.deterministic},
+        "conditions": {"weather": result.spec.conditions.weather,
+                       "road_condition": result.spec.conditions.road_condition,
+                       "shift": result.spec.conditions.shift, "road": road, "loading_unit": loading_unit,
+                       "start": result.selection.start.isoformat()},
+        "pareto_front": [s.scenario_key for s in result.ranked if s.pareto],
+        "all_strategies": [{"rank": s.rank, "scenario_key": s.scenario_key, "trucks": s.trucks,
+                            "excavators": s.excavators, "tied_with": list(s.tied_with), "pareto": s.pareto,
+                            "profit_idr": estimate_json(s.metrics["profit_idr"]),
+                            "production_t": estimate_json(s.metrics["production_t"]),
+                            "queue_hours": estimate_json(s.metrics["queue_hours"])}
+                           for s in result.ranked],
+        "timings_s": {"predict": result.timings.predict_s, "simulate": result.timings.simulate_s,
+                      "summarise": result.timings.summarise_s, "total": result.timings.total_s},
+    }

@@ -1,0 +1,59 @@
+"""Liveness, readiness, metrics exposition and the latest drift report."""
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from api.deps import SettingsDep, StateDep
+from api.metrics import FileFactsCollector
+
+router = APIRouter(tags=["operations"])
+
+#: Seconds a client should wait before asking again while the service warms up.
+READY_RETRY_AFTER_S = 5
+
+
+@router.get("/health")
+def health() -> dict:
+    """200 while the process lives (even while it warms up)."""
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+def ready(state: StateDep) -> JSONResponse:
+    """200 once the champion is loaded and the simulator pool is warm, else 503."""
+    if state.ready and state.served is not None:
+        return JSONResponse({"status": "ready", "champion": state.served.version,
+                             "workers": getattr(state.executor, "workers", None)})
+    body = {"status": "error" if state.startup_error else "starting", "phase": state.startup_phase,
+            "detail": state.startup_error}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(READY_RETRY_AFTER_S)})
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(state: StateDep, settings: SettingsDep) -> Response:
+    """Prometheus exposition; with several workers, every worker's values aggregated."""
+    from api.settings import multiprocess_dir
+
+    mp_dir = multiprocess_dir()
+    if mp_dir is not None:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(mp_dir))
+        registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
+    else:
+        registry = state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/drift/latest")
+def drift_latest(settings: SettingsDep) -> dict:
+    """The latest drift report's summary (written by ``python -m training.drift``)."""
+    from training.drift import read_latest
+
+    report = read_latest(settings.logs_dir)
+    if report is None:
+        raise HTTPException(404, detail="no drift report yet: run python -m training.drift")
+    return report

@@ -1,0 +1,96 @@
+"""POST /get_top_3_strategies: the prototype's body in, ranked strategies with CIs out."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Body
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api.deps import SettingsDep, StateDep
+from api.presenters import top3_response
+from api.schemas import STRATEGIES_EXAMPLE, spec_error_response
+from simulator.engine import run_request
+from simulator.scenario import SpecError
+from training.features import FEATURE_COLUMNS, PREDICTION_COLUMNS
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["strategies"])
+
+#: Seconds a client should wait after a 503 (pool busy or warming up) before retrying.
+BUSY_RETRY_AFTER_S = 2
+MODEL_VERSION_HEADER = "X-Model-Version"
+
+
+def busy(detail: str, retry_after_s: int = BUSY_RETRY_AFTER_S) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(retry_after_s)})
+
+
+def prediction_rows(table: Any) -> Any:
+    """The context table as prediction-log rows (features + the model's outputs)."""
+    out = table[list(FEATURE_COLUMNS)].copy()
+    out["predicted_payload_t"] = table["payload_t"].to_numpy()
+    out["predicted_fuel_l"] = table["fuel_l"].to_numpy()
+    out["predicted_delay_probability"] = table["delay_probability"].to_numpy()
+    return out[list(FEATURE_COLUMNS + PREDICTION_COLUMNS)]
+
+
+def simulate(state: Any, settings: Any, body: dict, served: Any) -> Any:
+    """Run the request on the captured champion (in a worker thread; the pool does the CPU work)."""
+    export = state.fleet_cache.get()
+    from training.features import Fleet
+
+    return run_request(body, bundle=served.bundle, fleet=Fleet.from_export(export), executor=state.executor,
+                       settings=settings, sailing_schedules=export.sailing_schedules, vessels=export.vessels)
+
+
+@router.post("/get_top_3_strategies")
+async def get_top_3_strategies(state: StateDep, settings: SettingsDep,
+                               body: dict = Body(..., examples=[STRATEGIES_EXAMPLE])) -> Any:
+    """Simulate every (trucks x excavators) strategy and return the best three with CIs."""
+    metrics = state.metrics
+    if not state.ready:
+        metrics.simulation_requests.labels("not_ready").inc()
+        return busy(f"warming up ({state.startup_phase}); retry shortly", 5)
+    if state.inflight >= settings.sim_queue_limit:
+        metrics.simulation_requests.labels("rejected").inc()
+        return busy(f"simulator busy: {state.inflight} requests in progress (limit {settings.sim_queue_limit})")
+    served = state.served  # in-flight requests finish on the version they started with
+    state.inflight += 1
+    metrics.queue_depth.set(state.inflight)
+    started = time.perf_counter()
+    try:
+        result = await run_in_threadpool(simulate, state, settings, body, served)
+    except SpecError as exc:
+        metrics.simulation_requests.labels("invalid").inc()
+        return spec_error_response(exc)
+    except Exception:
+        metrics.simulation_requests.labels("error").inc()
+        raise
+    finally:
+        state.inflight -= 1
+        metrics.queue_depth.set(state.inflight)
+    response = top3_response(result)
+    state.prediction_log.submit(result.run_id, result.model_version, prediction_rows(result.context_table))
+    dropped = state.prediction_log.dropped
+    if dropped > state.dropped_seen:
+        metrics.prediction_log_dropped.inc(dropped - state.dropped_seen)
+        state.dropped_seen = dropped
+    await run_in_threadpool(state.store.save_run, result.run_id, request=body, result=response,
+                            model_version=result.model_version, timings=response["timings_s"])
+    metrics.simulation_requests.labels("ok").inc()
+    metrics.simulations.inc(result.simulations)
+    metrics.simulation_seconds.observe(time.perf_counter() - started)
+    metrics.grid_simulations.observe(result.simulations)
+    metrics.predictions.inc(len(result.context_table))
+    best = result.ranked[0].metrics
+    metrics.best_profit.set(best["profit_idr"].mean)
+    metrics.best_production.set(best["production_t"].mean)
+    metrics.best_fuel_ratio.set(best["fuel_ratio_l_per_t"].mean)
+    metrics.best_queue_hours.set(best["queue_hours"].mean)
+    log.info("strategies run %s: %d simulations on %s in %.2f s", result.run_id, result.simulations,
+             result.model_version, time.perf_counter() - started,
+             extra={"run_id": result.run_id, "model_version": result.model_version})
+    return JSONResponse(response, headers={MODEL_VERSION_HEADER: result.model_version})
