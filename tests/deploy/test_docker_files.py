@@ -143,25 +143,33 @@ def shell_lines(markdown: str) -> Iterator[str]:
     """Command lines of the fenced shell code blocks of a Markdown text (prompts and comments removed)."""
     in_block = False
     shell = False
+    pending = ""
     for raw in markdown.splitlines():
         line = raw.strip()
         if line.startswith("```"):
             if not in_block:
                 shell = line[3:].strip().lower() in {"", "sh", "bash", "shell", "console", "cron"}
             in_block = not in_block
+            pending = ""
             continue
         if in_block and shell and line and not line.startswith("#"):
             line = line[2:] if line.startswith("$ ") else line
-            yield re.sub(r"\s+#.*$", "", line)
+            line = pending + re.sub(r"\s+#.*$", "", line)
+            if line.endswith("\\"):  # continued on the next line
+                pending = line[:-1] + " "
+                continue
+            pending = ""
+            yield line
 
 
 def readme_main_command() -> list[str]:
     """The README's first ``python -m api`` command line, split like a shell would."""
     assert README.is_file(), "README.md is missing: its `python -m api` line is the image's CMD"
     for line in shell_lines(README.read_text()):
-        tokens = shlex.split(line)
-        if tokens[:3] == ["python", "-m", "api"]:
-            return tokens
+        for command in line.split("&&"):  # e.g. "python -m pip install -e . && python -m api"
+            tokens = shlex.split(command)
+            if tokens[:3] == ["python", "-m", "api"]:
+                return tokens
     raise AssertionError("README.md has no `python -m api` line in a shell code block (the image's CMD)")
 
 
