@@ -6,15 +6,14 @@ through the normal gated retrain. Both steps log their progress. The API runs th
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 
-from training.cli import EXIT_BAD_INPUT, EXIT_OK, Paths, add_path_args, resolve_paths, setup_logging
+from training.cli import EXIT_OK, Paths, run_command
 from training.errors import BadInputError
 from training.registry import Registry
-from training.settings import Settings, get_settings
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +45,13 @@ def ensure_baseline(paths: Paths, settings: Settings) -> str:
     return outcome.version
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.bootstrap", description=__doc__.splitlines()[0])
-    add_path_args(parser)
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    setup_logging(settings.log_level)
-    paths = resolve_paths(args, settings)
-    try:
-        version = ensure_baseline(paths, settings)
-    except BadInputError as exc:
-        print(f"bootstrap: bad input: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(f"champion: {version}")
+def _run(paths: Paths, settings: Settings) -> int:
+    print(f"champion: {ensure_baseline(paths, settings)}")
     return EXIT_OK
 
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("python -m training.bootstrap", __doc__, _run, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,8 +20,9 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from training.errors import BadInputError
 from training.settings import Settings, get_settings
 
 EXIT_OK = 0
@@ -73,3 +74,31 @@ def write_json_report(path: Path, report: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps(report, indent=2, default=str, ensure_ascii=False))
     tmp.replace(path)
     return path
+
+
+#: Problems printed under a "bad input" line (the full list is in the JSON report / quarantine).
+MAX_PROBLEMS_SHOWN = 20
+
+
+def run_command(prog: str, doc: str, body: Callable[[Paths, Settings], int], argv: list[str] | None = None,
+                *, on_bad_input: Callable[[Paths, BadInputError], None] | None = None) -> int:
+    """The shared ``main`` of the batch commands: flags, settings, logging, bad input -> exit 2.
+
+    ``body(paths, settings)`` does the work and returns the exit code; a ``BadInputError`` it raises
+    is printed with its first problems and mapped to ``EXIT_BAD_INPUT`` (after ``on_bad_input``).
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
+    add_path_args(parser)
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    setup_logging(settings.log_level)
+    paths = resolve_paths(args, settings)
+    try:
+        return body(paths, settings)
+    except BadInputError as exc:
+        print(f"{prog.split()[-1]}: bad input, nothing written to {paths.models}: {exc}", file=sys.stderr)
+        for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
+            print(f"  {problem}", file=sys.stderr)
+        if on_bad_input is not None:
+            on_bad_input(paths, exc)
+        return EXIT_BAD_INPUT

@@ -197,3 +197,21 @@ def build_features(contexts: pd.DataFrame, fleet: Fleet) -> pd.DataFrame:
     out["truck_brand"] = t["brand"].astype(str).to_numpy()
     out["excavator_model"] = e["model"].astype(str).to_numpy()
     return out[list(FEATURE_COLUMNS)]
+
+
+#: Model outputs recorded beside the features in the prediction log (units in the names).
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "predicted_payload_t",
+    "predicted_fuel_l",
+    "predicted_delay_probability",
+)
+#: The prediction log's columns (``logs/prediction_logs.csv`` and the run store's table), in
+#: order. The API appends rows; the drift job (``training.drift``) compares them with the
+#: reference sample each model version stores (``REFERENCE_FILE``).
+PREDICTION_LOG_COLUMNS: tuple[str, ...] = (
+    ("logged_at", "run_id", "model_version") + FEATURE_COLUMNS + PREDICTION_COLUMNS
+)
+#: Sample of the training rows (features + the model's predictions) kept in every version.
+REFERENCE_FILE = "reference.parquet"
+#: Rows in that sample: enough for stable drift statistics, small enough to load instantly.
+REFERENCE_ROWS = 5_000

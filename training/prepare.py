@@ -6,7 +6,6 @@ writes it with its targets to ``--data/prepared/training_frame.parquet`` plus a 
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import sys
@@ -17,12 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from training.bundle import PHASES
-from training.cli import (EXIT_BAD_INPUT, EXIT_OK, Paths, add_path_args, resolve_paths, setup_logging,
-                          write_json_report)
+from training.cli import EXIT_OK, Paths, run_command, write_json_report
 from training.dataset import Export, load_export
 from training.errors import BadInputError
 from training.features import FEATURE_COLUMNS, Fleet, build_features
-from training.settings import Settings, get_settings
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -94,21 +92,9 @@ def prepare(paths: Paths, settings: Settings) -> Prepared:
     return Prepared(frame=frame, export=export, data_hash=data_fingerprint(paths.data), row_counts=counts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.prepare", description=__doc__.splitlines()[0])
-    add_path_args(parser)
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    setup_logging(settings.log_level)
-    paths = resolve_paths(args, settings)
+def _run(paths: Paths, settings: Settings) -> int:
     started = time.perf_counter()
-    try:
-        prepared = prepare(paths, settings)
-    except BadInputError as exc:
-        print(f"bad input: {exc}", file=sys.stderr)
-        for problem in exc.problems[:20]:
-            print(f"  {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    prepared = prepare(paths, settings)
     out = paths.data / "prepared"
     out.mkdir(parents=True, exist_ok=True)
     prepared.frame.to_parquet(out / PREPARED_FILE, index=False)
@@ -124,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({quarantined} rows quarantined) -> {out / PREPARED_FILE} in {report['seconds']} s")
     return EXIT_OK
 
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("python -m training.prepare", __doc__, _run, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

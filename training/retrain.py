@@ -8,7 +8,6 @@ to stdout and a JSON report to ``--logs/retrain/<UTC time>.json`` (history in ``
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -18,13 +17,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from training.bundle import load_version
-from training.cli import (EXIT_BAD_INPUT, EXIT_GATE_REJECTED, EXIT_OK, Paths, add_path_args, resolve_paths,
-                          setup_logging, write_json_report)
+from training.cli import EXIT_GATE_REJECTED, EXIT_OK, Paths, run_command, write_json_report
 from training.errors import BadInputError, RegistryError
 from training.gate import GateThresholds, gate
 from training.prepare import prepare
 from training.registry import Registry
-from training.settings import Settings, get_settings
+from training.settings import Settings
 from training.train import evaluate_bundle, register, summary_line, train
 
 log = logging.getLogger(__name__)
@@ -95,28 +93,22 @@ def record(paths: Paths, report: dict[str, Any]) -> None:
         fh.write(json.dumps(line, default=str) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.retrain", description=__doc__.splitlines()[0])
-    add_path_args(parser)
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    setup_logging(settings.log_level)
-    paths = resolve_paths(args, settings)
-    try:
-        outcome = retrain(paths, settings)
-    except BadInputError as exc:
-        print(f"retrain: bad input, nothing written to {paths.models}: {exc}", file=sys.stderr)
-        for problem in exc.problems[:20]:
-            print(f"  {problem}", file=sys.stderr)
-        record(paths, {"finished_at": datetime.now(timezone.utc).isoformat(), "outcome": "bad_input",
-                       "error": str(exc), "problems": exc.problems[:200]})
-        return EXIT_BAD_INPUT
+def _run(paths: Paths, settings: Settings) -> int:
+    outcome = retrain(paths, settings)
     record(paths, outcome.report)
     verdict = "promoted" if outcome.promoted else f"REJECTED by the gate ({'; '.join(outcome.reasons)})"
     print(f"retrain: {outcome.version} {verdict}; {summary_line(outcome.report['metrics'])}; "
           f"champion {outcome.champion_before} -> {outcome.champion_after}; {outcome.report['seconds']} s")
     return outcome.exit_code
 
+
+def _record_bad_input(paths: Paths, exc: BadInputError) -> None:
+    record(paths, {"finished_at": datetime.now(timezone.utc).isoformat(), "outcome": "bad_input",
+                   "error": str(exc), "problems": exc.problems[:200]})
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("python -m training.retrain", __doc__, _run, argv, on_bad_input=_record_bad_input)
 
 if __name__ == "__main__":
     sys.exit(main())

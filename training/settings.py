@@ -95,6 +95,12 @@ class Settings(BaseSettings):
 
     # --- cluster -----------------------------------------------------------------------------------
     dask_scheduler_address: str = Field("", description="Dask scheduler (tcp://host:8786); empty = local pool")
+    dask_timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the Dask scheduler to answer")
+    sim_max_cluster_simulations: int = Field(
+        200_000, ge=1,
+        description="Largest grid one request may ask for when a Dask scheduler is configured "
+                    "(grids above sim_max_grid_simulations run on the cluster)",
+    )
 
     @field_validator("log_level")
     @classmethod

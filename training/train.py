@@ -9,7 +9,6 @@ registered but not promoted: ``python -m training.retrain`` gates and promotes.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -30,15 +29,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from training.bundle import PHASES, ModelBundle, PhaseModel
-from training.cli import EXIT_BAD_INPUT, EXIT_OK, add_path_args, resolve_paths, setup_logging, write_json_report
-from training.errors import BadInputError
+from training.cli import EXIT_OK, run_command, write_json_report
 from training.features import (CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES, REFERENCE_FILE,
                                REFERENCE_ROWS, feature_hash)
 from training.prepare import Prepared, prepare
 from training.registry import Registry
 from training.reliability import fit_reliability
 from training.schema import SCHEMA_HASH
-from training.settings import Settings, get_settings
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -348,18 +346,8 @@ def summary_line(metrics: dict[str, Any]) -> str:
             f"delay AUC={metrics['delay']['auc']:.3f} Brier={metrics['delay']['brier']:.3f}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
-    add_path_args(parser)
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    setup_logging(settings.log_level)
-    paths = resolve_paths(args, settings)
-    try:
-        prepared = prepare(paths, settings)
-    except BadInputError as exc:
-        print(f"bad input: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+def _run(paths, settings: Settings) -> int:
+    prepared = prepare(paths, settings)
     result = train(prepared, settings)
     version = register(Registry(paths.models), result, prepared)
     write_json_report(paths.logs / "train" / f"{version}.json",
@@ -367,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trained {version} (not promoted): {summary_line(result.metrics)}")
     return EXIT_OK
 
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("python -m training.train", __doc__, _run, argv)
 
 if __name__ == "__main__":
     sys.exit(main())
