@@ -113,9 +113,12 @@ def context_table(spec: RequestSpec, selection: Selection, bundle: Any, fleet: F
 
 def pair_inputs(table: pd.DataFrame, trucks: int, excavators: int, noise: NoiseTables,
                 breakdowns: Breakdowns) -> ScenarioInputs:
-    """The largest scenario's inputs from the context table (lognormal phases with the champion's sigma)."""
+    """The largest scenario's inputs from the context table (lognormal phases with the champion's sigma;
+    the delay lengths of the table's weather of the day, ``NoiseTables.for_weather``)."""
     shape = (trucks, excavators)
     ordered = table.sort_values(["truck_index", "excavator_index"], kind="stable")
+    if "weather" in ordered.columns and len(ordered):
+        noise = noise.for_weather(str(ordered["weather"].iloc[0]))
 
     def grid(column: str) -> np.ndarray:
         return ordered[column].to_numpy(dtype=float).reshape(shape)

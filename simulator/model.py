@@ -22,7 +22,8 @@ Model (times in minutes inside, hours in the result):
   (lognormal ``exp(sigma z - sigma^2/2)`` for the champion's calibrated log-normal phases).
 * Payload and fuel of a cycle = pair mean + a holdout residual resampled (one holdout row for both,
   which keeps their correlation), clipped at 0. Delay: Bernoulli(pair probability), then a length
-  resampled from the observed delay minutes, added to the haul.
+  resampled from the observed delay minutes of the request's weather (``NoiseTables.for_weather``:
+  rain stops last longer), added to the haul.
 * Expected incidents = completed cycles x ``incident_probability_per_cycle`` (their cost is charged by
   ``economics``; the stop an incident causes is not simulated: ~0.1 % x 45 min per cycle on the
   synthetic mine).
@@ -30,8 +31,12 @@ Model (times in minutes inside, hours in the result):
   A truck whose failure time has passed goes down at its next cycle start (it finishes the cycle it
   is in); an excavator's token is taken out of the store (at once when idle, else when the load in
   progress ends) and put back after the repair. Downtime counts repair time inside the shift.
-* End of shift: a truck starts a new cycle only if its expected cycle time (the pair means over the
-  scenario's excavators, queues excluded) fits in the remaining shift; started cycles finish and count.
+* End of shift (the synthetic mine's rule, ``training.synthetic._Mine._pit``): a truck queues for an
+  excavator as long as the shift runs; when it gets one, it starts the cycle only if the cycle's drawn
+  phase durations (loading, haul with its drawn delay, dump, return) end within the shift, counted
+  from the loading start, so the loading queue it just waited through counts. Otherwise it hands the
+  excavator on and stops for the shift. The dump-queue wait is not known ahead and is not counted (the
+  mine has no dump queue). Started cycles finish and count.
 * Deterministic mode: every factor 1 (each phase at its mean), payload/fuel at mean + mean residual,
   each haul lengthened by probability x mean delay, no breakdowns, no random numbers at all.
 
@@ -46,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -113,38 +119,65 @@ class PhaseNoise:
 
 @dataclass(frozen=True, eq=False)
 class NoiseTables:
-    """Per-version arrays resampled per cycle: holdout residuals (t, L) and observed delay lengths (min)."""
+    """Per-version arrays resampled per cycle: holdout residuals (t, L) and observed delay lengths (min).
+
+    ``delay_minutes`` is what a replication samples; ``delay_minutes_by_weather`` keeps the champion's
+    per-weather arrays until :meth:`for_weather` picks the request's (the conditions are fixed per
+    request), which returns tables whose ``delay_minutes`` is that weather's array (the pooled one for
+    a weather the bundle has none for) and that carry no per-weather arrays (light to ship to workers).
+    """
 
     key: str
     payload_residuals_t: np.ndarray
     fuel_residuals_l: np.ndarray
     delay_minutes: np.ndarray
+    delay_minutes_by_weather: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, payload_residuals_t, fuel_residuals_l, delay_minutes, label: str = "") -> "NoiseTables":
+    def build(cls, payload_residuals_t, fuel_residuals_l, delay_minutes, label: str = "",
+              delay_minutes_by_weather: Mapping[str, Any] | None = None) -> "NoiseTables":
         """Tables keyed by ``label`` plus a content hash (a worker caches them by this key)."""
-        arrays = [np.ascontiguousarray(np.asarray(a, dtype=float).ravel())
-                  for a in (payload_residuals_t, fuel_residuals_l, delay_minutes)]
+        arrays = [_flat(a) for a in (payload_residuals_t, fuel_residuals_l, delay_minutes)]
+        by_weather = {str(w): _flat(a) for w, a in sorted((delay_minutes_by_weather or {}).items())}
         digest = hashlib.blake2b(digest_size=8)
-        for a in arrays:
+        for name, a in [("", x) for x in arrays] + sorted(by_weather.items()):
+            digest.update(name.encode() + b"\0")
             digest.update(len(a).to_bytes(8, "little"))
             digest.update(a.tobytes())
-        return cls(f"{label}-{digest.hexdigest()}" if label else digest.hexdigest(), *arrays)
+        return cls(f"{label}-{digest.hexdigest()}" if label else digest.hexdigest(), *arrays, by_weather)
 
     @classmethod
-    def from_bundle(cls, bundle: Any) -> "NoiseTables":
-        """The champion's holdout residuals and delay minutes."""
-        return cls.build(bundle.residuals["payload"], bundle.residuals["fuel"], bundle.delay_minutes,
-                         label=str(bundle.version))
+    def from_bundle(cls, bundle: Any, weather: str | None = None) -> "NoiseTables":
+        """The champion's holdout residuals and delay minutes (of ``weather`` when given, see
+        :meth:`for_weather`; else all of the bundle's, to be narrowed later)."""
+        tables = cls.build(bundle.residuals["payload"], bundle.residuals["fuel"], bundle.delay_minutes,
+                           label=str(bundle.version),
+                           delay_minutes_by_weather=getattr(bundle, "delay_minutes_by_weather", None))
+        return tables if weather is None else tables.for_weather(weather)
 
     @classmethod
     def none(cls) -> "NoiseTables":
         """No residual noise and no delay length (constant samplers in tests)."""
         return cls.build([], [], [], label="none")
 
+    def for_weather(self, weather: str) -> "NoiseTables":
+        """The tables of one weather of the day: its delay lengths, else the pooled ones (self when
+        there are no per-weather arrays: nothing to choose)."""
+        if not self.delay_minutes_by_weather:
+            return self
+        chosen = self.delay_minutes_by_weather.get(str(weather))
+        label = f"{self.key}@{'pooled' if chosen is None else weather}"
+        return NoiseTables(label, self.payload_residuals_t, self.fuel_residuals_l,
+                           self.delay_minutes if chosen is None else chosen)
+
     @property
     def mean_delay_min(self) -> float:
         return float(self.delay_minutes.mean()) if self.delay_minutes.size else 0.0
+
+
+def _flat(values: Any) -> np.ndarray:
+    """A contiguous 1-D float copy."""
+    return np.ascontiguousarray(np.asarray(values, dtype=float).ravel())
 
 
 @dataclass(frozen=True)
@@ -364,7 +397,8 @@ def _hand_over(pool: simpy.Store, token: int) -> None:
 
 
 def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, down, withheld, bays, out, trace):
-    """One truck's shift: cycles until the next expected cycle no longer fits; totals into ``out[i]``.
+    """One truck's shift: cycles until the next drawn cycle no longer fits (see the module docstring);
+    totals into ``out[i]``.
 
     ``bays`` holds the minute each dump bay is free again (None: no dump queue). The release of an
     excavator is :func:`_hand_over` written inline (this loop is the simulator's hot path).
@@ -373,7 +407,6 @@ def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, down, withheld,
     free_loaders, wait_loader, loader_queue = loaders.items, loaders.get, loaders.get_queue
     n_bays = len(bays) if bays is not None else 0
     base, pay, fuel, p = prep.base[i], prep.payload[i], prep.fuel[i], prep.p_delay[i]
-    expected = prep.expected_cycle[i]
     d = draws.trucks[i]
     ttf, ttr = draws.truck_ttf[i], draws.truck_ttr[i]
     b, end_b, block = 0, len(d), 0
@@ -391,7 +424,7 @@ def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, down, withheld,
             now = env.now
             n_fail += 1
             next_fail = now + ttf[n_fail] if n_fail < len(ttf) else math.inf
-        if now + expected > shift:
+        if now >= shift:
             break
         if b >= end_b:
             block += 1
@@ -405,10 +438,25 @@ def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, down, withheld,
         else:
             e = yield wait_loader()
             t1 = env.now
-        if trace is not None:
-            trace.append((i, e, t1))
         bi = base[e]
         lt = bi[0] * f0
+        h = bi[1] * f1
+        pe = p[e]
+        delayed = u < pe
+        if delayed:
+            h += dm
+        dump = bi[2] * f2
+        back = bi[3] * f3
+        if t1 + lt + h + dump + back > shift:  # the drawn cycle would not end in the shift: stop
+            if down[e]:
+                withheld[e] = True
+            elif loader_queue:
+                loader_queue.pop(0).succeed(e)
+            else:
+                free_loaders.append(e)
+            break
+        if trace is not None:
+            trace.append((i, e, t1))
         yield timeout(lt)
         if down[e]:
             withheld[e] = True  # the excavator broke down during this load: keep it out of the pool
@@ -418,15 +466,11 @@ def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, down, withheld,
             free_loaders.append(e)
         if t1 < shift:
             loading += lt if t1 + lt <= shift else shift - t1
-        h = bi[1] * f1
-        pe = p[e]
         p_sum += pe
-        if u < pe:
-            h += dm
+        if delayed:
             delays += 1
             delay_min += dm
         yield timeout(h)
-        dump = bi[2] * f2
         if bays is not None:  # FIFO dump queue: take the bay that frees first (see the docstring)
             t2 = env.now
             k = 0
@@ -438,9 +482,9 @@ def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, down, withheld,
                 start = t2
             bays[k] = start + dump
             queue += start - t2
-            yield timeout(start - t2 + dump + bi[3] * f3)
+            yield timeout(start - t2 + dump + back)
         else:  # no dump queue can form: one timeout for dump and return
-            yield timeout(dump + bi[3] * f3)
+            yield timeout(dump + back)
         end = env.now
         loads += 1
         queue += t1 - now

@@ -7,7 +7,9 @@ A bundle is everything the simulator needs from the mine's history:
 * ``durations``: per phase, a model of the log-duration (minutes) given the context, plus the
   residual spread: a lognormal distribution per context;
 * ``residuals``: holdout residuals of fuel and payload, resampled as noise by the simulator;
-* ``delay_minutes``: the observed delay lengths of delayed cycles (minutes);
+* ``delay_minutes``: the observed delay lengths of delayed cycles (minutes), all weathers pooled;
+* ``delay_minutes_by_weather``: the same per weather of the day (only weathers with enough delayed
+  cycles; the simulator falls back to the pooled array for the others): delays last longer in rain;
 * ``reliability``: MTBF/MTTR (hours) of trucks and excavators fitted on the maintenance logs.
 
 Every model is a whole sklearn ``Pipeline`` (encoding inside), so callers pass raw features.
@@ -29,6 +31,9 @@ PHASES: tuple[str, ...] = ("loading", "hauling", "dumping", "returning")
 MODEL_FILES = {"fuel": "fuel.joblib", "payload": "payload.joblib", "delay": "delay.joblib",
                "durations": "durations.joblib"}
 ARRAYS_FILE = "distributions.npz"
+#: Key prefix of the per-weather delay arrays in ``ARRAYS_FILE`` (``delay_minutes@HUJAN_LEBAT``); a file
+#: without them (written before they existed) loads with an empty mapping.
+WEATHER_DELAY_PREFIX = "delay_minutes@"
 RELIABILITY_FILE = "reliability.json"
 
 
@@ -82,6 +87,7 @@ class ModelBundle:
     delay_minutes: np.ndarray
     reliability: dict[str, Reliability]
     metadata: dict[str, Any] = field(default_factory=dict)
+    delay_minutes_by_weather: dict[str, np.ndarray] = field(default_factory=dict)  # weather -> min
 
     def predict(self, features: pd.DataFrame) -> CyclePrediction:
         """One batched call per model for all rows of ``features``."""
@@ -99,8 +105,10 @@ class ModelBundle:
         joblib.dump(self.payload, folder / MODEL_FILES["payload"])
         joblib.dump(self.delay, folder / MODEL_FILES["delay"])
         joblib.dump({p: (m.model, m.sigma) for p, m in self.durations.items()}, folder / MODEL_FILES["durations"])
+        per_weather = {f"{WEATHER_DELAY_PREFIX}{w}": np.asarray(a, dtype=float)
+                       for w, a in sorted(self.delay_minutes_by_weather.items())}
         np.savez(folder / ARRAYS_FILE, fuel_residuals=self.residuals["fuel"],
-                 payload_residuals=self.residuals["payload"], delay_minutes=self.delay_minutes)
+                 payload_residuals=self.residuals["payload"], delay_minutes=self.delay_minutes, **per_weather)
         (folder / RELIABILITY_FILE).write_text(
             json.dumps({k: v.to_dict() for k, v in self.reliability.items()}, indent=2))
         return [*MODEL_FILES.values(), ARRAYS_FILE, RELIABILITY_FILE]
@@ -111,7 +119,8 @@ class ModelBundle:
         folder = Path(folder)
         try:
             durations = joblib.load(folder / MODEL_FILES["durations"])
-            arrays = np.load(folder / ARRAYS_FILE)
+            with np.load(folder / ARRAYS_FILE) as npz:
+                arrays = {name: npz[name] for name in npz.files}
             reliability = json.loads((folder / RELIABILITY_FILE).read_text())
             return cls(
                 version=version,
@@ -123,6 +132,8 @@ class ModelBundle:
                 delay_minutes=arrays["delay_minutes"],
                 reliability={k: Reliability(**v) for k, v in reliability.items()},
                 metadata=dict(metadata or {}),
+                delay_minutes_by_weather={name[len(WEATHER_DELAY_PREFIX):]: a for name, a in arrays.items()
+                                          if name.startswith(WEATHER_DELAY_PREFIX)},
             )
         except FileNotFoundError as exc:
             raise RegistryError(f"{folder}: incomplete model version, missing {Path(exc.filename).name}") from exc

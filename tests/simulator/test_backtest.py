@@ -232,7 +232,11 @@ def test_sampled_shifts_are_deterministic_and_keep_their_numbers(trained_mine, e
     assert [o.group.key for o in sampled.outcomes] == picks[0] and sampled.groups_held_out == 9
     full = {o.group.key: o.intervals for o in champion_report.outcomes}
     for o in sampled.outcomes:  # a group's seed depends on its key, not on the sample
-        assert o.intervals == full[o.group.key]
+        # Same draws; the predictions may differ in the last bit with the batch's size (the logistic
+        # delay model and the duration Ridges are matrix products), hence 1e-12, not equality.
+        for metric, interval in o.intervals.items():
+            assert dataclasses.astuple(interval) == pytest.approx(
+                dataclasses.astuple(full[o.group.key][metric]), rel=1e-12), metric
 
 
 def test_no_champion_exits_2_with_a_message(trained_mine, tmp_path, capsys):

@@ -176,3 +176,20 @@ def test_trained_champion_on_the_synthetic_mine(trained_mine, settings):
     assert 0.05 < ratio < 3.0
     assert "vessel_hours_to_target" in by_key["T10-E3"].metrics
     assert np.isfinite(run.ranked[0].metrics["profit_idr"].mean)
+
+
+def test_delay_lengths_follow_the_requests_weather(fake_bundle, reference_fleet, settings):
+    # The bundle's per-weather delay minutes: a request in heavy rain resamples the heavy-rain array, one
+    # in a weather without its own array the pooled one (NoiseTables.for_weather via pair_inputs).
+    fake_bundle.delay_minutes = np.full(50, 10.0)
+    fake_bundle.delay_minutes_by_weather = {"HUJAN_LEBAT": np.full(40, 30.0)}
+    body = _legacy(replications=6, seed=3)
+    body["decision_variables"] = {"alokasi_truk": [4], "jumlah_excavator": [1]}
+    runs = {}
+    for weather in ("HUJAN_LEBAT", "CERAH"):
+        body["fixed_conditions"]["weatherCondition"] = weather
+        runs[weather] = _run(body, fake_bundle, reference_fleet, settings)
+    for weather, minutes in (("HUJAN_LEBAT", 30.0), ("CERAH", 10.0)):
+        results = runs[weather].results["T4-E1"]
+        delays = sum(r.delays for r in results)
+        assert delays > 0 and sum(r.delay_hours for r in results) * 60 == pytest.approx(delays * minutes)

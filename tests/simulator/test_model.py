@@ -51,14 +51,41 @@ def test_end_of_shift_rule_starts_only_cycles_that_fit():
     assert run_replication(make_inputs(1, 1), ModelParams(deterministic=True), 0, 0).loads == 20
 
 
-def test_started_cycles_finish_after_the_shift_and_count():
-    # Two trucks, one excavator, 20-min loads: truck 1 starts its last cycle at 460 (expected 24 min
-    # without queue fits) but waits for the loader, so that cycle ends after the 480-min shift.
+def test_a_cycle_starts_only_if_it_ends_in_the_shift_counting_the_queue_it_waited():
+    # The synthetic mine's rule (training.synthetic._Mine._pit), checked at the loading start so the queue
+    # counts. Two trucks, one excavator, 20-min loads, 24-min cycles, 480-min shift: the loader is the
+    # bottleneck, loads start every 20 min alternating trucks (0, 20, 40, ...). The load from 440 ends its
+    # cycle at 464 <= 480; truck 1 (back at 444) gets the loader at 460, 460 + 24 > 480: it stops; truck 0
+    # (back at 464) gets it at once, 464 + 24 > 480: stops too. 23 loads. The old rule ("the expected
+    # cycle fits from the time the truck is ready": 444 + 24 <= 480) started a 24th that ended at 484.
     inputs = make_inputs(2, 1, (20.0, 1.0, 1.0, 2.0))
     result, log = trace_replication(inputs, ModelParams(shift_hours=8.0, dump_bays=2, deterministic=True))
-    assert max(t for _, _, t in log) + 20 + 4 > 480  # the last cycle ends after the shift...
-    assert result.loads == len(log)  # ...and counts
+    assert [(i, t) for i, _, t in log] == [(k % 2, 20.0 * k) for k in range(23)]
+    assert result.loads == 23 and max(t + 24.0 for _, _, t in log) <= 480.0  # no cycle overruns
     assert result.truck_utilisation <= 1.0
+
+
+def test_the_fit_check_uses_the_cycles_drawn_delay_not_its_mean():
+    # One truck, 24-min cycles, every cycle delayed (p = 1) by exactly 30 min (a one-value table): a
+    # cycle lasts 54 min, 8 full cycles end at 432 and a 9th (from 432) would end at 486 > 480.
+    tables = NoiseTables.build([0.0], [0.0], [30.0])
+    inputs = make_inputs(1, 1, (5.0, 9.0, 2.0, 8.0), delay_probability=1.0, tables=tables)
+    result = run_replication(inputs, ModelParams(shift_hours=8.0, dump_bays=1), 0, 0)
+    assert result.loads == 8 and result.delays == 8 and result.delay_hours == pytest.approx(4.0)
+    assert result.cycle_time_min == pytest.approx(54.0)
+
+
+def test_a_truck_that_stops_hands_the_excavator_to_the_next_in_queue():
+    # One excavator (10-min loads), a 75-min shift. Truck 0 has 50-min cycles, trucks 1 and 2 12-min ones.
+    # Loads alternate 1, 2 after truck 0's first; truck 0 is back at 50 and queues behind truck 1 (waiting
+    # since 42) and ahead of truck 2 (back at 52). At 60 truck 0 gets the loader, cannot fit 50 minutes,
+    # and passes it on at once: truck 2 loads at 60 (60 + 12 <= 75); truck 1 gets it at 70 and stops.
+    inputs = make_inputs(3, 1, (10.0, 1.0, 0.5, 0.5))
+    inputs.phase_mean_min[0, 0] = (10.0, 20.0, 5.0, 15.0)
+    result, log = trace_replication(inputs, ModelParams(shift_hours=75 / 60, dump_bays=3, deterministic=True))
+    assert [(i, t) for i, _, t in log] == [(0, 0.0), (1, 10.0), (2, 20.0), (1, 30.0), (2, 40.0), (1, 50.0),
+                                           (2, 60.0)]
+    assert result.loads == 7 and result.excavator_utilisation == pytest.approx(70 / 75)
 
 
 def _finite_source_wait(n: int, c: int, arrival_rate: float, service_rate: float) -> float:
@@ -294,3 +321,15 @@ def test_dump_queue_is_fifo_over_the_bays():
     assert result.cycle_time_min == pytest.approx((18 + 23 + 28 + 33) / 4)
     two_bays = run_replication(inputs, ModelParams(shift_hours=0.5, dump_bays=2, deterministic=True), 0, 0)
     assert two_bays.queue_hours == pytest.approx((0 + 0 + 5 + 5) / 60)
+
+
+def test_noise_tables_pick_the_weathers_delay_lengths_else_the_pooled_ones():
+    tables = NoiseTables.build([1.0], [2.0], [10.0, 20.0], label="v7",
+                               delay_minutes_by_weather={"HUJAN_LEBAT": [40.0, 50.0]})
+    heavy, dry = tables.for_weather("HUJAN_LEBAT"), tables.for_weather("CERAH")
+    assert heavy.mean_delay_min == 45.0 and dry.mean_delay_min == 15.0
+    assert not heavy.delay_minutes_by_weather and not dry.delay_minutes_by_weather  # light to ship
+    assert len({tables.key, heavy.key, dry.key}) == 3 and heavy.key.startswith("v7-")  # workers cache by key
+    assert NoiseTables.none().for_weather("CERAH") is not None
+    other = NoiseTables.build([1.0], [2.0], [10.0, 20.0], label="v7", delay_minutes_by_weather={"HUJAN_LEBAT": [41.0]})
+    assert other.key != tables.key  # the per-weather arrays are part of the content hash

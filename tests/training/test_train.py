@@ -80,3 +80,48 @@ def test_train_report_written_by_the_command(trained_mine):
     assert isinstance(reports, list)
     history = trained_mine.logs / "retrain" / "history.jsonl"
     assert not history.exists() or all(json.loads(line) for line in history.read_text().splitlines())
+
+
+def test_delay_minutes_are_kept_per_weather_above_the_minimum_count():
+    from training.train import MIN_DELAY_SAMPLES_PER_WEATHER, delay_minutes_by_weather
+
+    n = MIN_DELAY_SAMPLES_PER_WEATHER
+    minutes = pd.Series([10.0] * n + [30.0] * n + [5.0] * (n - 1))
+    weather = pd.Series(["CERAH"] * n + ["HUJAN_LEBAT"] * n + ["KABUT"] * (n - 1))
+    out = delay_minutes_by_weather(minutes, weather)
+    assert set(out) == {"CERAH", "HUJAN_LEBAT"}  # KABUT has one too few: the simulator uses the pooled array
+    assert out["HUJAN_LEBAT"].mean() == 30.0 and len(out["CERAH"]) == n
+
+
+def test_bundle_round_trips_per_weather_delays_and_reads_files_without_them(trained_mine, tmp_path):
+    import dataclasses
+
+    from training.bundle import ARRAYS_FILE, ModelBundle
+
+    bundle = dataclasses.replace(load_champion(Registry(trained_mine.models)), delay_minutes_by_weather={
+        "HUJAN_LEBAT": np.array([20.0, 31.0]), "CERAH": np.array([9.0])})
+    bundle.save(tmp_path)
+    loaded = ModelBundle.load(tmp_path, "vX")
+    assert set(loaded.delay_minutes_by_weather) == {"HUJAN_LEBAT", "CERAH"}
+    assert np.array_equal(loaded.delay_minutes_by_weather["HUJAN_LEBAT"], [20.0, 31.0])
+    assert np.array_equal(loaded.delay_minutes, bundle.delay_minutes)
+    # A version written before the per-weather arrays existed: pooled array only, empty mapping.
+    np.savez(tmp_path / ARRAYS_FILE, fuel_residuals=bundle.residuals["fuel"],
+             payload_residuals=bundle.residuals["payload"], delay_minutes=bundle.delay_minutes)
+    old = ModelBundle.load(tmp_path, "vOld")
+    assert old.delay_minutes_by_weather == {} and np.array_equal(old.delay_minutes, bundle.delay_minutes)
+
+
+def test_delay_classifier_is_chosen_by_holdout_brier_and_reported(trained_mine):
+    from training.train import DELAY_FAMILIES, MIN_DELAY_SAMPLES_PER_WEATHER
+
+    registry = Registry(trained_mine.models)
+    report = registry.metadata(registry.champion())["training_report"]
+    rows = {r["family"]: r for r in report["delay_comparison"]}
+    assert set(rows) == set(DELAY_FAMILIES)
+    assert rows[report["delay_family"]]["brier"] == min(r["brier"] for r in rows.values())
+    for row in rows.values():  # calibration-in-the-large per weather, for the report's reader
+        assert all(0 <= w["mean_probability"] <= 1 and w["rows"] > 0 for w in row["by_weather"].values())
+    bundle = load_champion(registry)
+    for weather, minutes in bundle.delay_minutes_by_weather.items():
+        assert len(minutes) >= MIN_DELAY_SAMPLES_PER_WEATHER and np.all(minutes > 0), weather
