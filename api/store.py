@@ -15,6 +15,9 @@ processes) never tear or lose a row.
 """
 from __future__ import annotations
 
+import sqlite3
+import time
+
 import csv
 import dataclasses
 import fcntl
@@ -68,6 +71,28 @@ def normalise_url(url: str) -> URL:
     return parsed
 
 
+#: Pause between attempts to switch a new SQLite file to WAL while another process holds it, s.
+WAL_RETRY_PAUSE_S = 0.05
+
+
+def _set_wal(cur) -> None:  # noqa: ANN001
+    """Switch to WAL mode, retrying while another process holds the file.
+
+    Changing the journal mode needs an exclusive lock, and SQLite may answer "database is locked"
+    at once instead of waiting through the busy timeout (seen with two processes opening a new
+    database together), so the wait happens here, bounded by the same busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(WAL_RETRY_PAUSE_S)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     memory = url.database in (None, "", ":memory:")
     if not memory:
@@ -84,7 +109,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         if not memory:
-            cur.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cur)
             cur.execute("PRAGMA synchronous = NORMAL")  # durable across app crashes in WAL mode
         cur.close()
 
