@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 FLEET_FILES: tuple[str, ...] = ("trucks.csv", "excavators.csv", "operators.csv", "road_segments.csv",
                                 "maintenance_logs.csv", "vessels.csv", "sailing_schedules.csv")
 
+#: Seconds shutdown waits for an unfinished warm-up (bootstrap training can take minutes; it is a
+#: daemon thread, and closes the simulator pool it starts once it sees the service stopping).
+SHUTDOWN_WARM_UP_WAIT_S = 5.0
+
 
 @dataclass(frozen=True)
 class ServedModel:
@@ -107,13 +111,22 @@ def _warm_up(app: FastAPI) -> None:
         version = registry.champion()
         state.served = ServedModel(version, load_version(registry, version))
         state.metrics.set_champion(version)
+        from threadpoolctl import ThreadpoolController
+
+        state.threadpools = ThreadpoolController()  # after the model's libraries (OpenMP) are loaded
         state.startup_phase = "loading fleet"
         state.fleet_cache.get()
         state.startup_phase = "warming simulator pool"
         from simulator.executor import LocalPoolExecutor
 
-        state.executor = state.executor_factory(settings) if state.executor_factory else \
+        executor = state.executor_factory(settings) if state.executor_factory else \
             LocalPoolExecutor(settings.effective_workers, settings=settings)
+        with state.lifecycle_lock:
+            if state.closing:  # the service stopped while the pool was starting: nobody else will close it
+                executor.close()
+                state.startup_phase = "stopped"
+                return
+            state.executor = executor
         state.ready = True
         state.startup_phase = "ready"
         log.info("ready: champion %s, %s simulator workers, %.1f s", version,
@@ -189,9 +202,12 @@ async def lifespan(app: FastAPI):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.to_thread(warm.join, 5.0)
-        if state.executor is not None:
-            state.executor.close()
+        with state.lifecycle_lock:  # a warm-up still running closes the pool it starts (see _warm_up)
+            state.closing = True
+            executor = state.executor
+        await asyncio.to_thread(warm.join, SHUTDOWN_WARM_UP_WAIT_S)
+        if executor is not None:
+            executor.close()
         state.prediction_log.close()
         state.store.close()
         await state.chat.aclose()
@@ -212,6 +228,9 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.served = None
     state.executor = None
     state.executor_factory = executor_factory
+    state.threadpools = None  # threadpoolctl controller: caps OpenMP threads of a request's predict
+    state.closing = False
+    state.lifecycle_lock = threading.Lock()
     state.inflight = 0
     state.dropped_seen = 0
     state.fleet_cache = FleetCache(settings.data_dir, settings.quarantine_dir, settings.max_bad_row_share)

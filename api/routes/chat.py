@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from api.chat import SOURCE_HEADER, ChatAnswer, ContextError, StrategyFacts, facts_from_legacy_context, \
     validate_question
 from api.deps import StateDep
-from api.schemas import validation_error
+from api.schemas import field_loc, validation_error
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["chat"])
@@ -35,8 +35,12 @@ CHAT_EXAMPLE = {"pertanyaan_user": "Mengapa opsi 1 lebih baik dari opsi 2?", "to
                                  "FUEL_RATIO": "0.41 L/Ton", "IDLE_ANTRIAN": "0.8 Jam"}}}]}
 
 
-def _refine(fact: StrategyFacts, numbers: Any) -> StrategyFacts:
-    """Replace rounded display values by the API's exact numbers when the item carries them."""
+def _refine(fact: StrategyFacts, numbers: Any, labels_by_key: dict[str, str]) -> StrategyFacts:
+    """Replace rounded display values by the API's exact numbers when the item carries them.
+
+    ``strategy.tied_with`` names scenario keys (``T10-E2``); the facts name options (``OPSI_2``), so
+    ties are translated through ``labels_by_key`` (ties with strategies outside the list are left out).
+    """
     if not isinstance(numbers, dict) or not isinstance(numbers.get("metrics"), dict):
         return fact
     m = numbers["metrics"]
@@ -55,8 +59,14 @@ def _refine(fact: StrategyFacts, numbers: Any) -> StrategyFacts:
         fuel_ratio_l_per_t=mean("fuel_ratio_l_per_t", fact.fuel_ratio_l_per_t),
         queue_hours=mean("queue_hours", fact.queue_hours),
         cycle_time_min=mean("cycle_time_min", fact.cycle_time_min),
-        tied_with=tuple(numbers.get("tied_with") or fact.tied_with),
+        tied_with=_tied_labels(numbers.get("tied_with"), labels_by_key, fact.tied_with),
     )
+
+
+def _tied_labels(keys: Any, labels_by_key: dict[str, str], default: tuple[str, ...]) -> tuple[str, ...]:
+    if not isinstance(keys, list) or not keys:
+        return default
+    return tuple(labels_by_key[k] for k in keys if isinstance(k, str) and k in labels_by_key)
 
 
 def facts_from_items(items: Any, where: str) -> list[StrategyFacts]:
@@ -64,7 +74,9 @@ def facts_from_items(items: Any, where: str) -> list[StrategyFacts]:
     facts = facts_from_legacy_context(items, where=where)
     if isinstance(items, list):
         numbers = {next(iter(item)): item.get("strategy") for item in items if isinstance(item, dict) and item}
-        facts = [_refine(f, numbers.get(f.label)) for f in facts]
+        labels_by_key = {n["scenario_key"]: label for label, n in numbers.items()
+                         if isinstance(n, dict) and isinstance(n.get("scenario_key"), str)}
+        facts = [_refine(f, numbers.get(f.label), labels_by_key) for f in facts]
     return facts
 
 
@@ -102,6 +114,9 @@ def make_tool_handler(app: Any):
         state = app.state
         if not state.ready:
             return {"error": "the simulator is warming up"}
+        if state.inflight >= state.settings.sim_queue_limit:  # the same bound as POST /get_top_3_strategies
+            return {"error": f"the simulator is busy ({state.inflight} requests in progress); "
+                             "answer from the ranked options"}
         request = json.loads(json.dumps(run["request"]))
         request["decision_variables"] = {"alokasi_truk": [int(args["trucks"])],
                                          "jumlah_excavator": [int(args["excavators"])]}
@@ -110,7 +125,15 @@ def make_tool_handler(app: Any):
         request["simulation"] = sim
         from api.routes.strategies import simulate
 
-        result = await run_in_threadpool(simulate, state, state.settings, request, state.served)
+        state.inflight += 1
+        state.metrics.queue_depth.set(state.inflight)
+        try:
+            result = await run_in_threadpool(simulate, state, state.settings, request, state.served)
+        finally:
+            state.inflight -= 1
+            state.metrics.queue_depth.set(state.inflight)
+        state.metrics.simulations.inc(result.simulations)
+        state.metrics.predictions.inc(len(result.context_table))
         best = result.ranked[0]
         return {"strategy": args.get("strategy_label"), "trucks": best.trucks, "excavators": best.excavators,
                 "replications": best.replications,
@@ -134,9 +157,16 @@ def _record(state: Any, answer: ChatAnswer, started: float) -> None:
                     extra={"fallback_reason": answer.fallback_reason})
 
 
+def _problem_loc(problem: str) -> list[Any]:
+    """'top_3_strategies_context[0].OPSI_1.KPI_PREDIKSI.PROFIT: missing' -> ['body', ..., 0, 'OPSI_1', ...]."""
+    path = problem.split(":", 1)[0].strip()
+    return ["body"] if path in ("body", "(body)", "") else field_loc(path)
+
+
 def _context_error(exc: ContextError) -> JSONResponse:
-    return JSONResponse({"detail": [{"loc": ["body"] + p.split(":")[0].replace("[", ".").replace("]", "").split("."),
-                                     "msg": p, "type": "value_error"} for p in exc.problems]}, status_code=422)
+    """422 in FastAPI's shape; list indices in ``loc`` are integers, as in the strategies route's errors."""
+    return JSONResponse({"detail": [{"loc": _problem_loc(p), "msg": p, "type": "value_error"}
+                                    for p in exc.problems]}, status_code=422)
 
 
 @router.post("/ask_chatbot")

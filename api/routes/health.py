@@ -15,13 +15,13 @@ READY_RETRY_AFTER_S = 5
 
 
 @router.get("/health")
-def health() -> dict:
-    """200 while the process lives (even while it warms up)."""
+async def health() -> dict:
+    """200 while the process lives (even while it warms up); answered on the event loop, no thread hop."""
     return {"status": "ok"}
 
 
 @router.get("/ready")
-def ready(state: StateDep) -> JSONResponse:
+async def ready(state: StateDep) -> JSONResponse:
     """200 once the champion is loaded and the simulator pool is warm, else 503."""
     if state.ready and state.served is not None:
         return JSONResponse({"status": "ready", "champion": state.served.version,

@@ -1,6 +1,7 @@
 """POST /get_top_3_strategies: the prototype's body in, ranked strategies with CIs out."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -22,6 +23,29 @@ router = APIRouter(tags=["strategies"])
 #: Seconds a client should wait after a 503 (pool busy or warming up) before retrying.
 BUSY_RETRY_AFTER_S = 2
 MODEL_VERSION_HEADER = "X-Model-Version"
+#: OpenMP threads the champion's predict may use in a request thread. The batch is small (one row per
+#: truck-excavator pair, 45 for REF-A), so extra threads only add barrier waits, and those stall for
+#: seconds when the cores are busy (measured on 2 loaded cores: predict 0.4-4.9 s with 2 threads,
+#: 0.2-0.35 s with 1). The limit applies to the calling thread only (OpenMP's per-thread setting).
+PREDICT_OPENMP_THREADS = 1
+#: joblib backend of the request thread's predict: a random forest fitted with n_jobs=-1 otherwise
+#: starts a thread pool per call and sums its trees in completion order, so the same request gave
+#: numbers differing in the last bits; sequential is deterministic and faster on 45 rows (context
+#: table on 2 loaded cores: 0.46 s default, 0.15 s with one OpenMP thread, 0.09 s with both limits).
+PREDICT_JOBLIB_BACKEND = "sequential"
+
+
+@contextlib.contextmanager
+def small_batch_predict(state: Any):
+    """Single-threaded, deterministic model calls in this thread (OpenMP and joblib; thread-local)."""
+    from joblib import parallel_config
+
+    threadpools = getattr(state, "threadpools", None)
+    with contextlib.ExitStack() as stack:
+        if threadpools is not None:
+            stack.enter_context(threadpools.limit(limits=PREDICT_OPENMP_THREADS, user_api="openmp"))
+        stack.enter_context(parallel_config(backend=PREDICT_JOBLIB_BACKEND))
+        yield
 
 
 def busy(detail: str, retry_after_s: int = BUSY_RETRY_AFTER_S) -> JSONResponse:
@@ -42,8 +66,9 @@ def simulate(state: Any, settings: Any, body: dict, served: Any) -> Any:
     export = state.fleet_cache.get()
     from training.features import Fleet
 
-    return run_request(body, bundle=served.bundle, fleet=Fleet.from_export(export), executor=state.executor,
-                       settings=settings, sailing_schedules=export.sailing_schedules, vessels=export.vessels)
+    with small_batch_predict(state):
+        return run_request(body, bundle=served.bundle, fleet=Fleet.from_export(export), executor=state.executor,
+                           settings=settings, sailing_schedules=export.sailing_schedules, vessels=export.vessels)
 
 
 @router.post("/get_top_3_strategies")
