@@ -237,10 +237,10 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.metrics = Metrics(CollectorRegistry())
     state.metrics.registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
 
-    from api.routes import chat, data, health, runs, strategies
+    from api.routes import chat, data, health, plots, runs, strategies
 
     app.dependency_overrides[get_settings] = lambda: settings
-    for module in (health, strategies, chat, data, runs):
+    for module in (health, strategies, chat, data, runs, plots):
         app.include_router(module.router)
 
     Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"],

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from api.deps import SettingsDep, StateDep
 from api.presenters import top3_response
 from api.schemas import STRATEGIES_EXAMPLE, spec_error_response
+from simulator.dask_executor import cluster_settings, executor_for, requested_simulations
 from simulator.engine import run_request
 from simulator.scenario import SpecError
 from training.features import FEATURE_COLUMNS, PREDICTION_COLUMNS
@@ -66,9 +67,17 @@ def simulate(state: Any, settings: Any, body: dict, served: Any) -> Any:
     export = state.fleet_cache.get()
     from training.features import Fleet
 
-    with small_batch_predict(state):
-        return run_request(body, bundle=served.bundle, fleet=Fleet.from_export(export), executor=state.executor,
-                           settings=settings, sailing_schedules=export.sailing_schedules, vessels=export.vessels)
+    # Grids above the local limit go to the Dask cluster when one is configured (else: 422 as usual).
+    cluster = executor_for(settings, requested_simulations(body, settings))
+    try:
+        with small_batch_predict(state):
+            return run_request(body, bundle=served.bundle, fleet=Fleet.from_export(export),
+                               executor=cluster or state.executor,
+                               settings=cluster_settings(settings) if cluster else settings,
+                               sailing_schedules=export.sailing_schedules, vessels=export.vessels)
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 @router.post("/get_top_3_strategies")
