@@ -51,17 +51,16 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from simulator.engine import ID_COLUMNS, context_frame, model_params, pair_inputs, scenario_tasks
+from simulator.engine import context_tables, model_params, pair_inputs, scenario_tasks
 from simulator.executor import Executor, InlineExecutor, LocalPoolExecutor, ScenarioTask
 from simulator.fleet import MINE_UTC_OFFSET_HOURS, Selection, Unit
 from simulator.model import DEFAULT_DUMP_BAYS, Breakdowns, NoiseTables
 from simulator.scenario import Conditions, Grid, RequestSpec, SimulationParams
-from training.bundle import PHASES
 from training.cli import (EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, add_path_args, resolve_paths, setup_logging,
                           write_json_report)
 from training.dataset import Export
 from training.errors import BadInputError, RegistryError
-from training.features import FEATURE_COLUMNS, Fleet, build_features
+from training.features import Fleet
 from training.prepare import FINISHED_STATUSES, training_frame
 from training.schema import SHIFT_LENGTH_HOURS, SHIFT_START_HOUR
 from training.settings import Settings, get_settings
@@ -265,29 +264,6 @@ def group_request(group: ShiftGroup, fleet: Fleet, simulation: SimulationParams)
                           trucks=_units(fleet.trucks, group.truck_ids, "capacity"),
                           operator_ids=group.operator_ids, start=group.start)
     return spec, selection
-
-
-def context_tables(requests: Sequence[tuple[RequestSpec, Selection]], bundle: Any,
-                   fleet: Fleet) -> list[pd.DataFrame]:
-    """``engine.context_table`` of each (spec, selection), same columns and values, from ONE
-    ``build_features`` and ONE ``bundle.predict`` over all of them (a call per group costs ~10-100 ms
-    of per-call model overhead). Could replace ``engine.context_table`` (a one-request list)."""
-    frames = [context_frame(spec, selection) for spec, selection in requests]
-    contexts = pd.concat(frames, ignore_index=True)
-    features = build_features(contexts, fleet)
-    prediction = bundle.predict(features)
-    table = pd.concat([contexts[list(ID_COLUMNS)], features[list(FEATURE_COLUMNS)]], axis=1)
-    table["payload_t"] = prediction.payload_t
-    table["fuel_l"] = prediction.fuel_l
-    table["delay_probability"] = prediction.delay_probability
-    for phase in PHASES:
-        sigma = float(bundle.durations[phase].sigma)
-        table[f"{phase}_mu"] = prediction.phase_mu[phase]
-        table[f"{phase}_sigma"] = sigma
-        table[f"{phase}_mean_min"] = np.exp(prediction.phase_mu[phase] + 0.5 * sigma ** 2)
-    table["model_version"] = str(bundle.version)
-    bounds = np.cumsum([0] + [len(f) for f in frames])
-    return [table.iloc[a:b].reset_index(drop=True) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def group_tasks(groups: Sequence[ShiftGroup], bundle: Any, fleet: Fleet, *, replications: int, seed: int,
