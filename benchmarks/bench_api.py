@@ -23,9 +23,7 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.e2e_server import free_port, running_api  # noqa: E402
 from tests.ollama_server import OllamaTestServer  # noqa: E402
 from training.cli import Paths  # noqa: E402
 
@@ -52,12 +51,6 @@ CONCURRENT_REF_A = 4
 CHAT_REQUESTS = 50
 READY_TIMEOUT_S = 300.0
 REQUEST_TIMEOUT_S = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -92,11 +85,10 @@ def prepare_mine(data: Path | None, models: Path | None, root: Path) -> Paths:
     return paths
 
 
-def wait_ready(base: str, proc: subprocess.Popen | None = None) -> dict:
+def wait_ready(base: str) -> dict:
+    """Poll an in-process server's /ready (the subprocess server uses tests.e2e_server)."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}")
         try:
             r = httpx.get(base + "/ready", timeout=5.0)
             if r.status_code == 200:
@@ -262,32 +254,18 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp, OllamaTestServer() as ollama:
         paths = prepare_mine(args.data, args.models, Path(tmp))
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MINEOPS_", "PROMETHEUS_"))}
-        env.update(MINEOPS_DATA_DIR=str(paths.data), MINEOPS_MODELS_DIR=str(paths.models),
-                   MINEOPS_LOGS_DIR=str(paths.logs), MINEOPS_OLLAMA_HOST=ollama.url)
-        log_path = Path(tmp) / "server.log"
-        with open(log_path, "w") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", "api", "--port", str(port)], cwd=REPO, env=env,
-                                    stdout=log_file, stderr=subprocess.STDOUT)
-            try:
-                t0 = time.perf_counter()
-                ready = wait_ready(base, proc)
-                print(f"server ready in {time.perf_counter() - t0:.1f} s: champion {ready['champion']}, "
-                      f"{ready['workers']} simulator workers, {os.cpu_count()} CPUs", flush=True)
-                with httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT_S) as http:
-                    for _ in range(2):  # warm-up: noise tables shipped, caches filled
-                        post_ref_a(http, body)
-                    bench_ref_a(http, body, args.runs)
-                    bench_chat(http, ollama)
-                bench_health_under_load(base, body, args.health_requests)
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        t0 = time.perf_counter()
+        with running_api(paths, ollama.url, ready_timeout_s=READY_TIMEOUT_S,
+                         log_path=Path(tmp) / "server.log") as server:
+            ready = httpx.get(server.url + "/ready", timeout=5.0).json()
+            print(f"server ready in {time.perf_counter() - t0:.1f} s: champion {ready['champion']}, "
+                  f"{ready['workers']} simulator workers, {os.cpu_count()} CPUs", flush=True)
+            with httpx.Client(base_url=server.url, timeout=REQUEST_TIMEOUT_S) as http:
+                for _ in range(2):  # warm-up: noise tables shipped, caches filled
+                    post_ref_a(http, body)
+                bench_ref_a(http, body, args.runs)
+                bench_chat(http, ollama)
+            bench_health_under_load(server.url, body, args.health_requests)
         bench_prediction_log(paths, body, args.runs, ollama.url)
     return 0
 

@@ -169,14 +169,22 @@ def _context_error(exc: ContextError) -> JSONResponse:
                                     for p in exc.problems]}, status_code=422)
 
 
+async def _inputs(body: Any, state: Any) -> tuple[str, list[StrategyFacts], dict | None] | JSONResponse:
+    """The chat's (question, facts, run), or the 422 saying what context is missing."""
+    try:
+        return await run_in_threadpool(_parse, body, state)
+    except ContextError as exc:
+        return _context_error(exc)
+
+
 @router.post("/ask_chatbot")
 async def ask_chatbot(state: StateDep, body: Any = Body(..., examples=[CHAT_EXAMPLE])) -> Any:
     """Answer a planner's question from a run's numbers (LLM, or a deterministic fallback)."""
     started = time.perf_counter()
-    try:
-        question, facts, run = await run_in_threadpool(_parse, body, state)
-    except ContextError as exc:
-        return _context_error(exc)
+    inputs = await _inputs(body, state)
+    if isinstance(inputs, JSONResponse):
+        return inputs
+    question, facts, run = inputs
     token = current_run.set(run)
     try:
         answer = await state.chat.answer(question, facts)
@@ -193,10 +201,10 @@ async def ask_chatbot(state: StateDep, body: Any = Body(..., examples=[CHAT_EXAM
 async def ask_chatbot_stream(state: StateDep, body: Any = Body(..., examples=[CHAT_EXAMPLE])) -> Any:
     """The same answer as server-sent events: ``data: {"delta": ...}`` chunks, then ``event: done``."""
     started = time.perf_counter()
-    try:
-        question, facts, run = await run_in_threadpool(_parse, body, state)
-    except ContextError as exc:
-        return _context_error(exc)
+    inputs = await _inputs(body, state)
+    if isinstance(inputs, JSONResponse):
+        return inputs
+    question, facts, run = inputs
 
     async def events():
         token = current_run.set(run)
