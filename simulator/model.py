@@ -15,7 +15,10 @@ Model (times in minutes inside, hours in the result):
   so a truck arriving at the dump takes the bay that frees first and starts at max(arrival, that
   time) (the Kiefer-Wolfowitz recursion, exact for FIFO servers); one timeout then covers its wait,
   dump and return. This gave the same results as a ``simpy.Store`` of bays up to float rounding
-  (relative 1e-14 on REF-A) for 18 % less CPU. No dump queue is kept when bays >= trucks.
+  (relative 1e-14 on REF-A) for 18 % less CPU. No dump queue is kept when bays >= trucks or
+  ``dump_bays`` is None (the champion's data showed no truck waiting to dump).
+* Trucks leave the line-up ``dispatch_interval_min`` apart (truck ``i`` joins the loading queue at
+  ``i x`` that), as measured on the mine's shift starts; 0 sends every truck at the shift start.
 * An uncontended cycle thus costs three timeouts (loading, haul, dump + return); the measured CPU
   per simulation is about half that of the plain request/release loop (``benchmarks/bench_simulator.py``).
 * Phase duration = pair mean minutes x a mean-one factor from the phase's :class:`PhaseNoise`
@@ -252,17 +255,23 @@ class ModelParams:
     """How a replication runs (shared by every scenario of a request)."""
 
     shift_hours: float = 8.0
-    dump_bays: int = DEFAULT_DUMP_BAYS
+    #: Dump positions served at once; None: no dump queue (the data showed trucks never wait to dump).
+    dump_bays: int | None = DEFAULT_DUMP_BAYS
     incident_probability_per_cycle: float = DEFAULT_INCIDENT_PROBABILITY
     deterministic: bool = False
     #: Cycles drawn per truck per block; fix it per request (``block_cycles``) so that scenarios share
     #: their draws (common random numbers). None = computed from the scenario's own tables.
     cycles_per_block: int | None = None
+    #: Minutes between two trucks' first arrival at the loaders: truck ``i`` joins the loading queue at
+    #: ``i x dispatch_interval_min`` (the line-up leaves one truck at a time; 0: all at the shift start).
+    dispatch_interval_min: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.shift_hours) and self.shift_hours > 0):
             raise ValueError(f"ModelParams.shift_hours must be > 0, got {self.shift_hours!r}")
-        if self.dump_bays < 1:
+        if not (math.isfinite(self.dispatch_interval_min) and self.dispatch_interval_min >= 0):
+            raise ValueError(f"ModelParams.dispatch_interval_min must be >= 0, got {self.dispatch_interval_min!r}")
+        if self.dump_bays is not None and self.dump_bays < 1:
             raise ValueError(f"ModelParams.dump_bays must be >= 1, got {self.dump_bays!r}")
         if not 0 <= self.incident_probability_per_cycle <= 1:
             raise ValueError("ModelParams.incident_probability_per_cycle must be in [0, 1]")
@@ -396,7 +405,8 @@ def _hand_over(pool: simpy.Store, token: int) -> None:
         pool.items.append(token)
 
 
-def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, down, withheld, bays, out, trace):
+def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, down, withheld, bays, out, trace,
+           dispatch_at=0.0):
     """One truck's shift: cycles until the next drawn cycle no longer fits (see the module docstring);
     totals into ``out[i]``.
 
@@ -414,6 +424,8 @@ def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, down, withheld,
     n = _PER_CYCLE
     loads = delays = breakdowns = 0
     queue = busy = loading = payload = fuel_total = delay_min = cycle_sum = p_sum = downtime = 0.0
+    if dispatch_at:  # the line-up: this truck leaves it dispatch_at minutes into the shift
+        yield timeout(dispatch_at)
     while True:
         now = env.now
         if now >= next_fail:  # the failure happened during the last cycle: down now, then repaired
@@ -531,7 +543,7 @@ def simulate(inputs: ScenarioInputs, params: ModelParams, draws: Draws, *, repli
     loaders = simpy.Store(env)
     loaders.items.extend(range(e))
     # Minute each dump bay is free again (None: a bay per truck, no dump queue can form).
-    bays = [0.0] * params.dump_bays if params.dump_bays < t else None
+    bays = [0.0] * params.dump_bays if params.dump_bays is not None and params.dump_bays < t else None
     down, withheld = [False] * e, [False] * e
     out: list = [None] * t
     exc_out = [0, 0.0]
@@ -539,7 +551,8 @@ def simulate(inputs: ScenarioInputs, params: ModelParams, draws: Draws, *, repli
         if failures and failures[0][0] < shift:
             env.process(_excavator_failures(env, j, shift, failures, loaders, down, withheld, exc_out))
     for i in range(t):
-        env.process(_truck(env, i, shift, prep, draws, loaders, down, withheld, bays, out, trace))
+        env.process(_truck(env, i, shift, prep, draws, loaders, down, withheld, bays, out, trace,
+                           i * params.dispatch_interval_min))
     env.run()
     (loads, payload, fuel, queue, busy, loading, cycle_sum, delays, delay_min, p_sum, breakdowns,
      downtime) = (sum(col) for col in zip(*out))
