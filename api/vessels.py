@@ -22,14 +22,13 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationInfo, field_validator
 
 from api.store import append_csv, read_csv_records
-from training.schema import TABLES, ColumnSpec, TableSpec
+from training.schema import MINE_UTC_OFFSET_HOURS, TABLES, ColumnSpec, TableSpec
 
 VESSELS: TableSpec = TABLES["vessels"]
 SCHEDULES: TableSpec = TABLES["sailing_schedules"]
 
-#: Offset of the mine's local time from UTC (h): WIB, Western Indonesia Time. The fleet export
-#: agrees: purchase dates entered as local midnight are stored as 17:00Z the day before.
-MINE_UTC_OFFSET_HOURS = 7
+# The mine's local time is WIB (``training.schema.MINE_UTC_OFFSET_HOURS``); the fleet export agrees:
+# purchase dates entered as local midnight are stored as 17:00Z the day before.
 MINE_TZ = timezone(timedelta(hours=MINE_UTC_OFFSET_HOURS), "WIB")
 #: Vessel type when the request gives none (the prototype's default).
 DEFAULT_VESSEL_TYPE = "Bulk Carrier"

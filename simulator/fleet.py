@@ -23,11 +23,7 @@ import pandas as pd
 from simulator.economics import VesselTarget
 from simulator.scenario import Conditions, SpecError
 from training.features import Fleet
-from training.schema import MIN_HAUL_CAPACITY_T, SHIFT_START_HOUR
-
-#: The mine's offset from UTC used to place a shift's start hour on the clock when the request gives
-#: no start date: WIB (UTC+7), the offset of the reference request's ``simulation_start_date``, h.
-MINE_UTC_OFFSET_HOURS: float = 7.0
+from training.schema import MIN_HAUL_CAPACITY_T, MINE_UTC_OFFSET_HOURS, SHIFT_START_HOUR
 #: Operator status that may be rostered.
 ACTIVE_OPERATOR_STATUS = "ACTIVE"
 _TRUE_TEXT = frozenset({"true", "1", "yes"})

@@ -41,6 +41,9 @@ SHIFTS: tuple[str, ...] = ("SHIFT_1", "SHIFT_2", "SHIFT_3")
 SHIFT_START_HOUR: dict[str, int] = {"SHIFT_1": 7, "SHIFT_2": 15, "SHIFT_3": 23}
 #: Length of every shift (h).
 SHIFT_LENGTH_HOURS: int = 8
+#: The mine's clock: WIB, UTC+7 (the offset of the reference request's ``simulation_start_date``).
+#: Shift start hours are on this clock; the export's timestamps are UTC, h.
+MINE_UTC_OFFSET_HOURS: float = 7.0
 #: Haul-cycle statuses (fleet DB enum ``HaulingStatus``).
 CYCLE_STATUSES: tuple[str, ...] = (
     "PLANNED", "IN_QUEUE", "LOADING", "HAULING", "DUMPING", "RETURNING",
@@ -580,3 +583,15 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def shift_starts(at: "pd.Series", shift: "pd.Series", utc_offset_hours: float = MINE_UTC_OFFSET_HOURS) -> "pd.Series":
+    """Start (UTC) of the shift each cycle belongs to: the latest start hour of its shift at or before
+    ``at`` on the mine's clock (a SHIFT_3 cycle after midnight belongs to the previous evening)."""
+    import pandas as pd
+
+    offset = pd.Timedelta(hours=utc_offset_hours)
+    local = pd.to_datetime(at, utc=True).dt.tz_convert(None) + offset
+    start_hour = pd.to_timedelta(shift.map(SHIFT_START_HOUR).astype(float), unit="h")
+    local_start = (local - start_hour).dt.floor("D") + start_hour
+    return (local_start - offset).dt.tz_localize("UTC")

@@ -51,7 +51,8 @@ from training.ground_truth import (
     payload_t, phase_means_min, road_condition_today, road_wetness, sample_delay_min, sample_hours_to_failure,
     sample_incident_stop_min, sample_phase_durations, sample_repair_hours, sample_weather,
 )
-from training.schema import SHIFT_LENGTH_HOURS, SHIFT_START_HOUR, SHIFTS, normalise_road_condition
+from training.schema import (MINE_UTC_OFFSET_HOURS, SHIFT_LENGTH_HOURS, SHIFT_START_HOUR, SHIFTS,
+                             normalise_road_condition)
 from training.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ HAULING_COLUMNS: tuple[str, ...] = (
     "distance", "fuelConsumed", "status", "weatherCondition", "roadCondition", "isDelayed", "delayMinutes",
     "delayReasonId", "createdAt", "updatedAt", "supervisorId", "loadingPointId", "dumpingPointId", "remarks",
 )
-#: Hours local time is ahead of UTC at the site (the contract's shifts are in UTC+7).
-LOCAL_UTC_OFFSET_HOURS = 7
+#: Whole hours local time is ahead of UTC at the site (``training.schema.MINE_UTC_OFFSET_HOURS``).
+LOCAL_UTC_OFFSET_HOURS = int(MINE_UTC_OFFSET_HOURS)
 #: Fallback end of the generated period when no export gives one (UTC).
 DEFAULT_END = "2025-11-10T00:00:00Z"
 
