@@ -10,7 +10,9 @@ A bundle is everything the simulator needs from the mine's history:
 * ``delay_minutes``: the observed delay lengths of delayed cycles (minutes), all weathers pooled;
 * ``delay_minutes_by_weather``: the same per weather of the day (only weathers with enough delayed
   cycles; the simulator falls back to the pooled array for the others): delays last longer in rain;
-* ``reliability``: MTBF/MTTR (hours) of trucks and excavators fitted on the maintenance logs.
+* ``reliability``: MTBF/MTTR (hours) of trucks and excavators fitted on the maintenance logs;
+* ``site``: the pit's figures from the hauling records (dump capacity, dispatch interval, the
+  weathers and road conditions the models have seen): ``training.site.SiteCalibration``.
 
 Every model is a whole sklearn ``Pipeline`` (encoding inside), so callers pass raw features.
 """
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from training.errors import RegistryError
+from training.site import SiteCalibration
 
 PHASES: tuple[str, ...] = ("loading", "hauling", "dumping", "returning")
 MODEL_FILES = {"fuel": "fuel.joblib", "payload": "payload.joblib", "delay": "delay.joblib",
@@ -35,18 +38,25 @@ ARRAYS_FILE = "distributions.npz"
 #: without them (written before they existed) loads with an empty mapping.
 WEATHER_DELAY_PREFIX = "delay_minutes@"
 RELIABILITY_FILE = "reliability.json"
+#: ``site`` as JSON; a version written before it existed loads with ``SiteCalibration()`` (no evidence).
+SITE_FILE = "site.json"
 
 
 @dataclass(frozen=True)
 class PhaseModel:
-    """Lognormal duration of one phase: ``log(minutes) ~ N(model(x), sigma)``."""
+    """Lognormal duration of one phase: ``log(minutes) ~ N(model(x) + offset, sigma)``.
+
+    ``offset`` moves the log-mean when ``sigma`` was corrected for the recording's rounding (see
+    ``training.train.corrected_spread``): the mean minutes ``exp(mu + sigma^2/2)`` stay those fitted.
+    """
 
     model: Any
     sigma: float
+    offset: float = 0.0
 
     def mu(self, features: pd.DataFrame) -> np.ndarray:
         """Mean of log-minutes per row."""
-        return np.asarray(self.model.predict(features), dtype=float)
+        return np.asarray(self.model.predict(features), dtype=float) + self.offset
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class ModelBundle:
     reliability: dict[str, Reliability]
     metadata: dict[str, Any] = field(default_factory=dict)
     delay_minutes_by_weather: dict[str, np.ndarray] = field(default_factory=dict)  # weather -> min
+    site: SiteCalibration = field(default_factory=SiteCalibration)
 
     def predict(self, features: pd.DataFrame) -> CyclePrediction:
         """One batched call per model for all rows of ``features``."""
@@ -104,14 +115,16 @@ class ModelBundle:
         joblib.dump(self.fuel, folder / MODEL_FILES["fuel"])
         joblib.dump(self.payload, folder / MODEL_FILES["payload"])
         joblib.dump(self.delay, folder / MODEL_FILES["delay"])
-        joblib.dump({p: (m.model, m.sigma) for p, m in self.durations.items()}, folder / MODEL_FILES["durations"])
+        joblib.dump({p: (m.model, m.sigma, m.offset) for p, m in self.durations.items()},
+                    folder / MODEL_FILES["durations"])
         per_weather = {f"{WEATHER_DELAY_PREFIX}{w}": np.asarray(a, dtype=float)
                        for w, a in sorted(self.delay_minutes_by_weather.items())}
         np.savez(folder / ARRAYS_FILE, fuel_residuals=self.residuals["fuel"],
                  payload_residuals=self.residuals["payload"], delay_minutes=self.delay_minutes, **per_weather)
         (folder / RELIABILITY_FILE).write_text(
             json.dumps({k: v.to_dict() for k, v in self.reliability.items()}, indent=2))
-        return [*MODEL_FILES.values(), ARRAYS_FILE, RELIABILITY_FILE]
+        (folder / SITE_FILE).write_text(json.dumps(self.site.to_dict(), indent=2))
+        return [*MODEL_FILES.values(), ARRAYS_FILE, RELIABILITY_FILE, SITE_FILE]
 
     @classmethod
     def load(cls, folder: Path, version: str, metadata: dict[str, Any] | None = None) -> "ModelBundle":
@@ -122,18 +135,23 @@ class ModelBundle:
             with np.load(folder / ARRAYS_FILE) as npz:
                 arrays = {name: npz[name] for name in npz.files}
             reliability = json.loads((folder / RELIABILITY_FILE).read_text())
+            site_path = folder / SITE_FILE
+            site = SiteCalibration.from_dict(json.loads(site_path.read_text()) if site_path.exists() else None)
             return cls(
                 version=version,
                 fuel=joblib.load(folder / MODEL_FILES["fuel"]),
                 payload=joblib.load(folder / MODEL_FILES["payload"]),
                 delay=joblib.load(folder / MODEL_FILES["delay"]),
-                durations={p: PhaseModel(model=m, sigma=float(s)) for p, (m, s) in durations.items()},
+                # (model, sigma[, offset]): versions written before the rounding correction have no offset
+                durations={p: PhaseModel(model=v[0], sigma=float(v[1]), offset=float(v[2]) if len(v) > 2 else 0.0)
+                           for p, v in durations.items()},
                 residuals={"fuel": arrays["fuel_residuals"], "payload": arrays["payload_residuals"]},
                 delay_minutes=arrays["delay_minutes"],
                 reliability={k: Reliability(**v) for k, v in reliability.items()},
                 metadata=dict(metadata or {}),
                 delay_minutes_by_weather={name[len(WEATHER_DELAY_PREFIX):]: a for name, a in arrays.items()
                                           if name.startswith(WEATHER_DELAY_PREFIX)},
+                site=site,
             )
         except FileNotFoundError as exc:
             raise RegistryError(f"{folder}: incomplete model version, missing {Path(exc.filename).name}") from exc

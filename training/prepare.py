@@ -24,8 +24,11 @@ from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Cycle statuses whose fuel, payload and phase durations are complete observations.
-FINISHED_STATUSES: tuple[str, ...] = ("COMPLETED", "DELAYED")
+#: Cycle statuses whose fuel, payload and phase durations are complete observations: the cycles that
+#: reached the dump. An INCIDENT cycle did too (its load was dumped); its stop is in its delay minutes
+#: (``isDelayed`` true), so the delay model learns how often and how long incidents stop a cycle under
+#: each condition. A CANCELLED cycle (the truck broke down) delivered nothing.
+FINISHED_STATUSES: tuple[str, ...] = ("COMPLETED", "DELAYED", "INCIDENT")
 TARGET_COLUMNS = {"fuel": "fuelConsumed", "payload": "loadWeight", "delay": "isDelayed"}
 PHASE_COLUMNS = {p: f"{p}Duration" if p != "returning" else "returnDuration" for p in PHASES}
 PREPARED_FILE = "training_frame.parquet"

@@ -11,7 +11,8 @@ from training.bundle import PHASES, load_champion
 from training.features import FEATURE_COLUMNS, PREDICTION_COLUMNS, REFERENCE_FILE, feature_hash
 from training.registry import Registry
 from training.schema import SCHEMA_HASH
-from training.train import FAMILIES, FAMILY_R2_MARGIN, choose_family, dequantise, split_by_time
+from training.train import (FAMILIES, FAMILY_R2_MARGIN, choose_family, corrected_spread, dequantise,
+                            recorded_log_spread, split_by_time)
 
 
 def test_holdout_is_the_latest_share_of_cycles_never_random():
@@ -125,3 +126,49 @@ def test_delay_classifier_is_chosen_by_holdout_brier_and_reported(trained_mine):
     bundle = load_champion(registry)
     for weather, minutes in bundle.delay_minutes_by_weather.items():
         assert len(minutes) >= MIN_DELAY_SAMPLES_PER_WEATHER and np.all(minutes > 0), weather
+
+
+# --- the rounding correction of the phase spread ------------------------------------------------------
+
+def _recorded_whole_minutes(true_min: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Durations as the fleet database holds them: end minus start timestamp, each on whole minutes."""
+    start = rng.random(true_min.shape) * 600.0
+    return np.round(start + true_min) - np.round(start)
+
+
+@pytest.mark.parametrize("mean_min, sigma", [(2.0, 0.15), (1.5, 0.18), (12.0, 0.10), (8.0, 0.10)])
+def test_corrected_spread_recovers_the_true_sigma_behind_whole_minute_records(mean_min, sigma):
+    rng = np.random.default_rng(3)
+    mu_true = np.log(mean_min) - sigma ** 2 / 2
+    true = np.exp(mu_true + sigma * rng.standard_normal(20_000))
+    recorded = _recorded_whole_minutes(true, rng)
+    y = np.log(dequantise(recorded, rng))
+    mu_fit = np.full(y.shape, y.mean())  # the log-duration model of a single context: its mean
+    observed = float(np.std(y - mu_fit, ddof=1))
+    corrected, offset = corrected_spread(mu_fit, observed, np.random.default_rng(5))
+    # Rounding inflates a 2-minute phase's spread about twofold; the correction takes it out ...
+    assert observed > sigma * (1.5 if mean_min < 5 else 1.0)
+    assert corrected == pytest.approx(sigma, rel=0.12)
+    # ... and keeps the mean minutes the records show (rounding adds spread, not minutes).
+    assert np.exp(mu_fit[0] + offset + corrected ** 2 / 2) == pytest.approx(recorded.mean(), rel=0.01)
+    # (another draw of the recording: the match holds up to sampling noise)
+    assert recorded_log_spread(mu_fit, corrected, offset, np.random.default_rng(9)) == pytest.approx(observed,
+                                                                                                     rel=0.03)
+
+
+def test_a_phase_as_regular_as_the_records_can_tell_gets_sigma_zero():
+    mu = np.full(5000, np.log(2.0))
+    # Spread no larger than what rounding alone produces for a constant 2-minute phase.
+    floor = recorded_log_spread(mu, 0.0, 0.0, np.random.default_rng(1))
+    sigma, offset = corrected_spread(mu, floor * 0.9, np.random.default_rng(1))
+    assert sigma == 0.0 and offset == pytest.approx((floor * 0.9) ** 2 / 2)
+
+
+def test_trained_phases_carry_the_corrected_sigma_and_the_recorded_one(trained_mine):
+    bundle = load_champion(Registry(trained_mine.models))
+    durations = json.loads((trained_mine.models / bundle.version / "metadata.json").read_text())["metrics"]["durations"]
+    for phase in PHASES:
+        pm = bundle.durations[phase]
+        assert pm.offset >= 0 and durations[phase]["recorded_sigma"] >= pm.sigma
+    # The sample mine's loading takes ~2 min: recorded in whole minutes its spread roughly doubles.
+    assert bundle.durations["loading"].sigma < 0.75 * durations["loading"]["recorded_sigma"]

@@ -1,0 +1,150 @@
+"""Site calibration: what the hauling records say about the pit beyond the per-cycle models.
+
+Fitted on the training split's cycles (never the holdout, which the backtest replays) and kept in
+the bundle (``site.json``):
+
+* **Dump capacity.** A truck that arrived at the dump and started dumping later waited for a place
+  (``dumpingStartTime - arrivalTime``). When at most :data:`MIN_DUMP_QUEUE_SHARE` of the cycles show
+  such a wait, the dump never held a truck up and the simulator keeps no dump queue (``dump_bays``
+  None, evidence ``no_queue``). Otherwise the capacity is the most trucks seen dumping at once at one
+  dumping point (the road segment when the point is not recorded), evidence ``queue``. Without the
+  timestamps the evidence is ``no_data`` and the simulator's named default applies.
+* **Dispatch interval.** Trucks leave the shift's line-up one at a time: per shift group (shift start,
+  excavator) the span of its trucks' first arrivals divided by the gaps between them; the median
+  over groups, minutes.
+* **Conditions seen.** Training cycles and shifts per weather and per road condition: the domain in
+  which the champion's models have evidence. A request or a replayed shift outside it (fewer than
+  :data:`MIN_CONDITION_SHIFTS` shifts) is extrapolation and is flagged as such.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from training.schema import shift_starts
+
+#: Waits shorter than this are the timestamps' rounding, not a queue, min (the records hold whole minutes).
+DUMP_WAIT_TOLERANCE_MIN: float = 1.0
+#: Largest share of cycles with a dump wait at which the dump still counts as never holding trucks up
+#: (one cycle in a hundred: a stray timestamp, not a queue), share.
+MIN_DUMP_QUEUE_SHARE: float = 0.01
+#: Fewest training shifts with a weather (or road condition) for the champion to know it. The models
+#: learn a condition's effect from whole shifts (a shift's cycles share its weather and road), and
+#: three is the fewest that give a spread; fewer is extrapolation, shift.
+MIN_CONDITION_SHIFTS: int = 3
+EVIDENCE: tuple[str, ...] = ("queue", "no_queue", "no_data")
+_SECONDS_PER_MINUTE = 60.0
+
+
+@dataclass(frozen=True)
+class SiteCalibration:
+    """The site figures a bundle carries (see the module docstring)."""
+
+    dump_evidence: str = "no_data"              # one of EVIDENCE
+    dump_bays: int | None = None                # trucks dumping at once when a queue was seen
+    dump_wait_share: float = math.nan           # share of cycles that waited to dump
+    dispatch_interval_min: float = 0.0          # minutes between two trucks leaving the line-up
+    weather_shifts: dict[str, int] = field(default_factory=dict)         # training shifts per weather
+    road_condition_shifts: dict[str, int] = field(default_factory=dict)  # training shifts per condition
+    notes: dict[str, str] = field(default_factory=dict)                  # how each figure was found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "SiteCalibration":
+        """From ``to_dict``'s output; an empty or missing dict (a bundle written before) gives the defaults."""
+        data = dict(data or {})
+        if data.get("dump_wait_share") is None:
+            data["dump_wait_share"] = math.nan
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def unseen_conditions(self, weather: str, road_condition: str,
+                          min_shifts: int = MIN_CONDITION_SHIFTS) -> list[str]:
+        """Human-readable reasons why (weather, road condition) is outside the training evidence
+        (empty when both were seen often enough, or when the bundle predates the record)."""
+        out = []
+        for label, value, seen in (("weather", weather, self.weather_shifts),
+                                   ("road condition", road_condition, self.road_condition_shifts)):
+            if seen and seen.get(str(value), 0) < min_shifts:
+                out.append(f"{label} {value} was seen on {seen.get(str(value), 0)} training shift(s) "
+                           f"(fewer than {min_shifts}): the models extrapolate")
+        return out
+
+
+def shift_keys(cycles: pd.DataFrame) -> pd.Series:
+    """A key per cycle naming its shift: the shift's start (UTC) and the shift name."""
+    start = shift_starts(cycles["loadingStartTime"], cycles["shift"])
+    return start.dt.strftime("%Y-%m-%dT%H:%M") + "/" + cycles["shift"].astype(str)
+
+
+def dump_capacity(cycles: pd.DataFrame) -> tuple[str, int | None, float, str]:
+    """(evidence, bays, wait share, note) from the cycles' arrival and dumping timestamps."""
+    needed = {"arrivalTime", "dumpingStartTime", "dumpingEndTime"}
+    if not needed <= set(cycles.columns):
+        return "no_data", None, math.nan, f"no {sorted(needed - set(cycles.columns))} columns"
+    c = cycles.dropna(subset=sorted(needed))
+    if c.empty:
+        return "no_data", None, math.nan, "no cycle has arrival and dumping timestamps"
+    wait = (c["dumpingStartTime"] - c["arrivalTime"]).dt.total_seconds() / _SECONDS_PER_MINUTE
+    share = float((wait >= DUMP_WAIT_TOLERANCE_MIN).mean())
+    if share <= MIN_DUMP_QUEUE_SHARE:
+        return "no_queue", None, share, (f"{share:.2%} of {len(c)} cycles waited to dump "
+                                         f"(<= {MIN_DUMP_QUEUE_SHARE:.0%}): no dump queue")
+    point = c["dumpingPointId"] if "dumpingPointId" in c else pd.Series(None, index=c.index)
+    point = point.astype(object).where(point.notna(), c.get("roadSegmentId", pd.Series("", index=c.index)))
+    bays = max(_max_overlap(g["dumpingStartTime"], g["dumpingEndTime"]) for _, g in c.groupby(point.astype(str)))
+    return "queue", int(max(bays, 1)), share, (f"{share:.2%} of {len(c)} cycles waited to dump; at most {bays} "
+                                               f"trucks dumped at once at one point")
+
+
+def _max_overlap(starts: pd.Series, ends: pd.Series) -> int:
+    """Most intervals [start, end) open at one instant (an end at t closes before a start at t)."""
+    s = starts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    e = ends.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    times = np.concatenate([s, e])
+    steps = np.concatenate([np.ones(len(s), dtype=np.int64), -np.ones(len(e), dtype=np.int64)])
+    order = np.lexsort((steps, times))  # at equal times, closing (-1) before opening (+1)
+    return int(np.cumsum(steps[order]).max()) if len(order) else 0
+
+
+def dispatch_interval(cycles: pd.DataFrame, keys: pd.Series) -> tuple[float, str]:
+    """(minutes, note): median over shift groups of the mean gap between the trucks' first arrivals."""
+    first = cycles["queueStartTime"].fillna(cycles["loadingStartTime"]) if "queueStartTime" in cycles \
+        else cycles["loadingStartTime"]
+    frame = pd.DataFrame({"key": keys.to_numpy(), "exc": cycles["excavatorId"].astype(str).to_numpy(),
+                          "truck": cycles["truckId"].astype(str).to_numpy(), "at": first.to_numpy()})
+    arrivals = frame.groupby(["key", "exc", "truck"])["at"].min().reset_index()
+    spans = arrivals.groupby(["key", "exc"])["at"].agg(["min", "max", "count"])
+    spans = spans[spans["count"] >= 2]
+    if spans.empty:
+        return 0.0, "no shift group with two trucks: trucks start together"
+    gaps = (spans["max"] - spans["min"]).dt.total_seconds() / _SECONDS_PER_MINUTE / (spans["count"] - 1)
+    value = float(np.median(gaps.to_numpy()))
+    return value, f"median over {len(gaps)} shift groups of the gap between the trucks' first arrivals"
+
+
+def condition_shifts(cycles: pd.DataFrame, keys: pd.Series, column: str) -> dict[str, int]:
+    """Distinct shifts per value of ``column`` (weather or road condition)."""
+    frame = pd.DataFrame({"key": keys.to_numpy(), "value": cycles[column].astype(str).to_numpy()})
+    frame = frame[cycles[column].notna().to_numpy()]
+    return {str(k): int(v) for k, v in frame.drop_duplicates().groupby("value")["key"].count().sort_index().items()}
+
+
+def calibrate(cycles: pd.DataFrame) -> SiteCalibration:
+    """The site figures from hauling records (the training split's finished cycles)."""
+    if cycles.empty:
+        return SiteCalibration(notes={"all": "no training cycles"})
+    keys = shift_keys(cycles)
+    evidence, bays, share, dump_note = dump_capacity(cycles)
+    interval, dispatch_note = dispatch_interval(cycles, keys)
+    return SiteCalibration(
+        dump_evidence=evidence, dump_bays=bays, dump_wait_share=share, dispatch_interval_min=interval,
+        weather_shifts=condition_shifts(cycles, keys, "weatherCondition"),
+        road_condition_shifts=condition_shifts(cycles, keys, "roadCondition"),
+        notes={"dump": dump_note, "dispatch": dispatch_note})
