@@ -73,7 +73,11 @@ def top3_response(result: RunResult) -> dict[str, Any]:
         "model_version": result.model_version,
         "grid": {"scenarios": result.scenarios, "replications": result.replications,
                  "simulations": result.simulations, "duration_hours": sim.duration_hours, "seed": sim.seed,
-                 "deterministic": sim.deterministic},
+                 "deterministic": sim.deterministic,
+                 "dump_bays": None if result.params is None else result.params.dump_bays,
+                 "dispatch_interval_min": None if result.params is None else result.params.dispatch_interval_min},
+        # Conditions the champion saw on too few training shifts: the numbers are extrapolation.
+        "warnings": list(result.warnings),
         "conditions": {"weather": result.spec.conditions.weather,
                        "road_condition": result.spec.conditions.road_condition,
                        "shift": result.spec.conditions.shift, "road": road, "loading_unit": loading_unit,

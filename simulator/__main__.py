@@ -61,6 +61,9 @@ def result_json(run: RunResult) -> dict[str, Any]:
                                                    "hours_available": run.vessel.hours_available},
         "timings_seconds": {"predict": run.timings.predict_s, "simulate": run.timings.simulate_s,
                             "summarise": run.timings.summarise_s, "total": run.timings.total_s},
+        "dump_bays": None if run.params is None else run.params.dump_bays,
+        "dispatch_interval_min": None if run.params is None else run.params.dispatch_interval_min,
+        "warnings": list(run.warnings),
         "ranked": [summary(s) for s in run.ranked],
     }
 
@@ -81,6 +84,7 @@ def format_table(run: RunResult) -> str:
     ]
     if run.vessel is not None:
         lines.append(f"vessel {run.vessel.name}: {run.vessel.planned_t:,.0f} t in {run.vessel.hours_available:,.1f} h")
+    lines.extend(f"WARNING: {w}" for w in run.warnings)
     rows = []
     for s in run.ranked:
         profit = s.metrics["profit_idr"]

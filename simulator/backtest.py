@@ -29,6 +29,12 @@ reported: MAPE and bias of the simulated median, each coverage's exact binomial 
 of it per weather. Coverage moves in steps of 1/shifts: with fewer than 10 shifts no count lands in
 the band, and a perfectly calibrated simulator passes it with 95% probability only from ~70 shifts on.
 
+**Conditions the champion has not seen.** A shift whose weather or road condition was seen on fewer
+than ``training.site.MIN_CONDITION_SHIFTS`` training shifts (``SiteCalibration.unseen_conditions``)
+is replayed and reported apart (``outside_domain``), not in the verdict: there the models extrapolate
+from other conditions (a storm never seen in training gets the delay odds of a shower), which the
+API flags on every such request as well. Their coverage and bias are in the summary line and report.
+
 Exit codes (``training.cli``): 0 coverage inside the band; 4 (``EXIT_DRIFT``, "backtest out of band")
 outside it; 2 bad input (no champion, unreadable data, no hauling data, no whole held-out shift);
 1 unexpected error. A one-line summary goes to stdout, the JSON report to
@@ -51,10 +57,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from simulator.engine import context_tables, model_params, pair_inputs, scenario_tasks
+from simulator.engine import bundle_site, context_tables, model_params, pair_inputs, scenario_tasks
 from simulator.executor import Executor, InlineExecutor, LocalPoolExecutor, ScenarioTask
-from simulator.fleet import MINE_UTC_OFFSET_HOURS, Selection, Unit
-from simulator.model import DEFAULT_DUMP_BAYS, Breakdowns, NoiseTables
+from simulator.fleet import Selection, Unit
+from simulator.model import Breakdowns, NoiseTables
 from simulator.scenario import Conditions, Grid, RequestSpec, SimulationParams
 from training.cli import (EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, add_path_args, resolve_paths, setup_logging,
                           write_json_report)
@@ -62,8 +68,9 @@ from training.dataset import Export
 from training.errors import BadInputError, RegistryError
 from training.features import Fleet
 from training.prepare import FINISHED_STATUSES, training_frame
-from training.schema import SHIFT_LENGTH_HOURS, SHIFT_START_HOUR
+from training.schema import MINE_UTC_OFFSET_HOURS, SHIFT_LENGTH_HOURS, shift_starts
 from training.settings import Settings, get_settings
+from training.site import MIN_CONDITION_SHIFTS
 from training.train import split_by_time
 
 #: Coverage a calibrated 95% prediction interval must reach over the held-out shifts (inclusive),
@@ -126,16 +133,6 @@ class ShiftGroup:
 
     def actual(self, metric: str) -> float:
         return {"production_t": self.actual_production_t, "cycle_time_min": self.actual_cycle_time_min}[metric]
-
-
-def shift_starts(at: pd.Series, shift: pd.Series, utc_offset_hours: float = MINE_UTC_OFFSET_HOURS) -> pd.Series:
-    """Start (UTC) of the shift each cycle belongs to: the latest start hour of its shift at or before
-    ``at`` on the mine's local clock (a SHIFT_3 cycle after midnight belongs to the previous evening)."""
-    offset = pd.Timedelta(hours=utc_offset_hours)
-    local = pd.to_datetime(at, utc=True).dt.tz_convert(None) + offset
-    start_hour = pd.to_timedelta(shift.map(SHIFT_START_HOUR).astype(float), unit="h")
-    local_start = (local - start_hour).dt.floor("D") + start_hour
-    return (local_start - offset).dt.tz_localize("UTC")
 
 
 def _mode(values: pd.Series) -> Any:
@@ -267,7 +264,7 @@ def group_request(group: ShiftGroup, fleet: Fleet, simulation: SimulationParams)
 
 
 def group_tasks(groups: Sequence[ShiftGroup], bundle: Any, fleet: Fleet, *, replications: int, seed: int,
-                shift_hours: float, dump_bays: int = DEFAULT_DUMP_BAYS) -> list[ScenarioTask]:
+                shift_hours: float, dump_bays: int | None = None) -> list[ScenarioTask]:
     """One scenario task per group, built by the engine's steps (``pair_inputs``, ``model_params``,
     ``scenario_tasks``) from the groups' context tables; each group has its own root seed."""
     noise, breakdowns = NoiseTables.from_bundle(bundle), Breakdowns.from_bundle(bundle)
@@ -277,7 +274,7 @@ def group_tasks(groups: Sequence[ShiftGroup], bundle: Any, fleet: Fleet, *, repl
     tasks: list[ScenarioTask] = []
     for (spec, _), table in zip(requests, context_tables(requests, bundle, fleet)):
         full = pair_inputs(table, spec.grid.max_trucks, spec.grid.max_excavators, noise, breakdowns)
-        tasks.extend(scenario_tasks(spec, full, model_params(spec, full)))
+        tasks.extend(scenario_tasks(spec, full, model_params(spec, full, bundle_site(bundle))))
     return tasks
 
 
@@ -319,6 +316,7 @@ class GroupOutcome:
 
     group: ShiftGroup
     intervals: dict[str, Interval]
+    unseen: tuple[str, ...] = ()  # why its conditions are outside the champion's training evidence
 
 
 @dataclass(frozen=True)
@@ -383,9 +381,12 @@ class BacktestReport:
     verdict_metrics: tuple[str, ...]
     groups_held_out: int          # whole held-out groups before sampling
     excluded: dict[str, int]
-    outcomes: tuple[GroupOutcome, ...]
+    outcomes: tuple[GroupOutcome, ...]  # the shifts the verdict is on
     seconds: float
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    #: Shifts whose weather or road condition the champion saw on fewer than MIN_CONDITION_SHIFTS
+    #: training shifts: replayed and reported, not in the verdict (the models extrapolate there).
+    outside_domain: tuple[GroupOutcome, ...] = ()
 
     @property
     def shifts(self) -> int:
@@ -417,7 +418,16 @@ class BacktestReport:
                 f"production {p.coverage:.1%}, cycle time {c.coverage:.1%} "
                 f"(band {self.band[0]:.0%}-{self.band[1]:.0%} on {'+'.join(self.verdict_metrics)}); "
                 f"MAPE {p.mape:.1%} / {c.mape:.1%}; "
-                f"bias {p.bias:+.1%} / {c.bias:+.1%}")
+                f"bias {p.bias:+.1%} / {c.bias:+.1%}" + self._outside_note())
+
+    def _outside_note(self) -> str:
+        if not self.outside_domain:
+            return ""
+        p = summarise_metric("production_t", self.outside_domain)
+        conditions = sorted({f"{o.group.weather}/{o.group.road_condition}" for o in self.outside_domain})
+        return (f"; {len(self.outside_domain)} more shift(s) in conditions the champion has barely seen "
+                f"({', '.join(conditions)}) reported apart: production coverage {p.coverage:.0%}, "
+                f"bias {p.bias:+.0%}")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (plain types; non-finite numbers as null)."""
@@ -433,21 +443,32 @@ class BacktestReport:
             "metrics": {m: asdict(s) for m, s in self.summaries.items()},
             "by_weather": {w: {m: asdict(s) for m, s in per.items()} for w, per in self.by_weather().items()},
             "seconds": round(self.seconds, 3),
-            "groups": [{
-                "key": o.group.key, "start": o.group.start.isoformat(), "shift": o.group.shift,
-                "excavator_id": o.group.excavator_id, "road_id": o.group.road_id,
-                "trucks": len(o.group.truck_ids), "truck_ids": list(o.group.truck_ids),
-                "weather": o.group.weather, "road_condition": o.group.road_condition,
-                "cycles": o.group.cycles, "other_cycles": o.group.other_cycles,
-                **{m: {**asdict(i), "inside": i.inside} for m, i in o.intervals.items()},
-            } for o in self.outcomes],
+            "groups": [_group_json(o) for o in self.outcomes],
+            "outside_domain": {
+                "rule": f"weather or road condition on fewer than {MIN_CONDITION_SHIFTS} training shifts",
+                "shifts": len(self.outside_domain),
+                "metrics": {m: asdict(summarise_metric(m, self.outside_domain)) for m in METRICS},
+                "groups": [{**_group_json(o), "unseen": list(o.unseen)} for o in self.outside_domain],
+            },
         })
+
+
+def _group_json(o: GroupOutcome) -> dict[str, Any]:
+    """One replayed group for the JSON report."""
+    return {
+        "key": o.group.key, "start": o.group.start.isoformat(), "shift": o.group.shift,
+        "excavator_id": o.group.excavator_id, "road_id": o.group.road_id,
+        "trucks": len(o.group.truck_ids), "truck_ids": list(o.group.truck_ids),
+        "weather": o.group.weather, "road_condition": o.group.road_condition,
+        "cycles": o.group.cycles, "other_cycles": o.group.other_cycles,
+        **{m: {**asdict(i), "inside": i.inside} for m, i in o.intervals.items()},
+    }
 
 
 def run_backtest(export: Export, bundle: Any, executor: Executor, settings: Settings, *,
                  replications: int = DEFAULT_REPLICATIONS, seed: int | None = None, max_shifts: int | None = None,
                  verdict_metrics: tuple[str, ...] = METRICS, band: tuple[float, float] = COVERAGE_BAND,
-                 shift_hours: float | None = None, dump_bays: int = DEFAULT_DUMP_BAYS) -> BacktestReport:
+                 shift_hours: float | None = None, dump_bays: int | None = None) -> BacktestReport:
     """Replay the whole held-out shift groups of ``export`` with ``bundle`` (``seed``: the settings' sim
     seed; ``shift_hours``: the nominal shift minus the measured start delay). Raises BadInputError when
     there is no hauling data or no whole held-out shift."""
@@ -468,14 +489,17 @@ def run_backtest(export: Export, bundle: Any, executor: Executor, settings: Sett
     tasks = group_tasks(chosen, bundle, Fleet.from_export(export), replications=replications, seed=seed,
                         shift_hours=hours, dump_bays=dump_bays)
     per_task = executor.map_scenarios(tasks)
-    outcomes = tuple(GroupOutcome(g, {m: prediction_interval([getattr(r, m) for r in results], g.actual(m))
-                                      for m in METRICS})
-                     for g, results in zip(chosen, per_task))
+    site = bundle_site(bundle)
+    outcomes = [GroupOutcome(g, {m: prediction_interval([getattr(r, m) for r in results], g.actual(m))
+                                 for m in METRICS},
+                             tuple(site.unseen_conditions(g.weather, g.road_condition)) if site else ())
+                for g, results in zip(chosen, per_task)]
     return BacktestReport(
         model_version=str(bundle.version), replications=replications, seed=seed, shift_hours=hours,
         start_delay_hours=delay, holdout_share=settings.holdout_share, band=band,
-        verdict_metrics=tuple(verdict_metrics), groups_held_out=len(groups), excluded=excluded, outcomes=outcomes,
-        seconds=time.perf_counter() - started)
+        verdict_metrics=tuple(verdict_metrics), groups_held_out=len(groups), excluded=excluded,
+        outcomes=tuple(o for o in outcomes if not o.unseen), seconds=time.perf_counter() - started,
+        outside_domain=tuple(o for o in outcomes if o.unseen))
 
 
 # --- command line --------------------------------------------------------------------------------------

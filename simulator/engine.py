@@ -22,13 +22,14 @@ from simulator import ranking, replications
 from simulator.economics import VesselTarget
 from simulator.executor import Executor, ScenarioTask
 from simulator.fleet import Selection, select_units, vessel_target
-from simulator.model import (DEFAULT_INCIDENT_PROBABILITY, Breakdowns, ModelParams, NoiseTables, PhaseNoise,
+from simulator.model import (DEFAULT_DUMP_BAYS, DEFAULT_INCIDENT_PROBABILITY, Breakdowns, ModelParams, NoiseTables, PhaseNoise,
                              ScenarioInputs, block_cycles)
 from simulator.results import ReplicationResult, ScenarioSummary
 from simulator.scenario import RequestSpec, SimulationParams, parse_request, scenario_key
 from training.bundle import PHASES
 from training.features import FEATURE_COLUMNS, Fleet, build_features
 from training.settings import Settings
+from training.site import SiteCalibration
 
 #: Identity columns of the context table, before the features and the predictions.
 ID_COLUMNS: tuple[str, ...] = ("truck_index", "excavator_index", "truckId", "truckCode", "excavatorId",
@@ -59,6 +60,9 @@ class RunResult:
     selection: Selection
     vessel: VesselTarget | None
     timings: Timings
+    params: ModelParams | None = None  # how the replications ran (dump places, dispatch interval, ...)
+    #: Why the numbers are extrapolation (conditions the champion saw on too few training shifts).
+    warnings: tuple[str, ...] = ()
 
     @property
     def scenarios(self) -> int:
@@ -71,6 +75,11 @@ class RunResult:
     @property
     def simulations(self) -> int:
         return self.scenarios * self.replications
+
+
+def bundle_site(bundle: Any) -> SiteCalibration | None:
+    """The bundle's site calibration (None for a bundle object without one, e.g. a test double)."""
+    return getattr(bundle, "site", None)
 
 
 def simulation_defaults(settings: Settings) -> SimulationParams:
@@ -141,14 +150,26 @@ def pair_inputs(table: pd.DataFrame, trucks: int, excavators: int, noise: NoiseT
                           phase_mean_min=means, phase_noise=noise_per_phase, noise=noise, breakdowns=breakdowns)
 
 
-def model_params(spec: RequestSpec, full: ScenarioInputs) -> ModelParams:
-    """The request's replication parameters; one draw-block size for all scenarios (common random numbers)."""
+def site_dump_bays(site: SiteCalibration | None) -> int | None:
+    """Dump places the champion's data supports: the places seen in use when trucks queued there, None
+    (no dump queue) when no truck waited to dump, the named ``DEFAULT_DUMP_BAYS`` without evidence."""
+    if site is None or site.dump_evidence == "no_data":
+        return DEFAULT_DUMP_BAYS
+    return None if site.dump_evidence == "no_queue" else site.dump_bays
+
+
+def model_params(spec: RequestSpec, full: ScenarioInputs, site: SiteCalibration | None = None) -> ModelParams:
+    """The request's replication parameters; one draw-block size for all scenarios (common random numbers).
+    Dump places: the request's ``simulation.dump_bays``, else :func:`site_dump_bays`; trucks leave the
+    line-up at the site's measured dispatch interval (0 without a site)."""
     sim = spec.simulation
     shortest = float(full.expected_cycle_min(full.noise.mean_delay_min).min())
-    return ModelParams(shift_hours=sim.duration_hours, dump_bays=sim.dump_bays,
+    return ModelParams(shift_hours=sim.duration_hours,
+                       dump_bays=sim.dump_bays if sim.dump_bays is not None else site_dump_bays(site),
                        incident_probability_per_cycle=DEFAULT_INCIDENT_PROBABILITY,
                        deterministic=sim.deterministic,
-                       cycles_per_block=block_cycles(sim.duration_hours, shortest))
+                       cycles_per_block=block_cycles(sim.duration_hours, shortest),
+                       dispatch_interval_min=site.dispatch_interval_min if site is not None else 0.0)
 
 
 def scenario_tasks(spec: RequestSpec, full: ScenarioInputs, params: ModelParams) -> list[ScenarioTask]:
@@ -179,7 +200,9 @@ def run_request(request: Any, *, bundle: Any, fleet: Fleet, executor: Executor, 
     table = context_table(spec, selection, bundle, fleet)
     full = pair_inputs(table, spec.grid.max_trucks, spec.grid.max_excavators, NoiseTables.from_bundle(bundle),
                        Breakdowns.from_bundle(bundle))
-    params = model_params(spec, full)
+    site = bundle_site(bundle)
+    params = model_params(spec, full, site)
+    warnings = tuple(site.unseen_conditions(spec.conditions.weather, spec.conditions.road_condition)) if site else ()
     tasks = scenario_tasks(spec, full, params)
     t1 = time.perf_counter()
     per_task = executor.map_scenarios(tasks)
@@ -193,4 +216,5 @@ def run_request(request: Any, *, bundle: Any, fleet: Fleet, executor: Executor, 
         results={task.inputs.scenario_key: tuple(results) for task, results in zip(tasks, per_task)},
         context_table=table, selection=selection, vessel=vessel,
         timings=Timings(predict_s=t1 - t0, simulate_s=t2 - t1, summarise_s=t3 - t2, total_s=t3 - started),
+        params=params, warnings=warnings,
     )

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from simulator.economics import FinancialParams
-from simulator.model import DEFAULT_DUMP_BAYS
 from training.schema import normalise_road_condition, normalise_shift, normalise_weather
 
 #: Longest shift a request may simulate (one week), h. Guards memory and time, not physics.
@@ -77,7 +76,7 @@ class SimulationParams:
     replications: int = 30
     seed: int = 42
     deterministic: bool = False  # every sample at its mean, no breakdowns, one replication
-    dump_bays: int = DEFAULT_DUMP_BAYS
+    dump_bays: int | None = None  # None: from the champion's data (``engine.site_dump_bays``)
 
     @property
     def effective_replications(self) -> int:

@@ -59,7 +59,7 @@ import pyarrow.parquet as pq
 
 from simulator import ranking, replications
 from simulator.economics import VesselTarget
-from simulator.engine import context_table, model_params, pair_inputs, simulation_defaults
+from simulator.engine import bundle_site, context_table, model_params, pair_inputs, simulation_defaults
 from simulator.executor import Executor, InlineExecutor, LocalPoolExecutor, ScenarioTask
 from simulator.fleet import select_units, shift_start, vessel_target
 from simulator.model import Breakdowns, ModelParams, NoiseTables, ScenarioInputs
@@ -613,7 +613,7 @@ def weather_context(spec: RequestSpec, *, bundle: Any, fleet: Fleet, noise: Nois
     vessel = vessel_target(spec.conditions.schedule_id, selection.start, sailing_schedules, vessels)
     table = context_table(spec, selection, bundle, fleet)
     full = pair_inputs(table, spec.grid.max_trucks, spec.grid.max_excavators, noise, breakdowns)
-    return WeatherContext(spec=spec, full=full, params=model_params(spec, full), vessel=vessel)
+    return WeatherContext(spec=spec, full=full, params=model_params(spec, full, bundle_site(bundle)), vessel=vessel)
 
 
 def run_study(spec: StudySpec, *, bundle: Any, fleet: Fleet, executor: Executor, output: Path,

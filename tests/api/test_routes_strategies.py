@@ -99,7 +99,9 @@ def test_legacy_contract_is_answered_with_the_prototype_display_blocks(client):
     assert re.fullmatch(r"[0-9a-f]{32}", out["run_id"])
     assert r.headers["X-Model-Version"] == out["model_version"] == "v1"
     assert out["grid"] == {"scenarios": 4, "replications": 30, "simulations": 120, "duration_hours": 8.0,
-                           "seed": 42, "deterministic": False}
+                           "seed": 42, "deterministic": False, "dump_bays": None,
+                           "dispatch_interval_min": pytest.approx(1.5, abs=0.2)}
+    # The sample mine's trucks never wait to dump (no dump queue) and leave the line-up ~1.5 min apart.
     assert out["conditions"]["weather"] == "HUJAN_RINGAN"
     assert out["conditions"]["road_condition"] == "FAIR"
     check_items(out, replications=30)
@@ -115,8 +117,11 @@ def test_ref_a_contract_runs_990_simulations(client):
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["grid"] == {"scenarios": 33, "replications": 30, "simulations": 990, "duration_hours": 8.0,
-                           "seed": 42, "deterministic": False}
+                           "seed": 42, "deterministic": False, "dump_bays": None,
+                           "dispatch_interval_min": pytest.approx(1.5, abs=0.2)}
+    # The sample mine's trucks never wait to dump (no dump queue) and leave the line-up ~1.5 min apart.
     assert out["conditions"]["start"] == "2025-11-10T00:00:00+00:00"
+    assert isinstance(out["warnings"], list)
     assert len(out["all_strategies"]) == 33
     check_items(out, replications=30)
     best = out["top_3_strategies"][0]["strategy"]

@@ -176,12 +176,75 @@ def test_champion_backtest_reports_coverage_mape_and_bias(champion_report):
         assert 0 <= s.coverage <= 1 and s.inside + s.below + s.above == 9
         assert s.coverage_ci[0] <= s.coverage <= s.coverage_ci[1]
         assert math.isfinite(s.mape) and math.isfinite(s.bias)
-    p = r.summaries["production_t"]
-    # Not the band: 9 shifts put coverage on a 1/9 grid (8/9 = 0.889 and 9/9 = 1.0 both miss
-    # [0.90, 0.99]), and on this mine the simulator overestimates (see the report). What must hold: the
-    # champion's intervals catch most shifts and its median is in the right range.
-    assert p.coverage >= 7 / 9 and p.mape < 0.25 and r.summaries["cycle_time_min"].mape < 0.05
+    # Not the band: 9 shifts put coverage on a 1/9 grid (8/9 = 0.889 and 9/9 = 1.0 both miss [0.90, 0.99]);
+    # the band is checked on the 40-day mine below. Here: the median is in the right range.
+    assert r.summaries["production_t"].mape < 0.25 and r.summaries["cycle_time_min"].mape < 0.05
     assert r.seconds < 30  # ~2 s on 2 idle cores; the issue asks "well under a minute"
+
+
+#: The band mine: reference fleet + 40 days x 20 trucks (seed 11). Its holdout holds 83 whole shift groups in
+#: seven weathers, past the ~70 from which a calibrated simulator lands in [0.90, 0.99] with 95% probability.
+BAND_MINE_DAYS, BAND_MINE_TRUCKS, BAND_MINE_SEED = 40, 20, 11
+
+
+@pytest.fixture(scope="module")
+def band_mine(tmp_path_factory, reference_export):
+    """The band mine, trained and promoted through the gated retrain (~15 s on 2 cores)."""
+    import shutil
+
+    from training.cli import Paths
+    from training.retrain import retrain
+    from training.synthetic import generate
+
+    root = tmp_path_factory.mktemp("band-mine")
+    paths = Paths(data=root / "data", models=root / "models", logs=root / "logs")
+    shutil.copytree(reference_export, paths.data)
+    generate(paths.data, days=BAND_MINE_DAYS, trucks=BAND_MINE_TRUCKS, seed=BAND_MINE_SEED)
+    outcome = retrain(paths, Settings(_env_file=None, data_dir=paths.data, models_dir=paths.models,
+                                      logs_dir=paths.logs))
+    assert outcome.promoted, outcome.reasons
+    return paths
+
+
+def test_champion_is_calibrated_on_70_plus_held_out_shifts(band_mine, capsys):
+    # The issue's acceptance: production and cycle-time coverage of the simulated 95% intervals within
+    # [0.90, 0.99] over the held-out shifts, through the command (exit 0). The seed is the settings'
+    # default; on other mines of this size the figures were 91-95% (see docs/operations.md).
+    code = main(["--data", str(band_mine.data), "--models", str(band_mine.models), "--logs",
+                 str(band_mine.logs), "--workers", "0"], Settings(_env_file=None))
+    line = capsys.readouterr().out
+    (path,) = (band_mine.logs / "backtest").glob("*.json")
+    report = json.loads(path.read_text())
+    assert report["shifts"] >= 70, line
+    for metric in METRICS:
+        m = report["metrics"][metric]
+        assert COVERAGE_BAND[0] <= m["coverage"] <= COVERAGE_BAND[1], (metric, line)
+    assert code == 0 and report["passed"] is True
+    assert abs(report["metrics"]["cycle_time_min"]["bias"]) < 0.02  # queues and phases right on average
+    assert len(report["by_weather"]) >= 4
+
+
+def test_shifts_in_conditions_the_champion_barely_saw_are_reported_apart(band_mine):
+    from training.bundle import load_champion
+    from training.registry import Registry
+
+    bundle = load_champion(Registry(band_mine.models))
+    export = load_export(band_mine.data)
+    base = run_backtest(export, bundle, InlineExecutor(), Settings(_env_file=None), replications=FEW)
+    weather = max(base.by_weather(), key=lambda w: base.by_weather()[w]["production_t"].shifts)
+    # The same champion, told it saw that weather on a single training shift.
+    rare = dataclasses.replace(bundle, site=dataclasses.replace(
+        bundle.site, weather_shifts={**bundle.site.weather_shifts, weather: 1}))
+    report = run_backtest(export, rare, InlineExecutor(), Settings(_env_file=None), replications=FEW)
+    moved = [o for o in base.outcomes if o.group.weather == weather]
+    assert len(report.outside_domain) == len(moved) > 0
+    assert report.shifts == base.shifts - len(moved)
+    assert all(o.group.weather != weather for o in report.outcomes)
+    assert all(o.unseen and weather in o.unseen[0] for o in report.outside_domain)
+    assert "reported apart" in report.summary_line() and weather in report.summary_line()
+    data = report.to_dict()
+    assert data["outside_domain"]["shifts"] == len(moved) == len(data["outside_domain"]["groups"])
+    assert data["outside_domain"]["groups"][0]["unseen"]
 
 
 def test_half_payload_model_is_far_out_of_band_and_exits_4(trained_mine, tmp_path, monkeypatch, capsys,

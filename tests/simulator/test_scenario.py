@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from simulator.economics import FinancialParams
-from simulator.scenario import (DEFAULT_DUMP_BAYS, SimulationParams, SpecError, parse_request, parse_start,
+from simulator.scenario import (SimulationParams, SpecError, parse_request, parse_start,
                                 scenario_key)
 
 CONTRACTS = Path(__file__).resolve().parents[2].parent / "shared" / "contracts"
@@ -37,7 +37,7 @@ def test_ref_a_body_with_financial_and_simulation_sections():
     assert spec.simulations == 990
     assert spec.conditions.start == datetime(2025, 11, 10, 0, 0, tzinfo=timezone.utc)  # 07:00+07:00
     assert spec.financial.coal_price_idr_per_t == 800_000
-    assert spec.simulation.dump_bays == DEFAULT_DUMP_BAYS
+    assert spec.simulation.dump_bays is None  # not in the body: the champion's site calibration decides
 
 
 def test_defaults_come_from_the_caller_and_the_body_overrides_them():
