@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from simulator.engine import context_table, model_params, pair_inputs, run_request, scenario_tasks  # noqa: E402
+from simulator.engine import bundle_site, context_table, model_params, pair_inputs, run_request, scenario_tasks  # noqa: E402
 from simulator.executor import InlineExecutor, LocalPoolExecutor  # noqa: E402
 from simulator.fleet import select_units  # noqa: E402
 from simulator.model import Breakdowns, NoiseTables  # noqa: E402
@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     table = context_table(spec, selection, bundle, fleet)
     full = pair_inputs(table, spec.grid.max_trucks, spec.grid.max_excavators, NoiseTables.from_bundle(bundle),
                        Breakdowns.from_bundle(bundle))
-    params = model_params(spec, full)
+    site = bundle_site(bundle)
+    params = model_params(spec, full, site)
     tasks = scenario_tasks(spec, full, params)
     inline = InlineExecutor()
     model_ms = cpu_per_simulation(lambda: inline.map_scenarios(tasks), sims)
@@ -161,14 +162,15 @@ def main(argv: list[str] | None = None) -> int:
                                                         settings=settings), sims)
     phases = tuple(float(table[f"{p}_mean_min"].mean()) for p in PHASES)
     sigma = tuple(float(table[f"{p}_sigma"].iloc[0]) for p in PHASES)
-    hours, reps, bays = spec.simulation.duration_hours, spec.simulation.replications, spec.simulation.dump_bays
+    hours, reps, bays = spec.simulation.duration_hours, spec.simulation.replications, params.dump_bays
     grid = spec.grid.scenarios
 
     def bare(stochastic: bool):
         rng = random.Random(0) if stochastic else None
         for t, e in grid:
             for _ in range(reps):
-                bare_simpy(t, e, hours, phases, bays, rng, sigma)
+                # no dump queue in the model (bays None): the bare loop's dump Resource has a place per truck
+                bare_simpy(t, e, hours, phases, bays or t, rng, sigma)
 
     bare_ms = cpu_per_simulation(lambda: bare(False), sims)
     bare_random_ms = cpu_per_simulation(lambda: bare(True), sims)
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         body = copy.deepcopy(request)
         body["simulation"] = {**body.get("simulation", {}), "duration_hours": hours, "replications": replications}
         s = parse_request(body)
-        p = model_params(s, full)
+        p = model_params(s, full, site)
         ts = scenario_tasks(s, full, p)
         t0 = time.process_time()
         inline.map_scenarios(ts)
