@@ -40,9 +40,10 @@ if str(REPO) not in sys.path:
 from tests.e2e_server import free_port, running_api  # noqa: E402
 from tests.ollama_server import OllamaTestServer  # noqa: E402
 from training.cli import Paths  # noqa: E402
+from training.reference import REFERENCE_EXPORT_DIR  # noqa: E402
 
-CONTRACTS = REPO.parent / "shared" / "contracts"
-REFERENCE_EXPORT = REPO.parent / "shared" / "reference-export"
+CONTRACTS = REPO / "contracts"
+REFERENCE_EXPORT = REFERENCE_EXPORT_DIR
 #: Synthetic mine trained when no --data/--models is given: days, trucks, seed (the tests' size).
 MINE_DAYS, MINE_TRUCKS, MINE_SEED = 20, 20, 11
 #: REF-A requests sent concurrently while /health is timed (issue: 4).

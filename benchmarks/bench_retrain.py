@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "reference-export"
+sys.path.insert(0, str(ROOT))
+from training.reference import REFERENCE_EXPORT_DIR as REFERENCE  # noqa: E402
 
 
 def main() -> int:

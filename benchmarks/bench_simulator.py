@@ -46,7 +46,7 @@ from training.bundle import PHASES  # noqa: E402
 from training.features import Fleet  # noqa: E402
 from training.settings import Settings  # noqa: E402
 
-SPEC_CANDIDATES = (REPO.parent / "shared" / "contracts" / "ref-a.json", REPO / "contracts" / "ref-a.json")
+REF_A = REPO / "contracts" / "ref-a.json"
 #: Synthetic mine used when no champion is given: days of cycles, trucks, excavators, seed.
 MINE_DAYS, MINE_TRUCKS, MINE_EXCAVATORS, MINE_SEED = 10, 16, 3, 7
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=None, help="pool size (default: settings.effective_workers)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--spec", type=Path, default=next((p for p in SPEC_CANDIDATES if p.exists()), None))
+    parser.add_argument("--spec", type=Path, default=REF_A)
     args = parser.parse_args(argv)
     settings = Settings()
     request = json.loads(args.spec.read_text())

@@ -92,7 +92,7 @@ def ensure_champion(data: Path | None, models: Path | None) -> tuple[Path, Path,
     from training.train import train
 
     root = Path(tempfile.mkdtemp(prefix="bench-study-"))
-    reference = REPO.parent / "shared" / "reference-export"
+    from training.reference import REFERENCE_EXPORT_DIR as reference
     paths = Paths(data=root / "data", models=root / "models", logs=root / "logs")
     if reference.is_dir():
         shutil.copytree(reference, paths.data)

@@ -5,8 +5,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests import paths
 
-REFERENCE_EXPORT = Path(__file__).resolve().parents[1].parent / "shared" / "reference-export"  # REPO/../shared
+REFERENCE_EXPORT = paths.REFERENCE_EXPORT
 
 
 def _reference_export() -> Path:

@@ -22,9 +22,10 @@ from simulator.executor import InlineExecutor
 from tests.ollama_server import closed_port_url
 from training.cli import Paths
 from training.settings import Settings
+from tests import paths
 
 REPO = Path(__file__).resolve().parents[2]
-CONTRACTS = REPO.parent / "shared" / "contracts"
+CONTRACTS = paths.CONTRACTS
 #: Longest wait for /ready on a loaded 2-core machine (s): warm-up is a few seconds unloaded.
 READY_TIMEOUT_S = 120.0
 #: Longest time a test waits for a background request or event (s).

@@ -39,8 +39,9 @@ from tests.e2e_server import READY_TIMEOUT_S, RunningApi, free_port, running_api
 from tests.monitoring import promql
 from tests.ollama_server import OllamaTestServer, Reply
 from training.cli import Paths
+from tests import paths
 
-CONTRACTS = Path(__file__).resolve().parents[2].parent / "shared" / "contracts"  # REPO/../shared/contracts
+CONTRACTS = paths.CONTRACTS
 JOB = "mining-ops-api"  # job_name of the API in monitoring/prometheus/prometheus.yml
 
 #: Window substituted for Grafana's $__rate_interval and $__range: longer than this whole module

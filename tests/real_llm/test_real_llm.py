@@ -39,10 +39,11 @@ from tests.real_llm.llama_ollama_server import (
     load_llama,
     smollm2_gguf_path,
 )
+from tests import paths
 
 pytestmark = pytest.mark.real_llm
 
-CONTRACTS = Path(__file__).resolve().parents[2].parent / "shared" / "contracts"  # REPO/../shared/contracts
+CONTRACTS = paths.CONTRACTS
 EN_QUESTION = "Why is option 1 better than option 2? Explain the trade-off between profit and queue."
 CHAT_TIMEOUT_S = 90.0  # first-token wait per chat; a ~700-token prompt takes a few seconds on 2 busy cores
 MODEL_FALLBACKS = ("empty", "prompt_leak")  # fallbacks a weak model may trigger; any other is a protocol failure

@@ -10,9 +10,10 @@ import pytest
 
 from simulator.__main__ import main
 from training.cli import EXIT_BAD_INPUT, EXIT_OK
+from tests import paths
 
 REPO = Path(__file__).resolve().parents[2]
-CONTRACTS = REPO.parent / "shared" / "contracts"
+CONTRACTS = paths.CONTRACTS
 
 
 def _args(mine, spec: Path, *extra: str) -> list[str]:

@@ -17,13 +17,11 @@ from simulator.economics import (
     vessel_outcome,
 )
 from simulator.results import ReplicationResult
+from tests import paths
 
 
 def _contract(name: str) -> dict:
-    path = Path("/work/shared/contracts") / name
-    if not path.is_file():  # REPO/../shared
-        path = Path(__file__).resolve().parents[3] / "shared" / "contracts" / name
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads((paths.CONTRACTS / name).read_text(encoding="utf-8"))
 
 
 def result(**overrides) -> ReplicationResult:

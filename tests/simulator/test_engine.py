@@ -16,8 +16,9 @@ from simulator.fleet import roster_operators, select_trucks, shift_start, vessel
 from simulator.scenario import SpecError
 from training.features import FEATURE_COLUMNS
 from training.settings import Settings
+from tests import paths
 
-CONTRACTS = Path(__file__).resolve().parents[2].parent / "shared" / "contracts"
+CONTRACTS = paths.CONTRACTS
 NOW = datetime(2025, 11, 10, 1, 0, tzinfo=timezone.utc)  # 08:00 local (UTC+7)
 
 

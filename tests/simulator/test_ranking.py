@@ -22,13 +22,11 @@ from simulator.ranking import (
     vessel_analysis,
 )
 from simulator.results import Estimate, ScenarioSummary
+from tests import paths
 
 
 def _contract(name: str) -> dict:
-    path = Path("/work/shared/contracts") / name
-    if not path.is_file():  # REPO/../shared
-        path = Path(__file__).resolve().parents[3] / "shared" / "contracts" / name
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads((paths.CONTRACTS / name).read_text(encoding="utf-8"))
 
 
 def est(mean: float, half: float = 0.0, std: float = 0.0, n: int = 30) -> Estimate:

@@ -11,8 +11,9 @@ import pytest
 from simulator.economics import FinancialParams
 from simulator.scenario import (SimulationParams, SpecError, parse_request, parse_start,
                                 scenario_key)
+from tests import paths
 
-CONTRACTS = Path(__file__).resolve().parents[2].parent / "shared" / "contracts"
+CONTRACTS = paths.CONTRACTS
 
 
 def _contract(name: str) -> dict:

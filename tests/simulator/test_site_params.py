@@ -16,9 +16,10 @@ from training.settings import Settings
 from training.site import SiteCalibration
 
 from tests.simulator.conftest import make_inputs
+from tests import paths
 
 NOW = datetime(2025, 11, 10, 1, 0, tzinfo=timezone.utc)
-CONTRACTS = Path(__file__).resolve().parents[3] / "shared" / "contracts"
+CONTRACTS = paths.CONTRACTS
 
 
 def _body(**simulation) -> dict:

@@ -9,8 +9,9 @@ import pytest
 
 from training.features import (FEATURE_COLUMNS, NO_MAINTENANCE_ON_RECORD_DAYS, Fleet, build_features,
                                feature_hash, operator_years_experience)
+from tests import paths
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference-export"
+REFERENCE = paths.REFERENCE_EXPORT
 
 
 def _read(name: str) -> pd.DataFrame:

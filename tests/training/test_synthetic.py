@@ -15,8 +15,9 @@ from training.dataset import load_export
 from training.errors import BadInputError
 from training.ground_truth import RAIN, CycleContext, phase_means_min
 from training.synthetic import HAULING_COLUMNS, HAULING_FILE, generate, main, write_csv
+from tests import paths
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference-export"
+REFERENCE = paths.REFERENCE_EXPORT
 MASTER_FILES = ("trucks.csv", "excavators.csv", "operators.csv", "road_segments.csv", "maintenance_logs.csv")
 STAMPS = ("queueStartTime", "queueEndTime", "loadingStartTime", "loadingEndTime", "departureTime", "arrivalTime",
           "dumpingStartTime", "dumpingEndTime", "returnTime")
