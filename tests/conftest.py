@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from tests import paths
+from tests.servers import pytest_runtest_makereport  # noqa: F401 - the hook: missing servers fail under CI
 
 REFERENCE_EXPORT = paths.REFERENCE_EXPORT
 
