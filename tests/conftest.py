@@ -67,3 +67,8 @@ def trained_mine_copy(trained_mine, tmp_path: Path):
     shutil.copytree(trained_mine.models, out.models, symlinks=True)
     out.logs.mkdir()
     return out
+
+
+def pytest_addoption(parser):
+    parser.addoption("--regenerate-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/*.json from the current code (an intended model change only)")
