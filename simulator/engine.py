@@ -158,6 +158,13 @@ def site_dump_bays(site: SiteCalibration | None) -> int | None:
     return None if site.dump_evidence == "no_queue" else site.dump_bays
 
 
+def site_incident_probability(spec: RequestSpec, site: SiteCalibration | None) -> float:
+    """Incidents per cycle in the request's weather and road condition, measured on the champion's
+    INCIDENT records (``SiteCalibration.incident_probability``); the named default without that evidence."""
+    p = site.incident_probability(spec.conditions.weather, spec.conditions.road_condition) if site else None
+    return DEFAULT_INCIDENT_PROBABILITY if p is None else p
+
+
 def model_params(spec: RequestSpec, full: ScenarioInputs, site: SiteCalibration | None = None) -> ModelParams:
     """The request's replication parameters; one draw-block size for all scenarios (common random numbers).
     Dump places: the request's ``simulation.dump_bays``, else :func:`site_dump_bays`; trucks leave the
@@ -166,7 +173,7 @@ def model_params(spec: RequestSpec, full: ScenarioInputs, site: SiteCalibration 
     shortest = float(full.expected_cycle_min(full.noise.mean_delay_min).min())
     return ModelParams(shift_hours=sim.duration_hours,
                        dump_bays=sim.dump_bays if sim.dump_bays is not None else site_dump_bays(site),
-                       incident_probability_per_cycle=DEFAULT_INCIDENT_PROBABILITY,
+                       incident_probability_per_cycle=site_incident_probability(spec, site),
                        deterministic=sim.deterministic,
                        cycles_per_block=block_cycles(sim.duration_hours, shortest),
                        dispatch_interval_min=site.dispatch_interval_min if site is not None else 0.0)

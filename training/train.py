@@ -431,7 +431,8 @@ def train(prepared: Prepared, settings: Settings) -> TrainResult:
     in_training = hauling["loadingStartTime"] < holdout["at"].min() if len(holdout) else hauling["id"].notna()
     breakdowns = int((in_training & hauling["status"].isin(BREAKDOWN_STATUSES)).sum())
     reliability = fit_reliability(train_df[["truck_id", "excavator_id", "at", "shift"]],
-                                  prepared.export.maintenance_logs, breakdown_cycles=breakdowns)
+                                  prepared.export.maintenance_logs, breakdown_cycles=breakdowns,
+                                  hauling=hauling[in_training])
     site = calibrate_site(hauling[hauling["id"].isin(set(train_df["cycle_id"]))])
 
     bundle = ModelBundle(
