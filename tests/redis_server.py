@@ -1,8 +1,8 @@
 """A real, throw-away Redis server on 127.0.0.1 (Debian package ``redis-server``).
 
 ``RedisServer`` starts ``redis-server`` on a free loopback port with its files in a temporary
-folder (append-only file on, as in the compose file) and stops it on exit. Tests that need it skip,
-naming the package, when the binary is not installed.
+folder (append-only file on, as in the compose file) and stops it on exit. Without the binary the
+test skips naming the package (``tests.servers.require_binary``; a failure in CI).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
+from tests.servers import require_binary
 
 #: Seconds to wait for the server to answer PING after start.
 START_TIMEOUT_S = 20.0
@@ -29,10 +29,7 @@ class RedisServer:
     """``with RedisServer() as server: server.url``."""
 
     def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server not installed (Debian package redis-server, see .ci/apt-packages.txt)")
-        self.binary = binary
+        self.binary = require_binary("redis-server", package="redis-server")
         self.port = _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="mineops-redis-"))
         self.proc: subprocess.Popen | None = None
