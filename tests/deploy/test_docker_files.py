@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.servers import require_binary
 from training.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,8 +227,7 @@ def _compose_env() -> dict[str, str]:
 
 def compose_config(tmp_dir: Path, *files: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``docker-compose --env-file F -f ... config`` with ``env`` as the env file's content."""
-    binary = shutil.which("docker-compose")
-    assert binary, "docker-compose not found: apt-get install docker-compose (listed in .ci/apt-packages.txt)"
+    binary = require_binary("docker-compose", package="docker-compose")
     env_file = tmp_dir / "compose.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in (REQUIRED_ENV if env is None else env).items()))
     argv = [binary, "--env-file", str(env_file)]
