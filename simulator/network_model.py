@@ -4,8 +4,9 @@ rules, dump bays with closures, and bunching on single-lane roads.
 ``run_replication(inputs, params, replication, seed) -> ReplicationResult`` is pure, like
 ``simulator.model`` whose pieces it reuses: the replication's random numbers (``model.draw``: the same
 streams, block layout and per-cycle values, so a one-road network replays today's draws), the phase
-noise and noise tables, the breakdown processes of the excavators (``model._excavator_failures`` on
-each loading point's pool) and the end-of-shift rule. What the network adds:
+noise and noise tables, the breakdown rules and the end-of-shift rule. Loading points are SimPy pools
+(the one-road model serves its single pool analytically since; it was checked bit-identical to this
+pool form, so a one-road network still replays it exactly). What the network adds:
 
 * Loading points: each is a pool (``simpy.Store``) of its excavators, used FIFO as in ``model``.
 * Dispatch: a truck that has dumped (or starts its shift) is sent to a loading point by the strategy's
@@ -37,8 +38,7 @@ import numpy as np
 import simpy
 
 from simulator import dispatch as dispatch_rules
-from simulator.model import (Breakdowns, ModelParams, NoiseTables, PhaseNoise, _excavator_failures, _hand_over,
-                             block_cycles, draw)
+from simulator.model import Breakdowns, ModelParams, NoiseTables, PhaseNoise, block_cycles, draw
 from simulator.results import ReplicationResult
 from training.bundle import PHASES
 
@@ -193,6 +193,38 @@ def prepare(inputs: NetworkInputs, params: ModelParams) -> _Prepared:
                      simple_back=[[all(lane < 0 for _, lane in legs) for legs in row] for row in inputs.return_legs],
                      cycles_per_block=k, det_draws=det,
                      mean_delay_min=mean_delay)
+
+
+def _hand_over(pool: simpy.Store, token: int) -> None:
+    """Return an excavator index to its pool: straight to the first waiting truck's get event if any,
+    else back on the shelf. Same effect as ``pool.put(token)`` (FIFO), one scheduled event fewer."""
+    waiting = pool.get_queue
+    if waiting:
+        waiting.pop(0).succeed(token)
+    else:
+        pool.items.append(token)
+
+
+def _excavator_failures(env, j, shift, failures, pool, down, withheld, out):
+    """Take excavator ``j`` out of its loading pool at each failure inside the shift, for its repair
+    (at once when idle; a truck loading keeps it until the load ends, then it is withheld)."""
+    for time_to_failure, repair in failures:
+        at = env.now + time_to_failure
+        if at >= shift:
+            return
+        yield env.timeout(time_to_failure)
+        if j in pool.items:  # idle: no truck can be waiting while tokens are free
+            pool.items.remove(j)
+            withheld[j] = True
+        else:
+            down[j] = True
+        out[0] += 1
+        out[1] += min(repair, shift - at)
+        yield env.timeout(repair)
+        down[j] = False
+        if withheld[j]:
+            withheld[j] = False
+            _hand_over(pool, j)
 
 
 class _Mine:
