@@ -205,9 +205,9 @@ class HaulNetwork:
         return tuple(x / total for x in raw)
 
     def excavator_layout(self, excavators: int) -> tuple[int, ...]:
-        """Loading point index of each of the first ``excavators`` loaders: dealt round-robin over the
-        loading points in their order, each up to its ``excavators`` (a grid's excavator count is the
-        total deployed)."""
+        """Loading point index of each of the first ``excavators`` loaders, in deal order: round-robin over
+        the loading points in their order, each up to its ``excavators`` (a grid's excavator count is the
+        total deployed; a smaller count is a prefix of a larger one)."""
         if not 1 <= excavators <= self.total_excavators:
             raise NetworkError("decision_variables.jumlah_excavator",
                                f"{excavators} excavators asked for but the network's loading points hold "
@@ -219,7 +219,7 @@ class HaulNetwork:
                 if left[i] and len(out) < excavators:
                     out.append(i)
                     left[i] -= 1
-        return tuple(sorted(out))
+        return tuple(out)
 
 
 def one_road(road_id: str, length_km: float, gradient_pct: float, max_speed_kmh: float, road_condition: str,

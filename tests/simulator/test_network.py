@@ -38,7 +38,7 @@ def test_network_from_road_segments_routes_by_free_flow_time_and_flips_gradients
     assert [(leg.edge.id, leg.gradient_pct) for leg in back] == [("r3", 1.0), ("r1", -8.0)]
     assert haul[0].lane == "r1>" and back[-1].lane == "r1<" and haul[1].lane == ""
     assert net.shares() == pytest.approx((0.7, 0.3))
-    assert net.excavator_layout(2) == (0, 1) and net.excavator_layout(3) == (0, 0, 1)
+    assert net.excavator_layout(2) == (0, 1) and net.excavator_layout(3) == (0, 1, 0)
 
 
 def test_targets_give_shares_and_one_road_is_todays_mine():
