@@ -428,12 +428,13 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             yield timeout(start - t2 + dump)
             yield from _travel(env, mine, return_legs[d][nxt], ret, lost)
         end = env.now
-        loads += 1
         q_load += t1 - now
         busy += (end if end < shift else shift) - now
-        cycle_sum += end - now
-        payload += x
-        by_dest[d] += x
+        if end < next_fail:  # else the truck broke down in this cycle: cancelled (``model``'s rule)
+            loads += 1
+            cycle_sum += end - now
+            payload += x
+            by_dest[d] += x
         x = fuel[e][d] + fr
         if x > 0.0:
             fuel_total += x
@@ -458,7 +459,8 @@ def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: 
             env.process(_excavator_failures(env, j, shift, failures, mine.pools[inputs.excavator_point[j]],
                                             mine.down, mine.withheld, exc_out))
     for i in range(t):
-        env.process(_truck(env, i, mine, draws, out, i * params.dispatch_interval_min))
+        late = draws.truck_late[i] if getattr(draws, "truck_late", None) is not None else 0.0  # late joins
+        env.process(_truck(env, i, mine, draws, out, i * params.dispatch_interval_min + late))
     env.run()
     cols = list(zip(*out))
     (loads, payload, fuel, q_load, q_dump, lost, busy, loading, cycle_sum, delays, delay_min, p_sum, breakdowns,
