@@ -27,7 +27,8 @@ Model (times in minutes inside, hours in the result):
 * A cycle thus costs one SimPy event (two with a dump queue); ``benchmarks/bench_simulator.py``
   measures the CPU per simulation against a plain request/release SimPy loop of the same grid.
 * Phase duration = pair mean minutes x a mean-one factor from the phase's :class:`PhaseNoise`
-  (lognormal ``exp(sigma z - sigma^2/2)`` for the champion's calibrated log-normal phases).
+  (lognormal ``exp(sigma z - sigma^2/2)`` for the champion's calibrated log-normal phases) x the
+  replication's shift-level factor of that phase (``PhaseNoise.shift_sigma``, common to its cycles).
 * Payload and fuel of a cycle = pair mean + a holdout residual resampled (one holdout row for both,
   which keeps their correlation), clipped at 0. Delay: Bernoulli(pair probability), then a length
   resampled from the observed delay minutes of the request's weather (``NoiseTables.for_weather``:
@@ -102,8 +103,8 @@ DRAWS: int = 9
 _PER_CYCLE = 8
 _MIN_PER_HOUR = 60.0
 #: Stream ids under the replication's spawn key: truck block, excavator failures, extra truck blocks,
-#: late joins.
-_TRUCK_STREAM, _EXCAVATOR_STREAM, _EXTRA_STREAM, _LATE_STREAM = 0, 1, 2, 3
+#: late joins, shift-level phase factors.
+_TRUCK_STREAM, _EXCAVATOR_STREAM, _EXTRA_STREAM, _LATE_STREAM, _SHIFT_STREAM = 0, 1, 2, 3, 4
 NOISE_KINDS: tuple[str, ...] = ("lognormal", "exponential", "gamma", "constant")
 
 
@@ -113,16 +114,22 @@ class PhaseNoise:
 
     ``lognormal``: ``exp(shape z - shape^2/2)``, shape = log-sd (the champion's ``PhaseModel.sigma``);
     ``exponential``: Exp(1); ``gamma``: Gamma(shape, 1/shape); ``constant``: 1.
+    ``shift_sigma``: log-sd of a mean-one lognormal factor common to every cycle of a replication (the
+    shift-level effect the site calibration measured: how far a shift group's phase times sit from the
+    champion's means, ``training.site.between_group_sd``); 0 = none.
     """
 
     kind: str = "lognormal"
     shape: float = 0.0
+    shift_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in NOISE_KINDS:
             raise ValueError(f"PhaseNoise.kind must be one of {NOISE_KINDS}, got {self.kind!r}")
         if not math.isfinite(self.shape) or self.shape < 0 or (self.kind == "gamma" and self.shape == 0):
             raise ValueError(f"PhaseNoise.shape must be finite and >= 0 (> 0 for gamma), got {self.shape!r}")
+        if not math.isfinite(self.shift_sigma) or self.shift_sigma < 0:
+            raise ValueError(f"PhaseNoise.shift_sigma must be finite and >= 0, got {self.shift_sigma!r}")
 
     def factors(self, u: np.ndarray) -> np.ndarray:
         """Mean-one factors from uniforms in [0, 1) (inverse transform, so streams stay aligned)."""
@@ -355,8 +362,20 @@ def prepare(inputs: ScenarioInputs, params: ModelParams) -> Prepared:
                     cycles_per_block=k, det_draws=det, mean_delay_min=mean_delay)
 
 
-def _cycle_values(u: np.ndarray, inputs: ScenarioInputs) -> np.ndarray:
-    """Uniform block (..., DRAWS) -> per-cycle values (..., 8): factors, delay u, delay min, residuals."""
+def _shift_factors(inputs: ScenarioInputs, replication: int, seed: int) -> np.ndarray | None:
+    """Per phase, the replication's shift-level factor ``exp(s z - s^2/2)`` (None when no phase has one),
+    from a stream of its own (the other draws are unchanged)."""
+    sigma = np.array([n.shift_sigma for n in inputs.phase_noise])
+    if not sigma.any():
+        return None
+    g = np.random.Generator(np.random.PCG64(replication_seed(seed, replication, _SHIFT_STREAM)))
+    z = ndtri(np.clip(g.random(len(sigma)), 1e-12, 1 - 1e-12))
+    return np.exp(sigma * z - 0.5 * sigma ** 2)
+
+
+def _cycle_values(u: np.ndarray, inputs: ScenarioInputs, shift_factors: np.ndarray | None = None) -> np.ndarray:
+    """Uniform block (..., DRAWS) -> per-cycle values (..., 8): factors (times the replication's shift
+    factors, when given), delay u, delay min, residuals."""
     noise = inputs.noise
     out = np.empty(u.shape[:-1] + (_PER_CYCLE,))
     phases = len(inputs.phase_noise)
@@ -367,6 +386,8 @@ def _cycle_values(u: np.ndarray, inputs: ScenarioInputs) -> np.ndarray:
     else:
         for p, phase_noise in enumerate(inputs.phase_noise):
             out[..., p] = phase_noise.factors(u[..., p])
+    if shift_factors is not None:
+        out[..., :phases] *= shift_factors
     out[..., 4] = u[..., 4]
     for col, table, src in ((5, noise.delay_minutes, 5), (6, noise.payload_residuals_t, 6),
                             (7, noise.fuel_residuals_l, 6)):
@@ -428,7 +449,8 @@ def draw(inputs: ScenarioInputs, params: ModelParams, prep: Prepared, replicatio
                      lambda truck, block: flat)
     rng = np.random.Generator(np.random.PCG64(replication_seed(seed, replication, _TRUCK_STREAM)))
     u = rng.random((t, k, DRAWS))
-    values = _cycle_values(u, inputs).reshape(t, k * _PER_CYCLE).tolist()
+    shift_factors = _shift_factors(inputs, replication, seed)
+    values = _cycle_values(u, inputs, shift_factors).reshape(t, k * _PER_CYCLE).tolist()
     bd = inputs.breakdowns
     ttf = _exp_minutes(u[:, :, 7], bd.truck_mtbf_hours).tolist()
     ttr = _repair_minutes(u[:, :, 8], bd.truck_mttr_hours, bd.truck_repair_min).tolist() \
@@ -443,7 +465,7 @@ def draw(inputs: ScenarioInputs, params: ModelParams, prep: Prepared, replicatio
 
     def extra(truck: int, block: int) -> list:
         g = np.random.Generator(np.random.PCG64(replication_seed(seed, replication, _EXTRA_STREAM, truck, block)))
-        return _cycle_values(g.random((k, DRAWS)), inputs).ravel().tolist()
+        return _cycle_values(g.random((k, DRAWS)), inputs, shift_factors).ravel().tolist()
 
     late = None
     if bd.truck_late_share > 0.0 and bd.truck_late_min:

@@ -22,6 +22,12 @@ the bundle (``site.json``):
   each shrunk towards the pooled rate with :data:`INCIDENT_PRIOR_CYCLES` pseudo-cycles (incidents are
   rare: a condition with few cycles keeps about the pooled rate). The probability of a condition pair is
   the pooled rate times the weather's and the road condition's ratios to it.
+* **Shift-level phase effects.** How far a shift group's phase times sit from the champion's means, beyond
+  what the cycle-to-cycle spread explains: per phase, the between-group variance of the log-duration
+  residuals (variance of the group means minus the mean within-group variance over the group size,
+  groups of at least :data:`MIN_GROUP_CYCLES` cycles), as a log-sd (``phase_shift_sd``). It is the
+  champion's error for a given fleet, road and conditions plus whatever moves a whole shift; the
+  simulator draws one such factor per phase and replication.
 * **Conditions seen.** Training cycles and shifts per weather and per road condition: the domain in
   which the champion's models have evidence. A request or a replayed shift outside it (fewer than
   :data:`MIN_CONDITION_SHIFTS` shifts) is extrapolation and is flagged as such.
@@ -57,6 +63,9 @@ DISTRIBUTION_QUANTILES: int = 101
 #: Pseudo-cycles at the pooled incident rate added to each condition's counts (shrinkage: a condition
 #: needs several thousand cycles, a few expected incidents, before its own rate dominates), cycles.
 INCIDENT_PRIOR_CYCLES: float = 2000.0
+#: Fewest finished cycles of a shift group that enters the between-group variance (a whole shift of one
+#: excavator runs 20-100; fewer is a fleet that joined for a few cycles), cycles.
+MIN_GROUP_CYCLES: int = 10
 #: Cycle status of an incident (the unit stopped for recovery; the cycle still finished).
 INCIDENT_STATUS: str = "INCIDENT"
 _SECONDS_PER_MINUTE = 60.0
@@ -77,6 +86,7 @@ class SiteCalibration:
     incident_rate: float = math.nan             # INCIDENT cycles per cycle, pooled
     incident_ratio_by_weather: dict[str, float] = field(default_factory=dict)  # shrunk rate / pooled rate
     incident_ratio_by_road_condition: dict[str, float] = field(default_factory=dict)
+    phase_shift_sd: dict[str, float] = field(default_factory=dict)  # per phase, log-sd of a shift group's effect
     notes: dict[str, str] = field(default_factory=dict)                  # how each figure was found
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +226,19 @@ def incident_rates(cycles: pd.DataFrame, prior_cycles: float = INCIDENT_PRIOR_CY
     return pooled, ratios("weatherCondition"), ratios("roadCondition"), note
 
 
+def between_group_sd(residuals: Any, groups: Any, min_cycles: int = MIN_GROUP_CYCLES) -> tuple[float, int]:
+    """(sd of the group effect, groups used) of per-cycle residuals: the variance of the group means minus
+    the mean of (within-group variance / group size), floored at 0 (see the module docstring)."""
+    frame = pd.DataFrame({"g": np.asarray(groups), "r": np.asarray(residuals, dtype=float)})
+    frame = frame[np.isfinite(frame["r"])]
+    stats = frame.groupby("g")["r"].agg(["mean", "var", "count"])
+    stats = stats[stats["count"] >= min_cycles]
+    if len(stats) < 2:
+        return 0.0, int(len(stats))
+    between = float(stats["mean"].var() - (stats["var"] / stats["count"]).mean())
+    return math.sqrt(max(between, 0.0)), int(len(stats))
+
+
 def condition_shifts(cycles: pd.DataFrame, keys: pd.Series, column: str) -> dict[str, int]:
     """Distinct shifts per value of ``column`` (weather or road condition)."""
     frame = pd.DataFrame({"key": keys.to_numpy(), "value": cycles[column].astype(str).to_numpy()})
@@ -223,9 +246,9 @@ def condition_shifts(cycles: pd.DataFrame, keys: pd.Series, column: str) -> dict
     return {str(k): int(v) for k, v in frame.drop_duplicates().groupby("value")["key"].count().sort_index().items()}
 
 
-def calibrate(cycles: pd.DataFrame) -> SiteCalibration:
-    """The site figures from hauling records (the training split's cycles: finished, cancelled by a
-    breakdown, incidents)."""
+def calibrate(cycles: pd.DataFrame, phase_residuals: dict[str, Any] | None = None) -> SiteCalibration:
+    """The site figures from hauling records (the training split's finished cycles); ``phase_residuals``:
+    per phase, each cycle's log-duration minus the champion's log-mean, in ``cycles``' row order."""
     if cycles.empty:
         return SiteCalibration(notes={"all": "no training cycles"})
     keys = shift_keys(cycles)
@@ -233,10 +256,20 @@ def calibrate(cycles: pd.DataFrame) -> SiteCalibration:
     interval, dispatch_note = dispatch_interval(cycles, keys)
     late_share, late_min, late_note = late_joins(cycles, keys, interval)
     rate, by_weather, by_road, incident_note = incident_rates(cycles)
+    shift_sd: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    if phase_residuals:
+        groups = keys.to_numpy() + "/" + cycles["excavatorId"].astype(str).to_numpy()
+        used = 0
+        for phase, r in phase_residuals.items():
+            shift_sd[phase], used = between_group_sd(r, groups)
+        notes["phase_shift"] = (f"between-group log-sd of the phase residuals over {used} shift groups of at least "
+                                f"{MIN_GROUP_CYCLES} cycles: " + ", ".join(f"{p} {v:.3f}" for p, v in shift_sd.items()))
     return SiteCalibration(
         dump_evidence=evidence, dump_bays=bays, dump_wait_share=share, dispatch_interval_min=interval,
         weather_shifts=condition_shifts(cycles, keys, "weatherCondition"),
         road_condition_shifts=condition_shifts(cycles, keys, "roadCondition"),
         late_join_share=late_share, late_join_min=late_min, incident_rate=rate,
-        incident_ratio_by_weather=by_weather, incident_ratio_by_road_condition=by_road,
-        notes={"dump": dump_note, "dispatch": dispatch_note, "late_join": late_note, "incidents": incident_note})
+        incident_ratio_by_weather=by_weather, incident_ratio_by_road_condition=by_road, phase_shift_sd=shift_sd,
+        notes={"dump": dump_note, "dispatch": dispatch_note, "late_join": late_note, "incidents": incident_note,
+               **notes})

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from simulator.model import (Breakdowns, Draws, ModelParams, NoiseTables, PhaseNoise, block_cycles, late_minutes,
-                             prepare, replication_seed, run_replication, run_replications, simulate,
+                             draw, prepare, replication_seed, run_replication, run_replications, simulate,
                              trace_replication)
 from simulator.replications import estimate
 from tests.simulator.conftest import CONSTANT, make_inputs
@@ -371,3 +371,22 @@ def test_noise_tables_pick_the_weathers_delay_lengths_else_the_pooled_ones():
     assert NoiseTables.none().for_weather("CERAH") is not None
     other = NoiseTables.build([1.0], [2.0], [10.0, 20.0], label="v7", delay_minutes_by_weather={"HUJAN_LEBAT": [41.0]})
     assert other.key != tables.key  # the per-weather arrays are part of the content hash
+
+
+def test_shift_level_factor_is_common_to_a_replications_cycles_and_mean_one():
+    # Constant cycle noise, a shift-level factor on the haul only: every haul of a replication is the same
+    # multiple of its mean, the multiple differs between replications and averages 1.
+    noise = (CONSTANT, PhaseNoise("constant", 0.0, shift_sigma=0.2), CONSTANT, CONSTANT)
+    inputs = make_inputs(3, 1, noise=noise)
+    params = ModelParams(cycles_per_block=30)
+    prep = prepare(inputs, params)
+    factors = []
+    for r in range(400):
+        values = np.asarray(draw(inputs, params, prep, r, 5).trucks).reshape(3, -1, 8)
+        assert np.all(values[:, :, 1] == values[0, 0, 1]) and np.all(values[:, :, [0, 2, 3]] == 1.0)
+        factors.append(values[0, 0, 1])
+    assert np.std(np.log(factors)) == pytest.approx(0.2, rel=0.1)   # sd of 400 draws: ~3.5 % off at most
+    assert np.mean(factors) == pytest.approx(1.0, abs=0.03)        # mean one (sd of the mean ~0.01)
+    # without a shift-level sigma the draws are exactly those of before (its stream is not touched)
+    plain = make_inputs(3, 1, noise=(CONSTANT,) * 4)
+    assert np.all(np.asarray(draw(plain, params, prepare(plain, params), 0, 5).trucks).reshape(3, -1, 8)[:, :, :4] == 1.0)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from training.site import (LATE_JOIN_MIN_MIN, MIN_CONDITION_SHIFTS, MIN_DUMP_QUEUE_SHARE, SiteCalibration, calibrate,
-                           dump_capacity, incident_rates, late_joins, quantiles,
+                           between_group_sd, dump_capacity, incident_rates, late_joins, quantiles,
                            dispatch_interval, shift_keys)
 
 T0 = pd.Timestamp("2025-11-03T00:00:00Z")  # 07:00 WIB: the start of a SHIFT_1
@@ -152,3 +152,27 @@ def test_late_joins_and_incidents_round_trip_through_json():
     back = SiteCalibration.from_dict(site.to_dict())
     assert back == site and back.incident_rate == 0.0 and back.late_join_share == 0.0
     assert math.isnan(SiteCalibration.from_dict({}).incident_rate)
+
+
+def test_between_group_sd_separates_a_shift_effect_from_cycle_noise():
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(400), 50)
+    within = rng.normal(0, 0.2, groups.size)
+    sd, used = between_group_sd(within, groups)
+    assert used == 400 and sd < 0.01  # pure cycle noise: no group effect (sampling sd of the estimate ~0.004)
+    effect = rng.normal(0, 0.03, 400)[groups]
+    sd, _ = between_group_sd(within + effect, groups)
+    assert sd == pytest.approx(0.03, abs=0.005)  # the group effect's sd, net of the cycle noise
+    # groups under the minimum size are left out
+    assert between_group_sd(within[:5], groups[:5])[1] == 0
+
+
+def test_calibrate_keeps_the_phase_shift_sd_when_given_residuals():
+    c = pd.concat([_cycles(n_trucks=4, cycles_per_truck=5, start=T0 + pd.Timedelta(hours=8 * k)) for k in range(6)],
+                  ignore_index=True)
+    c["shift"] = [("SHIFT_1", "SHIFT_2", "SHIFT_3")[k % 3] for k in range(6) for _ in range(20)]
+    effect = np.repeat(np.array([0.1, -0.1, 0.1, -0.1, 0.1, -0.1]), 20)
+    site = calibrate(c, {"loading": effect, "hauling": np.zeros(len(c))})
+    assert site.phase_shift_sd["loading"] == pytest.approx(np.std(effect[::20], ddof=1))
+    assert site.phase_shift_sd["hauling"] == 0.0 and "phase_shift" in site.notes
+    assert SiteCalibration.from_dict(site.to_dict()) == site
