@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from api.web import STATIC_DIR, TEMPLATES_DIR, master
 from api.web.i18n import LANGUAGE_COOKIE, LOCALES, pick_language, texts
 from simulator.economics import LEGACY_KEYS, FinancialParams
+from training.schema import MINE_UTC_OFFSET_HOURS
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["web"])
@@ -57,6 +58,14 @@ def wants_html(accept: str | None) -> bool:
         elif media == "application/json":
             best_json = max(best_json, q)
     return best_html > 0 and best_html >= best_json
+
+
+def mine_time_zone(offset_hours: float = MINE_UTC_OFFSET_HOURS) -> str:
+    """The IANA name of the mine's fixed UTC offset for the browser's Intl API (+7 h -> 'Etc/GMT-7')."""
+    if offset_hours != int(offset_hours):
+        return "UTC"  # IANA Etc/ zones are whole hours only: fall back to UTC
+    hours = int(offset_hours)
+    return "Etc/GMT" if hours == 0 else f"Etc/GMT{-hours:+d}"
 
 
 def financial_defaults() -> dict[str, float]:
@@ -99,7 +108,8 @@ def page_context(state: Any, lang: str) -> dict[str, Any]:
     ready = bool(state.ready and state.served is not None)
     # roads and excavators are rendered into the form's selects; the scripts need only these
     script_choices = {k: choices[k] for k in ("vessels", "schedules", "truck_count")}
-    page = {"lang": lang, "locale": LOCALES[lang], "texts": texts(lang), "choices": script_choices,
+    page = {"lang": lang, "locale": LOCALES[lang], "time_zone": mine_time_zone(), "texts": texts(lang),
+            "choices": script_choices,
             "vocabularies": master.vocabularies(), "defaults": defaults,
             "service": {"ready": ready, "champion": state.served.version if ready else None,
                         "phase": state.startup_phase}}

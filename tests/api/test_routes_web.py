@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.routes.web import financial_defaults, wants_html
+from api.routes.web import financial_defaults, mine_time_zone, wants_html
 from api.web import STATIC_DIR
 from api.web.i18n import TEXTS, pick_language, texts
 from tests.api.test_app import app_settings, copy_mine, inline_factory, wait_ready
@@ -114,3 +114,8 @@ def test_master_routes(client: TestClient):
 def test_financial_defaults_are_the_prototypes():
     example = json.loads((Path(__file__).resolve().parents[2] / "contracts" / "ref-a.json").read_text())
     assert financial_defaults() == example["financial_params"]
+
+
+def test_times_are_shown_on_the_mines_clock():
+    assert mine_time_zone(7) == "Etc/GMT-7" and mine_time_zone(-3) == "Etc/GMT+3" and mine_time_zone(0) == "Etc/GMT"
+    assert mine_time_zone(5.5) == "UTC"

@@ -2,14 +2,15 @@
 
 ``launch(playwright, profile_dir)`` starts ``/usr/bin/chromium`` headless with a fresh profile and
 no background traffic (component updates, sync, ...), so the only requests are the page's own.
-``chromium_or_skip()`` skips a test when the browser or Playwright is absent, naming what to install.
+``chromium_or_skip()`` skips a test when the browser is absent, naming the Debian package (through
+``tests.servers``, so CI, which installs it, fails instead of skipping).
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import pytest
+from tests.servers import skip_missing
 
 #: Debian package of the browser (listed in .ci/apt-packages.txt).
 CHROMIUM_PACKAGE = "chromium"
@@ -24,15 +25,17 @@ VIEWPORT = {"width": 1400, "height": 1000}
 
 
 def chromium_or_skip() -> str:
-    """Path of Debian's chromium; skips the test naming the package (or pip extra) when absent."""
-    pytest.importorskip("playwright.sync_api", reason='needs Playwright: python -m pip install -e ".[dev]"')
+    """Path of Debian's chromium; skips the test naming the Debian package when absent.
+
+    Playwright itself is a dev dependency (``pip install -e ".[dev]"``), imported by the caller.
+    """
     for candidate in CHROMIUM_PATHS:
         if Path(candidate).exists():
             return candidate
     found = shutil.which("chromium")
-    if found:
-        return found
-    pytest.skip(f"needs the browser from the Debian package {CHROMIUM_PACKAGE!r} (apt-get install {CHROMIUM_PACKAGE})")
+    if found is None:
+        skip_missing("`chromium` (the browser the planner page is tested in)", CHROMIUM_PACKAGE)
+    return found
 
 
 def launch(playwright, profile_dir: Path, executable: str, locale: str = "id-ID"):

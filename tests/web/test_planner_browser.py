@@ -7,6 +7,7 @@ the page makes is recorded and must go to the service itself.
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -289,7 +290,7 @@ def test_add_a_vessel_shows_the_apis_field_error_then_saves(visit, api, shots):
     page.locator("#vessel-form").get_by_role("button", name="Simpan").click()
     error = page.locator("#vessel-capacity-error")
     expect(error).to_be_visible()
-    expect(error).to_contain_text("greater than 0")
+    expect(error).to_contain_text("greater than")  # the API's 422 message for capacity, shown as is
     expect(page.get_by_label("Kapasitas (ton)")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Kapasitas (ton)")).to_be_focused()
     visit.shot(shots, "08-vessel-field-error")
@@ -359,3 +360,59 @@ def test_live_tab_says_when_live_data_is_not_configured(visit, api, shots):
     page.get_by_role("tab", name="Langsung").click()
     expect(page.locator("#live-status")).to_have_text(re.compile(r"belum dikonfigurasi|Menunggu|Diperbarui"))
     visit.shot(shots, "11-live")
+
+
+def test_live_tab_shows_the_shift_kpis_from_the_live_routes_contract(visit, shots):
+    """The page against the live routes' contract (snapshot, then SSE init/update), served by the browser's
+    router so the test does not need the live worker: GET /live/kpis and /live/kpis/stream."""
+    from playwright.sync_api import expect
+
+    page = visit.page
+    snapshot = {"site": "main", "shift": "2026-12-02/SHIFT_1", "shift_start": "2026-12-02T00:00:00Z",
+                "generated_at": "2026-12-02T03:00:00Z", "ttl_seconds": 60, "age_seconds": 1, "stale": False,
+                "data": {"tonnes": 1234.5, "plan_tonnes": 5000, "loads": 41, "mean_cycle_time_min": 31.25,
+                         "trucks_working": 12}}
+    update = {**snapshot, "data": {**snapshot["data"], "tonnes": 1290.0, "loads": 43}}
+    page.route("**/live/kpis", lambda route: route.fulfill(json=snapshot))
+    page.route("**/live/kpis/stream", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream",
+        body=f"event: init\ndata: {json.dumps(snapshot)}\n\n: keep-alive\n\nevent: update\ndata: {json.dumps(update)}\n\n"))
+    visit.open()
+    page.get_by_role("tab", name="Langsung").click()
+    expect(page.locator("[data-kpi='loads'] dd")).to_have_text("43")
+    expect(page.locator("[data-kpi='tonnes'] dt")).to_have_text("Tonase (t)")
+    expect(page.locator("[data-kpi='tonnes'] dd")).to_have_text("1.290")
+    expect(page.locator("#live-status")).to_contain_text("2026-12-02/SHIFT_1")
+    visit.shot(shots, "12-live-kpis")
+
+
+def test_a_service_that_wants_credentials_gets_them_from_the_key_form(visit, shots):
+    """Against the auth contract (401 without credentials; a bearer API key accepted), served by the
+    browser's router: the page asks for a key, keeps it for the tab and sends it with every request."""
+    from playwright.sync_api import expect
+
+    page = visit.page
+    seen: list[str | None] = []
+
+    def runs(route):
+        auth = route.request.headers.get("authorization")
+        seen.append(auth)
+        if auth == "Bearer mk_test_secret":
+            route.fulfill(json=[])
+        else:
+            route.fulfill(status=401, json={"detail": "credentials required"})
+
+    page.route("**/runs?limit=200", runs)
+    visit.open()
+    page.get_by_role("tab", name="Riwayat").click()
+    key = page.get_by_label("Kunci API atau token")
+    expect(key).to_be_focused()
+    expect(page.locator("#key-message")).to_have_text("Layanan ini meminta kunci API: masukkan kunci Anda.")
+    visit.shot(shots, "13-api-key")
+    key.fill("mk_test_secret")
+    page.get_by_role("button", name="Masuk").click()
+    page.wait_for_selector("body[data-ready='true']")
+    page.get_by_role("tab", name="Riwayat").click()
+    expect(page.locator("#runs-table")).to_contain_text("Belum ada run.")
+    expect(page.locator("#key-form")).to_be_hidden()
+    assert seen[0] is None and seen[-1] == "Bearer mk_test_secret"

@@ -2,7 +2,7 @@
 // server-sent events ("data: {delta}" chunks, then "event: done" with the source).
 
 import { currentRun } from "./plan.js";
-import { el, errorText, on, readSSE, t } from "./util.js";
+import { apiFetch, el, errorText, on, readSSE, t } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -29,7 +29,7 @@ async function ask(event) {
   answer.node.setAttribute("aria-busy", "true");
   $("chat-send").disabled = true;
   try {
-    const r = await fetch("/ask_chatbot/stream", {
+    const r = await apiFetch("/ask_chatbot/stream", {
       method: "POST", headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
       body: JSON.stringify({ question, run_id: run.run_id }),
     });

@@ -1,7 +1,7 @@
 // The Data tab: add vessels and sailing schedules; the API's 422s are shown next to their fields.
 
 import { fillSchedules } from "./plan.js";
-import { el, errorText, fieldErrors, getJSON, num, t, when } from "./util.js";
+import { apiFetch, el, errorText, fieldErrors, getJSON, num, t, when } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -44,7 +44,7 @@ async function post(form, prefix, url, numeric) {
   clearErrors(form);
   const status = form.querySelector(".form-status");
   status.textContent = "";
-  const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+  const r = await apiFetch(url, { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
                                body: JSON.stringify(values(form, numeric)) });
   const body = await r.json().catch(() => null);
   if (r.status === 422) { showErrors(form, prefix, fieldErrors(body)); return; }

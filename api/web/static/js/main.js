@@ -5,7 +5,7 @@ import { initData } from "./data.js";
 import { startLive } from "./live.js";
 import { initPlan, openRun } from "./plan.js";
 import { initRuns, loadRuns } from "./runs.js";
-import { page } from "./util.js";
+import { on, page, setApiKey, t } from "./util.js";
 
 const LANGUAGE_COOKIE = "mineops_lang";
 const tabs = [...document.querySelectorAll('[role="tab"]')];
@@ -49,7 +49,24 @@ function initLanguage() {
   });
 }
 
+function initKey() {
+  const form = document.getElementById("key-form");
+  on("auth-needed", (status) => {
+    document.getElementById("key-message").textContent = t(status === 403 ? "auth_forbidden" : "auth_needed");
+    if (form.hidden) {
+      form.hidden = false;
+      document.getElementById("api-key").focus();
+    }
+  });
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    setApiKey(document.getElementById("api-key").value.trim());
+    location.reload(); // every panel reloads its data with the key (the hash keeps the open run)
+  });
+}
+
 initTabs();
+initKey();
 initLanguage();
 initPlan();
 initChat();

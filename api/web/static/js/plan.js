@@ -2,7 +2,7 @@
 // progress when the service answers 202), and show a run: cards, warnings, vessel analysis, charts, table.
 
 import { lineChart, scatterChart } from "./charts.js";
-import { el, emit, errorText, idr, idrShort, num, page, pct, readSSE, t, when } from "./util.js";
+import { apiFetch, apiKey, el, emit, errorText, idr, idrShort, num, page, pct, readSSE, t, when } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("plan-form");
@@ -68,7 +68,7 @@ export function buildBody() {
     simulation,
   };
   const dispatch = form.elements.dispatch;
-  if (dispatch && !$("dispatch-row").hidden && dispatch.value) body.decision_variables.dispatch_rules = [dispatch.value];
+  if (dispatch && !$("dispatch-row").hidden && dispatch.value) body.decision_variables.dispatch = [dispatch.value];
   return [body, problems];
 }
 
@@ -105,7 +105,7 @@ function setBusy(busy, text) {
 async function followJob(location, body) {
   // The job path (202 + Location): progress over SSE at <job>/events, the result at <job>.
   const bar = $("run-progress-bar");
-  const events = await fetch(`${location}/events`, { headers: { Accept: "text/event-stream" } });
+  const events = await apiFetch(`${location}/events`, { headers: { Accept: "text/event-stream" } });
   if (events.ok && events.body) {
     await readSSE(events, (name, data) => {
       let info = {};
@@ -120,7 +120,7 @@ async function followJob(location, body) {
     });
   }
   for (;;) {
-    const r = await fetch(location, { headers: { Accept: "application/json" } });
+    const r = await apiFetch(location, { headers: { Accept: "application/json" } });
     const job = await r.json().catch(() => ({}));
     if (r.status === 200 && (job.result || job.top_3_strategies)) return job.result || job;
     if (!r.ok && r.status !== 202) throw new Error(errorText(job, r.status));
@@ -142,7 +142,7 @@ async function run(event) {
   try {
     let r;
     for (;;) {
-      r = await fetch("/get_top_3_strategies", {
+      r = await apiFetch("/get_top_3_strategies", {
         method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
         body: JSON.stringify(body),
       });
@@ -337,7 +337,7 @@ export function showRun(run) {
 }
 
 export async function openRun(runId) {
-  const r = await fetch(`/runs/${encodeURIComponent(runId)}`, { headers: { Accept: "application/json" } });
+  const r = await apiFetch(`/runs/${encodeURIComponent(runId)}`, { headers: { Accept: "application/json" } });
   if (!r.ok) return false;
   showRun(await r.json());
   return true;
@@ -358,8 +358,26 @@ export function fillSchedules(schedules) {
   select.value = schedules.some((s) => s.id === chosen) ? chosen : "";
 }
 
+/** A download link; with stored credentials it is fetched with them and saved from a blob. */
+async function download(event) {
+  if (!apiKey()) return; // a plain link: the browser downloads it
+  event.preventDefault();
+  const link = event.currentTarget;
+  const r = await apiFetch(link.href);
+  if (!r.ok) { $("run-status").textContent = t("run_failed", { detail: `HTTP ${r.status}` }); return; }
+  const name = (r.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/)?.[1] || "mineops-run";
+  const url = URL.createObjectURL(await r.blob());
+  const a = el("a", { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 export function initPlan() {
   fillSchedules(page.choices.schedules);
+  $("download-xlsx").addEventListener("click", download);
+  $("download-csv").addEventListener("click", download);
   form.addEventListener("submit", run);
   if (Array.isArray(page.choices.dispatch_rules) && page.choices.dispatch_rules.length) {
     $("dispatch").replaceChildren(...page.choices.dispatch_rules.map((r) => el("option", { value: r }, r)));

@@ -43,7 +43,8 @@ export function pct(x) {
   return x === null || x === undefined ? t("none") : percent.format(x);
 }
 
-const dateTime = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" });
+// Times are shown on the mine's clock (the forms take WIB too), whatever the browser's zone.
+const dateTime = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short", timeZone: page.time_zone });
 export function when(iso) {
   if (!iso) return t("none");
   const d = new Date(iso);
@@ -115,8 +116,26 @@ export function errorText(body, status) {
   return `HTTP ${status}`;
 }
 
+// Credentials for a service that requires them (API key or JWT, sent as a bearer token): asked for
+// when a request answers 401/403, kept for this browser tab only (sessionStorage).
+const KEY_STORE = "mineops_api_key";
+export function apiKey() { return sessionStorage.getItem(KEY_STORE) || ""; }
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(KEY_STORE, key); else sessionStorage.removeItem(KEY_STORE);
+}
+
+/** fetch() with the stored credentials; a 401/403 asks the page for a key ("auth-needed"). */
+export async function apiFetch(url, options = {}) {
+  const headers = new Headers(options.headers || {});
+  const key = apiKey();
+  if (key && !headers.has("Authorization")) headers.set("Authorization", `Bearer ${key}`);
+  const r = await fetch(url, { ...options, headers });
+  if (r.status === 401 || r.status === 403) emit("auth-needed", r.status);
+  return r;
+}
+
 export async function getJSON(url) {
-  const r = await fetch(url, { headers: { Accept: "application/json" } });
+  const r = await apiFetch(url, { headers: { Accept: "application/json" } });
   const body = await r.json().catch(() => null);
   if (!r.ok) throw new Error(errorText(body, r.status));
   return body;
