@@ -1,4 +1,4 @@
-"""GET /live/kpis (+ /stream, SSE): the current shift's KPIs from the speed layer."""
+"""GET /live/kpis (+ /stream, SSE): the current shift's KPIs from the speed layer; GET /live/shifts: history."""
 from __future__ import annotations
 
 import json
@@ -111,3 +111,24 @@ async def live_kpis_stream(request: Request, state: StateDep, settings: Settings
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+#: Shifts the history returns by default (a week of three shifts a day).
+DEFAULT_HISTORY_SHIFTS = 21
+#: Most shifts one history request may ask for (a quarter of three shifts a day).
+MAX_HISTORY_SHIFTS = 300
+
+
+@router.get("/shifts", responses={200: {"description": "site, speed_layer {status: fresh|stale|warming|unavailable, "
+                                                       "age_seconds, ttl_seconds}, shifts (newest first, each "
+                                                       "with source speed or batch and the KPIs in data), and "
+                                                       "fallback when the speed layer is stale or down"}})
+async def live_shifts(state: StateDep, settings: SettingsDep, site: str | None = SiteQuery,
+                      limit: int = Query(DEFAULT_HISTORY_SHIFTS, ge=1, le=MAX_HISTORY_SHIFTS,
+                                         description="How many of the latest shifts")) -> Any:
+    """Shift history: the batch layer's aggregates merged with the speed layer's current shift."""
+    from live.history import shift_history
+
+    live = getattr(state, "live", None)
+    speed = live.speed if live is not None else None
+    return await run_in_threadpool(shift_history, state.store.engine, speed, site or settings.live_default_site, limit)

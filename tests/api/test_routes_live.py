@@ -69,6 +69,13 @@ def test_kpis_warming_then_the_snapshot_of_the_latest_or_named_shift(trained_min
         assert older["shift"] == first_key and older["shift"] <= latest["shift"]
         assert client.get("/live/kpis", params={"shift": "1999-01-01/SHIFT_1"}).status_code == 202
 
+        history = client.get("/live/shifts", params={"limit": 3}).json()
+        n_shifts = worker.ingestor.speed.client.zcard("live:shifts:default")
+        assert n_shifts >= 2 and history["speed_layer"]["status"] == "fresh"
+        assert len(history["shifts"]) == min(3, n_shifts)
+        assert history["shifts"][0]["source"] == "speed" and history["shifts"][0]["shift"] == latest["shift"]
+        assert {s["source"] for s in history["shifts"][1:]} == {"batch"}
+
         metrics = client.get("/metrics").text
         assert 'mineops_live_events_total{outcome="accepted"} 300.0' in metrics
         assert "mineops_live_consumer_lag 0.0" in metrics and "mineops_live_pending 0.0" in metrics
