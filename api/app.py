@@ -222,7 +222,7 @@ async def lifespan(app: FastAPI):
 def create_app(settings: Settings | None = None, *, executor_factory: Any = None) -> FastAPI:
     """Build the application (``executor_factory(settings)`` lets tests inject an executor)."""
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(title="Mining Ops AI", version="1.0",
                   description="Haulage strategy simulation, ranking and grounded explanations.",
                   lifespan=lifespan)

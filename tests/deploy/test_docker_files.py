@@ -317,6 +317,11 @@ def test_image_binds_all_interfaces_through_the_environment() -> None:
     assert re.search(r"\bMINEOPS_API_HOST=0\.0\.0\.0\b", env), "the CMD has no --host: MINEOPS_API_HOST=0.0.0.0"
 
 
+def test_image_logs_json_lines_even_on_a_terminal() -> None:
+    env = " ".join(i.args for i in final_stage() if i.keyword == "ENV")
+    assert re.search(r"\bMINEOPS_LOG_FORMAT=json\b", env), "containers log JSON lines (docker run -t included)"
+
+
 def test_healthcheck_probes_health_with_room_for_the_first_start() -> None:
     checks = [i for i in final_stage() if i.keyword == "HEALTHCHECK"]
     assert len(checks) == 1
