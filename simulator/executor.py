@@ -199,7 +199,10 @@ class LocalPoolExecutor:
             chunks = min(per_task, task.replications)
             bounds = np.linspace(0, task.replications, chunks + 1).round().astype(int)
             units += [(index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        return sorted(units, key=lambda u: -tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1))
+        # Equal costs: more excavators first, so a worker's first scenario draws for the later, smaller
+        # ones (simulator.model.shared_draws).
+        return sorted(units, key=lambda u: (-tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1),
+                                            -tasks[u[0]].inputs.excavators))
 
     def map_scenarios(self, tasks: Sequence[ScenarioTask]) -> list[list[ReplicationResult]]:
         shipped = [replace(t, inputs=replace(t.inputs, noise=self._ref(t.inputs.noise)))
