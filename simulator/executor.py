@@ -33,6 +33,7 @@ from typing import Protocol
 
 import numpy as np
 
+from simulator import network_model
 from simulator.lifeline import watch_parent
 from simulator.model import ModelParams, NoiseTables, ScenarioInputs, run_replications
 from simulator.results import ReplicationResult
@@ -46,14 +47,14 @@ WORKER_CACHE_VERSIONS: int = 4
 WARM_UP_HOLD_S: float = 0.05
 WARM_UP_ROUNDS: int = 5
 #: Modules the fork server imports once, so that every worker starts with them loaded.
-PRELOAD_MODULES: tuple[str, ...] = ("numpy", "scipy.special", "simpy", "simulator.model")
+PRELOAD_MODULES: tuple[str, ...] = ("numpy", "scipy.special", "simpy", "simulator.model", "simulator.network_model")
 
 
 @dataclass(frozen=True)
 class ScenarioTask:
     """One scenario to replicate: replications 0..replications-1 with the request's root seed."""
 
-    inputs: ScenarioInputs
+    inputs: ScenarioInputs  # or a network_model.NetworkInputs (same surface: trucks, noise, ...)
     params: ModelParams
     seed: int
     replications: int
@@ -65,8 +66,10 @@ class ScenarioTask:
 
 
 def run_task(task: ScenarioTask, start: int = 0, stop: int | None = None) -> list[ReplicationResult]:
-    """Replications ``start..stop-1`` of a task in this process."""
-    return run_replications(task.inputs, task.params, task.seed, range(start, task.replications if stop is None else stop))
+    """Replications ``start..stop-1`` of a task in this process (a haul-network strategy runs on
+    ``network_model``, a one-road one on ``model``)."""
+    run = network_model.run_replications if isinstance(task.inputs, network_model.NetworkInputs) else run_replications
+    return run(task.inputs, task.params, task.seed, range(start, task.replications if stop is None else stop))
 
 
 class Executor(Protocol):
@@ -202,7 +205,10 @@ class LocalPoolExecutor:
             chunks = min(per_task, task.replications)
             bounds = np.linspace(0, task.replications, chunks + 1).round().astype(int)
             units += [(index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        return sorted(units, key=lambda u: -tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1))
+        # Equal costs: more excavators first, so a worker's first scenario draws for the later, smaller
+        # ones (simulator.model.shared_draws).
+        return sorted(units, key=lambda u: (-tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1),
+                                            -tasks[u[0]].inputs.excavators))
 
     def map_scenarios(self, tasks: Sequence[ScenarioTask]) -> list[list[ReplicationResult]]:
         shipped = [replace(t, inputs=replace(t.inputs, noise=self._ref(t.inputs.noise)))
