@@ -183,6 +183,7 @@ async def lifespan(app: FastAPI):
     state = app.state
     settings: Settings = state.settings
     from api.chat import ChatService
+    from api.live import LiveCollector, open_live
     from api.prediction_log import PredictionLogWriter, default_csv_path
     from api.routes.chat import make_tool_handler
     from api.store import RunStore
@@ -193,6 +194,9 @@ async def lifespan(app: FastAPI):
     state.chat = ChatService.from_settings(settings, make_tool_handler(app),
                                            on_fallback=lambda reason: state.metrics.ollama_errors.labels(reason).inc())
     state.metrics.queue_limit.set(settings.sim_queue_limit)
+    state.live = open_live(settings)  # None without MINEOPS_REDIS_URL: live routes say "not configured"
+    if state.live is not None:
+        state.metrics.registry.register(LiveCollector(state.live))
     warm = threading.Thread(target=_warm_up, args=(app,), name="warm-up", daemon=True)
     warm.start()
     tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app))]
@@ -211,6 +215,8 @@ async def lifespan(app: FastAPI):
         state.prediction_log.close()
         state.store.close()
         await state.chat.aclose()
+        if state.live is not None:
+            await state.live.aclose()
 
 
 def create_app(settings: Settings | None = None, *, executor_factory: Any = None) -> FastAPI:
@@ -226,6 +232,7 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.startup_phase = "starting"
     state.startup_error = None
     state.served = None
+    state.live = None
     state.executor = None
     state.executor_factory = executor_factory
     state.threadpools = None  # threadpoolctl controller: caps OpenMP threads of a request's predict
@@ -237,11 +244,12 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.metrics = Metrics(CollectorRegistry())
     state.metrics.registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
 
-    from api.routes import chat, data, health, plots, runs, strategies
+    from api.routes import chat, data, export, health, live, master, plots, runs, strategies, web
 
     app.dependency_overrides[get_settings] = lambda: settings
-    for module in (health, strategies, chat, data, runs, plots):
+    for module in (health, strategies, chat, data, runs, plots, live, export, master, web):
         app.include_router(module.router)
+    web.mount_static(app)
 
     Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"],
                    registry=state.metrics.registry).add(

@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     live_batch_enabled: bool = Field(
         True, description="Whether python -m live.worker runs the batch layer (aggregates, export, drift, retrain)",
     )
+    live_sse_keepalive_s: float = Field(
+        15.0, gt=0, description="Seconds between keep-alive comments on GET /live/kpis/stream",
+    )
     cache_ttl_s: int = Field(900, ge=0, description="Seconds a strategies ranking is answered from the cache")
 
     @field_validator("log_level")

@@ -569,6 +569,27 @@ def test_drift_sidecar_is_optional_and_runs_the_drift_job(rendered: dict[str, di
     assert drift["environment"] == svc["api"]["environment"] and drift["volumes"] == svc["api"]["volumes"]
 
 
+def test_redis_keeps_an_append_only_file_on_a_named_volume(rendered: dict[str, dict]) -> None:
+    svc = services(rendered)
+    redis = svc["redis"]
+    command = redis["command"]
+    assert command[0] == "redis-server" and command[command.index("--appendonly") + 1] == "yes"
+    data = named_volumes(redis).get("/data")
+    assert data and data in rendered["base"]["volumes"]
+    assert "redis-cli" in redis["healthcheck"]["test"]
+    assert svc["api"]["environment"]["MINEOPS_REDIS_URL"] == "redis://redis:6379/0"
+    assert svc["api"]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_worker_runs_the_live_worker_with_the_apis_settings_and_files(rendered: dict[str, dict]) -> None:
+    svc = services(rendered)
+    worker = svc["worker"]
+    assert worker["command"] == ["python", "-m", "live.worker"]
+    assert worker["environment"] == svc["api"]["environment"] and worker["volumes"] == svc["api"]["volumes"]
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert worker["healthcheck"]["test"] == ["NONE"], "the image's API probe does not apply to the worker"
+
+
 def test_other_compose_variables_are_documented() -> None:
     text = COMPOSE.read_text() + COMPOSE_GPU.read_text()
     others = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text)) - setting_names()
