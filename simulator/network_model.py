@@ -48,7 +48,7 @@ import simpy
 
 from simulator import dispatch as dispatch_rules
 from simulator.model import (Breakdowns, ModelParams, NoiseTables, PhaseNoise, _apply_outages, _outages, block_cycles,
-                             draw, exact_delay)
+                             draw, exact_delay, shared_draws)
 from simulator.results import ReplicationResult
 from training.bundle import PHASES
 
@@ -126,6 +126,12 @@ class NetworkInputs:
     @property
     def points(self) -> int:
         return len(self.haul_legs)
+
+    @property
+    def sampling_key(self) -> tuple:
+        """What ``model.draw`` reads besides the fleet size (``model.ScenarioInputs.sampling_key``): the
+        strategies of a request that share it share their draws (``model.shared_draws``)."""
+        return (self.noise.key, self.phase_noise, self.breakdowns)
 
     def expected_cycle_min(self, delay_mean_min: float) -> np.ndarray:
         """Per truck, the expected cycle without queues, averaged over its excavators and destinations, min."""
@@ -472,7 +478,7 @@ def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: 
     shift = params.shift_hours * _MIN_PER_HOUR
     outages: dict = {}
     counted: list = []
-    for j, failures in enumerate(draws.excavator_failures):
+    for j, failures in enumerate(draws.excavator_failures[:inputs.excavators]):  # may hold a larger fleet's
         spans, c = _outages(failures, shift)
         if spans:
             outages[j] = spans
@@ -520,9 +526,11 @@ def run_replication(inputs: NetworkInputs, params: ModelParams, replication: int
 
 def run_replications(inputs: NetworkInputs, params: ModelParams, seed: int,
                      replications: range | Sequence[int]) -> list[ReplicationResult]:
-    """Replications of one strategy (tables prepared once)."""
+    """Replications of one strategy (tables prepared once, draws shared with the request's other
+    strategies this process runs: ``model.shared_draws``)."""
     prep = prepare(inputs, params)
-    return [run_replication(inputs, params, r, seed, prepared=prep) for r in replications]
+    return [simulate(inputs, params, shared_draws(inputs, params, prep, r, seed), replication=r, prepared=prep)
+            for r in replications]
 
 
 # --- building inputs ---------------------------------------------------------------------------------
