@@ -44,7 +44,8 @@ ARG APP_GID=1000
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    MINEOPS_API_HOST=0.0.0.0
+    MINEOPS_API_HOST=0.0.0.0 \
+    MINEOPS_AUTH=on
 
 RUN groupadd --non-unique --gid "$APP_GID" mineops \
  && useradd --non-unique --uid "$APP_UID" --gid mineops --home-dir /home/mineops --create-home \

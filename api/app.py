@@ -23,7 +23,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator import metrics as instrumentator_metrics
 
+from api.audit import AuditMiddleware
+from api.auth import Authenticator, check_auth_mode
 from api.logging_setup import RequestIdMiddleware, configure_logging
+from api.ratelimit import RateLimiter
 from api.metrics import LATENCY_BUCKETS_S, FileFactsCollector, Metrics
 from api.settings import Settings, get_settings
 from training.bundle import ModelBundle, load_version
@@ -216,6 +219,7 @@ async def lifespan(app: FastAPI):
 def create_app(settings: Settings | None = None, *, executor_factory: Any = None) -> FastAPI:
     """Build the application (``executor_factory(settings)`` lets tests inject an executor)."""
     settings = settings or get_settings()
+    check_auth_mode(settings.auth, settings.api_host)
     configure_logging(settings.log_level)
     app = FastAPI(title="Mining Ops AI", version="1.0",
                   description="Haulage strategy simulation, ranking and grounded explanations.",
@@ -236,16 +240,20 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.fleet_cache = FleetCache(settings.data_dir, settings.quarantine_dir, settings.max_bad_row_share)
     state.metrics = Metrics(CollectorRegistry())
     state.metrics.registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
+    state.authenticator = Authenticator(settings)
+    state.rate_limiter = RateLimiter.from_settings(settings)
 
+    from api import audit
     from api.routes import chat, data, health, plots, runs, strategies
 
     app.dependency_overrides[get_settings] = lambda: settings
-    for module in (health, strategies, chat, data, runs, plots):
+    for module in (health, strategies, chat, data, runs, plots, audit):
         app.include_router(module.router)
 
     Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"],
                    registry=state.metrics.registry).add(
         instrumentator_metrics.default(latency_lowr_buckets=LATENCY_BUCKETS_S, registry=state.metrics.registry)
     ).instrument(app)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(AuditMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # outermost: the audit row and every log line carry the id
     return app
