@@ -25,10 +25,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > requirements.txt \
  && pip install -r requirements.txt
 
-# Project layer: the three packages (README.md is the package's long description in pyproject.toml).
+# Project layer: the four packages (README.md is the package's long description in pyproject.toml).
 COPY README.md ./
 COPY training ./training
 COPY simulator ./simulator
+COPY live ./live
 COPY api ./api
 RUN pip install --no-deps . \
  && pip check

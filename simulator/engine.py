@@ -203,6 +203,8 @@ def run_request(request: Any, *, bundle: Any, fleet: Fleet, executor: Executor, 
     site = bundle_site(bundle)
     params = model_params(spec, full, site)
     warnings = tuple(site.unseen_conditions(spec.conditions.weather, spec.conditions.road_condition)) if site else ()
+    if vessel is not None and not vessel.chargeable:
+        warnings += (vessel.closed_reason,)
     tasks = scenario_tasks(spec, full, params)
     t1 = time.perf_counter()
     per_task = executor.map_scenarios(tasks)

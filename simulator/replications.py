@@ -139,6 +139,7 @@ def summarise(
         replications=len(results),
         metrics={name: estimate(values) for name, values in per_rep.items()},
         probability_vessel_late=float(np.mean(per_rep["vessel_late_probability"])),
+        vessel_closed=vessel.closed_reason_id if vessel is not None else "",
     )
 
 

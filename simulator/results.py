@@ -74,6 +74,8 @@ class ScenarioSummary:
     replications: int
     metrics: dict[str, Estimate] = field(default_factory=dict)  # profit_idr, production_t, fuel_l, ...
     probability_vessel_late: float = 0.0
+    #: Why the vessel deadline is not charged (closed schedule; the prototype's Indonesian), "" otherwise.
+    vessel_closed: str = ""
     rank: int = 0
     tied_with: tuple[str, ...] = ()
     pareto: bool = False

@@ -156,6 +156,40 @@ class Settings(BaseSettings):
     )
     otel_service_name: str = Field("mining-ops-api", description="service.name of the exported spans")
 
+    # --- live haulage (Redis Streams ingestion, speed and batch layers, cache) ---------------------
+    redis_url: str = Field(
+        "", description="Redis for live ingestion, KPI snapshots and the ranking cache (redis://host:6379/0); "
+                        "empty = live ingestion not configured, in-process cache",
+    )
+    live_stream: str = Field("hauling-events", description="Redis Stream the fleet system XADDs cycle events to")
+    live_group: str = Field("live-workers", description="Consumer group of python -m live.worker")
+    live_stream_maxlen: int = Field(
+        1_000_000, ge=1000, description="Approximate length the stream is trimmed to on XADD (MAXLEN ~), entries",
+    )
+    live_default_site: str = Field("default", description="Site of an event that names none")
+    live_batch_size: int = Field(2000, ge=1, description="Events a worker reads, validates and writes per batch")
+    live_block_ms: int = Field(100, ge=1, description="Milliseconds XREADGROUP waits for new events")
+    live_claim_idle_s: float = Field(
+        30.0, gt=0, description="Seconds an event may stay unacknowledged before another worker claims it "
+                                "(a crashed worker's pending entries)",
+    )
+    live_snapshot_ttl_s: int = Field(
+        60, ge=1, description="Seconds a KPI snapshot counts as fresh; the worker re-stamps the current shift's "
+                              "snapshot every third of this, so an older one means the speed layer stopped",
+    )
+    live_shift_plan_tonnes: float = Field(
+        0.0, ge=0, description="Tonnes planned per shift; 0 = the median of the stored shifts of the same "
+                               "site and shift (batch layer)",
+    )
+    live_batch_every_cycles: int = Field(
+        20_000, ge=1, description="New stored cycles after which the batch layer runs (export, drift, retrain)",
+    )
+    live_daily_at: str = Field("02:00", description="Mine-local time (HH:MM) of the daily batch run")
+    live_batch_enabled: bool = Field(
+        True, description="Whether python -m live.worker runs the batch layer (aggregates, export, drift, retrain)",
+    )
+    cache_ttl_s: int = Field(900, ge=0, description="Seconds a strategies ranking is answered from the cache")
+
     @field_validator("log_level")
     @classmethod
     def _upper(cls, v: str) -> str:
@@ -168,6 +202,14 @@ class Settings(BaseSettings):
                 f"{ENV_PREFIX}SECRET_KEY must be set when {ENV_PREFIX}ENVIRONMENT={self.environment}"
             )
         return self
+
+    @field_validator("live_daily_at")
+    @classmethod
+    def _hh_mm(cls, v: str) -> str:
+        hours, _, minutes = v.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+            raise ValueError(f"live_daily_at must be HH:MM on the mine's clock, got {v!r}")
+        return f"{int(hours):02d}:{int(minutes):02d}"
 
     @property
     def quarantine_dir(self) -> Path:

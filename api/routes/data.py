@@ -33,9 +33,13 @@ def root(request: Request) -> dict[str, Any]:
 
 @router.post("/add_vessel", response_model=Created)
 def post_vessel(vessel: NewVessel, settings: SettingsDep, principal: Admin, request: Request) -> Created:
-    """Add a vessel to data/vessels.csv (admins of this deployment's site)."""
+    """Add a vessel to data/vessels.csv (admins of this deployment's site; 422 for an implausible
+    capacity or a name already taken)."""
     require_own_site(principal, settings, "site")
-    vessel_id = add_vessel(settings.data_dir, vessel)
+    try:
+        vessel_id = add_vessel(settings.data_dir, vessel)
+    except FieldError as exc:
+        raise _unprocessable(exc) from exc
     audit_change(request, {"added": "vessel", "id": vessel_id, "values": vessel.model_dump(mode="json")})
     return Created(message=f"Kapal {vessel.name} berhasil ditambahkan.", id=vessel_id)
 

@@ -358,9 +358,13 @@ def test_append_csv_from_many_threads_loses_and_tears_nothing(tmp_path: Path):
     assert all(len(p) == 500 for _, _, p in rows[1:])
 
 
-def test_missing_postgresql_binaries_fail_the_tests_instead_of_skipping(monkeypatch: pytest.MonkeyPatch):
-    from tests import fixtures_postgres
+def test_missing_postgresql_binaries_skip_naming_the_package_and_fail_under_ci(monkeypatch: pytest.MonkeyPatch):
+    from tests import fixtures_postgres, servers
 
     monkeypatch.setattr(fixtures_postgres, "PG_BIN_GLOB", "/nonexistent/postgresql/*/bin")
+    monkeypatch.delenv(servers.REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="install the Debian package postgresql"):
+        fixtures_postgres.find_pg_bin()
+    monkeypatch.setenv(servers.REQUIRE_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match="install the Debian package postgresql"):
         fixtures_postgres.find_pg_bin()

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.servers import require_binary
 from training.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,8 +227,7 @@ def _compose_env() -> dict[str, str]:
 
 def compose_config(tmp_dir: Path, *files: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``docker-compose --env-file F -f ... config`` with ``env`` as the env file's content."""
-    binary = shutil.which("docker-compose")
-    assert binary, "docker-compose not found: apt-get install docker-compose (listed in .ci/apt-packages.txt)"
+    binary = require_binary("docker-compose", package="docker-compose")
     env_file = tmp_dir / "compose.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in (REQUIRED_ENV if env is None else env).items()))
     argv = [binary, "--env-file", str(env_file)]
@@ -356,9 +356,9 @@ def test_dependency_layer_copies_only_pyproject_before_the_source() -> None:
     assert first.args.split() == ["pyproject.toml", "./"] or first.args.split()[:-1] == ["pyproject.toml"], \
         f"first COPY must be pyproject.toml alone, got: COPY {first.args}"
     installs = [n for n, i in enumerate(build) if i.keyword == "RUN" and "pip install" in i.args]
-    source_copies = [n for n in copies[1:] if {"training", "simulator", "api"} & set(
+    source_copies = [n for n in copies[1:] if {"training", "simulator", "live", "api"} & set(
         posixpath.normpath(s).split("/")[0] for s in build[n].args.split()[:-1])]
-    assert len(source_copies) == 3, "the three packages are copied"
+    assert len(source_copies) == 4, "the four packages are copied"
     assert installs and copies[0] < installs[0] < min(source_copies), "dependencies install before the source lands"
     assert "-r requirements.txt" in build[installs[0]].args and "--no-deps" not in build[installs[0]].args
 
