@@ -196,6 +196,9 @@ async def lifespan(app: FastAPI):
     state.chat = ChatService.from_settings(settings, make_tool_handler(app),
                                            on_fallback=lambda reason: state.metrics.ollama_errors.labels(reason).inc())
     state.metrics.queue_limit.set(settings.sim_queue_limit)
+    from api.notify import Dispatcher
+
+    state.notifications = Dispatcher.from_settings(settings, state.metrics).start()
     warm = threading.Thread(target=_warm_up, args=(app,), name="warm-up", daemon=True)
     warm.start()
     tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app))]
@@ -211,6 +214,7 @@ async def lifespan(app: FastAPI):
         await asyncio.to_thread(warm.join, SHUTDOWN_WARM_UP_WAIT_S)
         if executor is not None:
             executor.close()
+        state.notifications.close()
         state.prediction_log.close()
         state.store.close()
         await state.chat.aclose()

@@ -149,6 +149,11 @@ class Settings(BaseSettings):
         1.0, gt=0, description="First pause between delivery attempts (s); doubles each retry"
     )
     notify_poll_s: float = Field(1.0, gt=0, description="Seconds between looks at the event outbox")
+    notify_vessel_late_probability: float = Field(
+        0.2, ge=0, le=1,
+        description="Publish vessel.at_risk when a run's recommended strategy misses its target vessel with "
+                    "a higher probability than this",
+    )
 
     # --- tracing (api/tracing.py) --------------------------------------------------------------------
     otlp_endpoint: str = Field(

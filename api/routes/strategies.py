@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import require_own_site
 from api.deps import SettingsDep, StateDep
+from api.notify import publish_vessel_risk
 from api.ratelimit import HeavyPlanner
 from api.presenters import top3_response
 from api.schemas import STRATEGIES_EXAMPLE, spec_error_response
@@ -117,6 +118,7 @@ async def get_top_3_strategies(state: StateDep, settings: SettingsDep, principal
         state.dropped_seen = dropped
     await run_in_threadpool(state.store.save_run, result.run_id, request=body, result=response,
                             model_version=result.model_version, timings=response["timings_s"], site=principal.site)
+    await run_in_threadpool(publish_vessel_risk, result, settings, principal.site)
     metrics.simulation_requests.labels("ok").inc()
     metrics.simulations.inc(result.simulations)
     metrics.simulation_seconds.observe(time.perf_counter() - started)
