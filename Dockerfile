@@ -42,11 +42,13 @@ FROM python:3.11-slim-bookworm AS runtime
 ARG APP_UID=1000
 ARG APP_GID=1000
 
+# JSON log lines in the container even with `docker run -t` (MINEOPS_LOG_FORMAT=text overrides).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MINEOPS_API_HOST=0.0.0.0 \
-    MINEOPS_AUTH=on
+    MINEOPS_AUTH=on \
+    MINEOPS_LOG_FORMAT=json
 
 RUN groupadd --non-unique --gid "$APP_GID" mineops \
  && useradd --non-unique --uid "$APP_UID" --gid mineops --home-dir /home/mineops --create-home \

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=settings.api_workers,
                         help=f"uvicorn worker processes (default {settings.api_workers})")
     args = parser.parse_args(argv)
-    configure_logging(settings.log_level)  # the supervisor's own lines (workers, restarts) as JSON too
+    configure_logging(settings.log_level, settings.log_format)  # the supervisor's own lines (workers, restarts) too
     try:
         check_auth_mode(settings.auth, args.host)
     except AuthConfigError as exc:  # e.g. MINEOPS_AUTH=off on 0.0.0.0

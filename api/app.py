@@ -186,6 +186,7 @@ async def lifespan(app: FastAPI):
     state = app.state
     settings: Settings = state.settings
     from api.chat import ChatService
+    from api.live import LiveCollector, open_live
     from api.prediction_log import PredictionLogWriter, default_csv_path
     from api.routes.chat import make_tool_handler
     from api.store import RunStore
@@ -199,6 +200,9 @@ async def lifespan(app: FastAPI):
     from api.notify import Dispatcher
 
     state.notifications = Dispatcher.from_settings(settings, state.metrics).start()
+    state.live = open_live(settings)  # None without MINEOPS_REDIS_URL: live routes say "not configured"
+    if state.live is not None:
+        state.metrics.registry.register(LiveCollector(state.live))
     warm = threading.Thread(target=_warm_up, args=(app,), name="warm-up", daemon=True)
     warm.start()
     tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app))]
@@ -218,13 +222,15 @@ async def lifespan(app: FastAPI):
         state.prediction_log.close()
         state.store.close()
         await state.chat.aclose()
+        if state.live is not None:
+            await state.live.aclose()
 
 
 def create_app(settings: Settings | None = None, *, executor_factory: Any = None) -> FastAPI:
     """Build the application (``executor_factory(settings)`` lets tests inject an executor)."""
     settings = settings or get_settings()
     check_auth_mode(settings.auth, settings.api_host)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(title="Mining Ops AI", version="1.0",
                   description="Haulage strategy simulation, ranking and grounded explanations.",
                   lifespan=lifespan)
@@ -234,6 +240,7 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.startup_phase = "starting"
     state.startup_error = None
     state.served = None
+    state.live = None
     state.executor = None
     state.executor_factory = executor_factory
     state.threadpools = None  # threadpoolctl controller: caps OpenMP threads of a request's predict
@@ -248,10 +255,10 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.rate_limiter = RateLimiter.from_settings(settings)
 
     from api import audit
-    from api.routes import chat, data, health, plots, runs, strategies
+    from api.routes import chat, data, health, live, plots, runs, strategies
 
     app.dependency_overrides[get_settings] = lambda: settings
-    for module in (health, strategies, chat, data, runs, plots, audit):
+    for module in (health, strategies, chat, data, runs, plots, live, audit):
         app.include_router(module.router)
 
     Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"],

@@ -324,6 +324,19 @@ Planner = Annotated[Principal, Security(current_principal, scopes=[Role.planner.
 Admin = Annotated[Principal, Security(current_principal, scopes=[Role.admin.name])]
 
 
+def visible_site(principal: Principal, requested: str | None, default: str) -> str:
+    """The site a read asks about: the caller's own (404 for another), or any with auth off.
+
+    With auth off the local admin may name any site (``requested``, else ``default``); otherwise
+    ``requested`` must be the principal's site or absent.
+    """
+    if principal.via == "auth-off":
+        return requested or default
+    if requested is not None and requested != principal.site:
+        raise HTTPException(status_code=404, detail=f"site {requested!r} not found")
+    return principal.site
+
+
 def require_own_site(principal: Principal, settings: Any, what: str = "resource") -> None:
     """404 unless ``principal`` belongs to this deployment's site (its files: fleet, models, reports).
 
@@ -340,6 +353,7 @@ class RouteInfo:
     path: str
     methods: frozenset[str]
     role: str | None  # "public", a role name, or None when the route declares neither
+    query_params: tuple[Any, ...] = ()  # the route's query parameters (fields with .name)
 
 
 def app_routes(app: Any) -> list[RouteInfo]:
@@ -349,7 +363,7 @@ def app_routes(app: Any) -> list[RouteInfo]:
     try:  # FastAPI >= 0.13x keeps included routers as branches; this walks them
         from fastapi.routing import iter_route_contexts
     except ImportError:  # older FastAPI copies every route into app.routes
-        return [RouteInfo(r.path, frozenset(r.methods), declared_role(r.dependant))
+        return [RouteInfo(r.path, frozenset(r.methods), declared_role(r.dependant), _query_params(r.dependant))
                 for r in app.routes if isinstance(r, APIRoute)]
     out = []
     for rc in iter_route_contexts(app.routes):
@@ -357,8 +371,16 @@ def app_routes(app: Any) -> list[RouteInfo]:
         if isinstance(route, APIRoute):
             effective = getattr(rc, "_route_context", None)  # carries the include's own dependencies
             dependant = getattr(effective, "dependant", None) or route.dependant
-            out.append(RouteInfo(rc.path or route.path, frozenset(route.methods), declared_role(dependant)))
+            out.append(RouteInfo(rc.path or route.path, frozenset(route.methods), declared_role(dependant),
+                                 _query_params(dependant)))
     return out
+
+
+def _query_params(dependant: Any) -> tuple[Any, ...]:
+    out = list(dependant.query_params)
+    for sub in dependant.dependencies:
+        out.extend(_query_params(sub))
+    return tuple(out)
 
 
 def declared_role(dependant: Any) -> str | None:

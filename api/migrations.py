@@ -20,6 +20,8 @@ from sqlalchemy import (BigInteger, Column, DateTime, Float, Integer, MetaData, 
                         text)
 from sqlalchemy.engine import Connection
 
+from live.tables import create_tables as create_live_tables
+
 #: Key of the PostgreSQL advisory lock that serialises migrations ("mineops" in ASCII, any fixed int64).
 PG_MIGRATION_LOCK_KEY = 0x6D696E656F7073
 
@@ -67,7 +69,7 @@ def _v1_runs_and_predictions(conn: Connection) -> None:
     md.create_all(conn)
 
 
-def _v2_sites_keys_audit(conn: Connection) -> None:
+def _v3_sites_keys_audit(conn: Connection) -> None:
     """runs.site (existing runs belong to the default site), api_keys and audit_log."""
     conn.execute(text("ALTER TABLE runs ADD COLUMN site VARCHAR(64) NOT NULL DEFAULT 'default'"))
     conn.execute(text("CREATE INDEX ix_runs_site_created_at ON runs (site, created_at)"))
@@ -110,7 +112,8 @@ class Migration:
 #: Every step, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs and predictions tables", _v1_runs_and_predictions),
-    Migration(2, "sites of runs, API keys, audit log", _v2_sites_keys_audit),
+    Migration(2, "live tables: cycles, quarantine, shift aggregates", create_live_tables),
+    Migration(3, "sites of runs, API keys, audit log", _v3_sites_keys_audit),
 )
 
 

@@ -9,6 +9,9 @@ Loop (one consumer of the group ``MINEOPS_LIVE_GROUP``; start as many as the loa
    them (validate, one database transaction, speed layer), then XACK them;
 4. every third of ``MINEOPS_LIVE_SNAPSHOT_TTL_S`` re-stamp the latest shift snapshots (heartbeat).
 
+The batch layer (``live.batch``) runs beside the loop in a thread unless ``--no-batch`` or
+``MINEOPS_LIVE_BATCH_ENABLED=false``.
+
 SIGTERM/SIGINT finish the current batch and exit 0; a crash leaves the batch unacknowledged for
 another worker to claim. Exit codes: 0 stopped, 2 bad configuration (no Redis URL, bad data folder).
 """
@@ -143,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"live.worker: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     batch = None
+    if settings.live_batch_enabled and not args.no_batch:
+        from live.batch import BatchLayer
+
+        batch = BatchLayer.from_settings(settings, _client, worker.ingestor.store.engine)
+        worker.on_batch = batch.on_batch
+        batch.start()
 
     def _stop(signum, _frame) -> None:  # noqa: ANN001
         log.info("signal %d: finishing the current batch", signum)

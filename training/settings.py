@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path("models"), description="Model registry root (vN/ folders + champion pointer)")
     logs_dir: Path = Field(Path("logs"), description="Quarantine, reports, prediction log, drift reports")
     log_level: str = Field("INFO", description="Python logging level")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="Service log lines: json (one object per line), text (one human line: time, level, "
+                            "message), auto (text when stderr is a terminal, else json; the image sets json)",
+    )
 
     # --- data validation ---------------------------------------------------------------------
     max_bad_row_share: float = Field(
@@ -192,6 +197,9 @@ class Settings(BaseSettings):
     live_daily_at: str = Field("02:00", description="Mine-local time (HH:MM) of the daily batch run")
     live_batch_enabled: bool = Field(
         True, description="Whether python -m live.worker runs the batch layer (aggregates, export, drift, retrain)",
+    )
+    live_sse_keepalive_s: float = Field(
+        15.0, gt=0, description="Seconds between keep-alive comments on GET /live/kpis/stream",
     )
     cache_ttl_s: int = Field(900, ge=0, description="Seconds a strategies ranking is answered from the cache")
 
