@@ -27,6 +27,7 @@ from api.audit import AuditMiddleware
 from api.auth import Authenticator, check_auth_mode
 from api.logging_setup import RequestIdMiddleware, configure_logging
 from api.ratelimit import RateLimiter
+from api.tracing import TracingMiddleware, setup_tracing
 from api.metrics import LATENCY_BUCKETS_S, FileFactsCollector, Metrics
 from api.settings import Settings, get_settings
 from training.bundle import ModelBundle, load_version
@@ -193,6 +194,10 @@ async def lifespan(app: FastAPI):
 
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     state.store = RunStore.from_url(settings.effective_database_url)
+    if state.tracer_provider is not None:
+        from api.tracing import instrument_engine
+
+        instrument_engine(state.store.engine)
     state.prediction_log = PredictionLogWriter(state.store, default_csv_path(settings.logs_dir))
     state.chat = ChatService.from_settings(settings, make_tool_handler(app),
                                            on_fallback=lambda reason: state.metrics.ollama_errors.labels(reason).inc())
@@ -221,13 +226,17 @@ async def lifespan(app: FastAPI):
         state.notifications.close()
         state.prediction_log.close()
         state.store.close()
+        if state.tracer_provider is not None and state.tracer_provider is not state.given_tracer_provider:
+            state.tracer_provider.shutdown()  # flushes the spans still batched for the OTLP exporter
         await state.chat.aclose()
         if state.live is not None:
             await state.live.aclose()
 
 
-def create_app(settings: Settings | None = None, *, executor_factory: Any = None) -> FastAPI:
-    """Build the application (``executor_factory(settings)`` lets tests inject an executor)."""
+def create_app(settings: Settings | None = None, *, executor_factory: Any = None,
+               tracer_provider: Any = None) -> FastAPI:
+    """Build the application (``executor_factory(settings)`` lets tests inject an executor, and
+    ``tracer_provider`` an OpenTelemetry provider; otherwise one is built when OTLP is configured)."""
     settings = settings or get_settings()
     check_auth_mode(settings.auth, settings.api_host)
     configure_logging(settings.log_level, settings.log_format)
@@ -243,6 +252,8 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.live = None
     state.executor = None
     state.executor_factory = executor_factory
+    state.given_tracer_provider = tracer_provider
+    state.tracer_provider = setup_tracing(settings, tracer_provider)
     state.threadpools = None  # threadpoolctl controller: caps OpenMP threads of a request's predict
     state.closing = False
     state.lifecycle_lock = threading.Lock()
@@ -266,5 +277,7 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
         instrumentator_metrics.default(latency_lowr_buckets=LATENCY_BUCKETS_S, registry=state.metrics.registry)
     ).instrument(app)
     app.add_middleware(AuditMiddleware)
+    if state.tracer_provider is not None:  # inside the request id, so spans and logs carry it
+        app.add_middleware(TracingMiddleware, provider=state.tracer_provider)
     app.add_middleware(RequestIdMiddleware)  # outermost: the audit row and every log line carry the id
     return app

@@ -21,6 +21,7 @@ from api.chat import SOURCE_HEADER, ChatAnswer, ContextError, StrategyFacts, fac
     validate_question
 from api.deps import StateDep
 from api.ratelimit import HeavyPlanner
+from api.tracing import span
 from api.schemas import field_loc, validation_error
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,10 @@ async def ask_chatbot(state: StateDep, principal: HeavyPlanner,
     question, facts, run = inputs
     token = current_run.set(run)
     try:
-        answer = await state.chat.answer(question, facts)
+        with span("ollama.chat", model=state.settings.ollama_model) as s:
+            answer = await state.chat.answer(question, facts)
+            if s is not None:
+                s.set_attribute("chat.source", answer.source)
     finally:
         current_run.reset(token)
     _record(state, answer, started)

@@ -14,6 +14,7 @@ from api.auth import require_own_site
 from api.deps import SettingsDep, StateDep
 from api.notify import publish_vessel_risk
 from api.ratelimit import HeavyPlanner
+from api.tracing import traced
 from api.presenters import top3_response
 from api.schemas import STRATEGIES_EXAMPLE, spec_error_response
 from simulator.dask_executor import cluster_settings, executor_for, requested_simulations
@@ -75,7 +76,7 @@ def simulate(state: Any, settings: Any, body: dict, served: Any) -> Any:
     try:
         with small_batch_predict(state):
             return run_request(body, bundle=served.bundle, fleet=Fleet.from_export(export),
-                               executor=cluster or state.executor,
+                               executor=traced(cluster or state.executor),
                                settings=cluster_settings(settings) if cluster else settings,
                                sailing_schedules=export.sailing_schedules, vessels=export.vessels)
     finally:
