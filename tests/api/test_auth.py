@@ -160,7 +160,7 @@ def test_a_planner_may_simulate_and_chat_but_a_viewer_may_not(client: TestClient
 #: same ``visible_site`` rule as /live/shifts, which is checked with data below.
 NEEDS_REDIS = {"/live/kpis", "/live/kpis/stream"}
 #: What of site A may leak: its run, vessel and drift marker, and its name as a site.
-SITE_A_MARKERS = (RUN_A, VESSEL["name"], '"dataset_drift"', f'"site":"{SITE_A}"', f'"site": "{SITE_A}"')
+SITE_A_MARKERS = (RUN_A, PLOT, VESSEL["name"], '"dataset_drift"', f'"site":"{SITE_A}"', f'"site": "{SITE_A}"')
 
 
 def test_a_key_of_another_site_sees_nothing_of_this_site_on_any_read_route(client: TestClient):
