@@ -208,6 +208,9 @@ async def lifespan(app: FastAPI):
     state.live = open_live(settings)  # None without MINEOPS_REDIS_URL: live routes say "not configured"
     if state.live is not None:
         state.metrics.registry.register(LiveCollector(state.live))
+    from simulator.lifeline import stop_when_parent_dies
+
+    stop_when_parent_dies()  # a worker of `python -m api --workers N` stops with its supervisor
     warm = threading.Thread(target=_warm_up, args=(app,), name="warm-up", daemon=True)
     warm.start()
     tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app))]
@@ -266,11 +269,12 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.rate_limiter = RateLimiter.from_settings(settings)
 
     from api import audit
-    from api.routes import chat, data, health, live, plots, runs, strategies
+    from api.routes import chat, data, export, health, live, master, plots, runs, strategies, web
 
     app.dependency_overrides[get_settings] = lambda: settings
-    for module in (health, strategies, chat, data, runs, plots, live, audit):
+    for module in (health, strategies, chat, data, runs, plots, live, export, master, web, audit):
         app.include_router(module.router)
+    web.mount_static(app)
 
     Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"],
                    registry=state.metrics.registry).add(
