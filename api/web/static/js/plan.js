@@ -224,7 +224,7 @@ function card(item, index, warnings) {
                  predicted && warnings.length ? warningMark(warnings) : null,
                  el("span", { class: "ci" }, ci(e, short))));
   }
-  if (m.vessel_late_probability) {
+  if (m.vessel_hours_to_target && m.vessel_late_probability) {
     dl.append(el("dt", {}, t("vessel_late")), el("dd", {}, pct(m.vessel_late_probability.mean)));
   }
   const extra = [];
@@ -241,8 +241,8 @@ function vessel(items, warnings) {
     const s = item.strategy || {};
     const m = s.metrics || {};
     const parts = [el("strong", {}, `${t("option", { n: i + 1 })} (${s.scenario_key}): `), s.vessel_analysis || ""];
-    if (m.vessel_late_probability) {
-      parts.push(el("span", { class: "ci" }, ` · ${t("vessel_late")}: ${pct(m.vessel_late_probability.mean)}`));
+    if (m.vessel_hours_to_target && m.vessel_late_probability) { // only with a vessel to load
+      parts.push(" · ", el("span", { class: "value" }, `${t("vessel_late")}: ${pct(m.vessel_late_probability.mean)}`));
       if (warnings.length) parts.push(warningMark(warnings));
     }
     box.append(el("p", {}, ...parts));
