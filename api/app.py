@@ -197,6 +197,9 @@ async def lifespan(app: FastAPI):
     state.live = open_live(settings)  # None without MINEOPS_REDIS_URL: live routes say "not configured"
     if state.live is not None:
         state.metrics.registry.register(LiveCollector(state.live))
+    from simulator.lifeline import stop_when_parent_dies
+
+    stop_when_parent_dies()  # a worker of `python -m api --workers N` stops with its supervisor
     warm = threading.Thread(target=_warm_up, args=(app,), name="warm-up", daemon=True)
     warm.start()
     tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app))]
