@@ -1,0 +1,83 @@
+"""Cache-first strategies: a repeat is a hit with the same body and run_id; a new champion or new data
+changes the key; Redis when configured, in-process otherwise."""
+from __future__ import annotations
+
+import copy
+import os
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.ranking_cache import LocalCache, cache_key, data_fingerprint
+from simulator.scenario import SpecError
+from tests.api.test_app import app_settings, module_mine, small_body, wait_ready  # noqa: F401
+from tests.redis_server import RedisServer
+from training.settings import Settings
+
+
+def test_key_ignores_spelling_and_defaults_but_not_champion_or_data(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    body = small_body([2, 3], [1], replications=2)
+    spelled = copy.deepcopy(body)
+    spelled["fixed_conditions"]["weatherCondition"] = spelled["fixed_conditions"]["weatherCondition"].upper()
+    spelled = dict(reversed(list(spelled.items())))  # key order does not matter either
+    data = data_fingerprint(tmp_path)
+    key = cache_key(body, settings, "v1", data)
+    assert cache_key(spelled, settings, "v1", data) == key
+    assert cache_key(body, settings, "v2", data) != key  # a new champion
+    (tmp_path / "vessels.csv").write_text("id,name\n")
+    assert data_fingerprint(tmp_path) != data  # new data
+    assert cache_key(body, settings, "v1", data_fingerprint(tmp_path)) != key
+    assert cache_key(small_body([2, 3], [1], replications=2, seed=9), settings, "v1", data) != key
+    with pytest.raises(SpecError):
+        cache_key({"fixed_conditions": {}}, settings, "v1", data)
+
+
+def test_local_cache_expires_and_drops_the_least_recently_used() -> None:
+    cache = LocalCache(max_entries=2)
+    cache.set("a", b"1", ttl_s=60)
+    cache.set("b", b"2", ttl_s=60)
+    assert cache.get("a") == b"1"
+    cache.set("c", b"3", ttl_s=60)  # b is the least recently used
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (b"1", None, b"3")
+    cache.set("d", b"4", ttl_s=0)
+    assert cache.get("d") is None
+
+
+def _repeat_is_a_hit(client: TestClient, data_dir) -> None:  # noqa: ANN001
+    body = small_body([2, 3], [1], replications=2)
+    first = client.post("/get_top_3_strategies", json=body)
+    second = client.post("/get_top_3_strategies", json=body)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("miss", "hit")
+    assert second.content == first.content and second.json()["run_id"] == first.json()["run_id"]
+    assert second.headers["X-Model-Version"] == first.headers["X-Model-Version"]
+    vessels = data_dir / "vessels.csv"
+    stamp = time.time() + 5
+    os.utime(vessels, (stamp, stamp))  # new data: the next request simulates again
+    third = client.post("/get_top_3_strategies", json=body)
+    assert third.headers["X-Cache"] == "miss" and third.json()["run_id"] != first.json()["run_id"]
+    metrics = client.get("/metrics").text
+    assert 'mineops_cache_requests_total{result="hit"} 1.0' in metrics
+    assert 'mineops_cache_requests_total{result="miss"} 2.0' in metrics
+
+
+def test_repeat_is_a_hit_in_process_without_redis(module_mine) -> None:  # noqa: F811
+    with TestClient(create_app(app_settings(module_mine))) as client:
+        wait_ready(client)
+        _repeat_is_a_hit(client, module_mine.data)
+
+
+def test_repeat_is_a_hit_from_redis_shared_by_two_apps(module_mine) -> None:  # noqa: F811
+    with RedisServer() as server:
+        settings = app_settings(module_mine, redis_url=server.url)
+        with TestClient(create_app(settings)) as client:
+            wait_ready(client)
+            _repeat_is_a_hit(client, module_mine.data)
+        body = small_body([2, 3], [1], replications=2)
+        with TestClient(create_app(settings)) as other:  # another API process: same Redis, same answer
+            wait_ready(other)
+            r = other.post("/get_top_3_strategies", json=body)
+            assert r.headers["X-Cache"] == "hit"
