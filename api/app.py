@@ -25,6 +25,7 @@ from prometheus_fastapi_instrumentator import metrics as instrumentator_metrics
 
 from api.logging_setup import RequestIdMiddleware, configure_logging
 from api.metrics import LATENCY_BUCKETS_S, FileFactsCollector, Metrics
+from api.prewarm import prewarm, prewarm_when_ready
 from api.settings import Settings, get_settings
 from training.bundle import ModelBundle, load_version
 from training.cli import Paths
@@ -163,9 +164,15 @@ async def _watch_champion(app: FastAPI) -> None:
     while True:
         await asyncio.sleep(app.state.settings.model_reload_poll_s)
         try:
-            await asyncio.to_thread(reload_champion_if_changed, app)
+            promoted = await asyncio.to_thread(reload_champion_if_changed, app)
         except Exception:
             log.exception("hot reload failed; the previous champion keeps serving")
+            continue
+        if promoted is not None:  # every cached ranking is keyed on the old champion
+            try:
+                await prewarm(app)
+            except Exception:
+                log.exception("pre-warm after the promotion failed; the cache fills on demand")
 
 
 async def _probe_ollama(app: FastAPI) -> None:
@@ -201,7 +208,8 @@ async def lifespan(app: FastAPI):
     state.ranking_cache = RankingCache.from_settings(settings, state.live.client if state.live else None)
     warm = threading.Thread(target=_warm_up, args=(app,), name="warm-up", daemon=True)
     warm.start()
-    tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app))]
+    tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app)),
+             asyncio.create_task(prewarm_when_ready(app))]
     try:
         yield
     finally:

@@ -81,3 +81,37 @@ def test_repeat_is_a_hit_from_redis_shared_by_two_apps(module_mine) -> None:  # 
             wait_ready(other)
             r = other.post("/get_top_3_strategies", json=body)
             assert r.headers["X-Cache"] == "hit"
+
+
+def test_requests_to_warm_are_the_newest_distinct_ones_of_the_shift() -> None:
+    from api.prewarm import requests_to_warm
+
+    def run(shift: str, seed: int) -> dict:
+        return {"request": small_body([2], [1], replications=1, seed=seed, shift=shift)}
+
+    runs = [run("SHIFT_2", 1), run("Shift 1", 2), run("SHIFT_1", 2), run("SHIFT_1", 3), {"request": {"x": 1}},
+            run("SHIFT_1", 4), run("SHIFT_1", 5)]
+    warm = requests_to_warm(runs, "SHIFT_1", limit=3)
+    assert [b["simulation"]["seed"] for b in warm] == [2, 2, 3]  # display spelling differs: not a duplicate body
+    assert requests_to_warm(runs, "SHIFT_3") == []
+
+
+def test_start_up_prewarms_the_current_shifts_recent_requests(module_mine) -> None:  # noqa: F811
+    from datetime import datetime, timezone
+
+    from live.kpis import current_shift_key
+
+    shift = current_shift_key(datetime.now(timezone.utc)).split("/")[-1]
+    body = small_body([2, 3], [1], replications=2, seed=21, shift=shift)
+    with TestClient(create_app(app_settings(module_mine))) as first:
+        wait_ready(first)
+        assert first.post("/get_top_3_strategies", json=body).headers["X-Cache"] == "miss"
+    app = create_app(app_settings(module_mine))  # a restart: the in-process cache starts empty
+    with TestClient(app) as client:
+        wait_ready(client)
+        key = app.state.ranking_cache.key(body, app.state.served.version)
+        deadline = time.monotonic() + 120
+        while app.state.ranking_cache.get(key) is None:
+            assert time.monotonic() < deadline, "the start-up pre-warm did not store the ranking"
+            time.sleep(0.2)
+        assert client.post("/get_top_3_strategies", json=body).headers["X-Cache"] == "hit"
