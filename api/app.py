@@ -205,7 +205,7 @@ async def lifespan(app: FastAPI):
     state.live = open_live(settings)  # None without MINEOPS_REDIS_URL: live routes say "not configured"
     if state.live is not None:
         state.metrics.registry.register(LiveCollector(state.live))
-    state.ranking_cache = RankingCache.from_settings(settings, state.live.client if state.live else None)
+    state.ranking_cache = RankingCache.from_settings(settings, state.live.aclient if state.live else None)
     warm = threading.Thread(target=_warm_up, args=(app,), name="warm-up", daemon=True)
     warm.start()
     tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app)),

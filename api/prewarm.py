@@ -61,10 +61,10 @@ async def prewarm(app: Any, now: datetime | None = None) -> int:
     warmed = 0
     for body in requests_to_warm(runs, shift):
         try:
-            key = await asyncio.to_thread(cache.key, body, state.served.version)
+            key = cache.key(body, state.served.version)
         except SpecError:
             continue
-        if await asyncio.to_thread(cache.get, key) is not None:
+        if await cache.get(key) is not None:
             continue  # still cached (a restart with Redis keeps the entries)
         response = await get_top_3_strategies(state, state.settings, body, cache_control="no-cache")
         if getattr(response, "status_code", 500) == 200:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import redis
+import redis.asyncio as aioredis
 
 from simulator.engine import simulation_defaults
 from simulator.scenario import parse_request
@@ -70,20 +71,20 @@ def cache_key(body: Any, settings: Settings, champion: str, data_hash: str) -> s
 
 
 class CacheBackend(Protocol):
-    def get(self, key: str) -> bytes | None: ...
+    async def get(self, key: str) -> bytes | None: ...
 
-    def set(self, key: str, value: bytes, ttl_s: int) -> None: ...
+    async def set(self, key: str, value: bytes, ttl_s: int) -> None: ...
 
 
 class LocalCache:
-    """In-process LRU with per-entry expiry (one API process)."""
+    """In-process LRU with per-entry expiry (one API process; no I/O, so nothing waits)."""
 
     def __init__(self, max_entries: int = LOCAL_MAX_ENTRIES):
         self.max_entries = max_entries
         self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> bytes | None:
+    def get_now(self, key: str) -> bytes | None:
         with self._lock:
             item = self._data.get(key)
             if item is None:
@@ -95,31 +96,38 @@ class LocalCache:
             self._data.move_to_end(key)
             return value
 
-    def set(self, key: str, value: bytes, ttl_s: int) -> None:
+    def set_now(self, key: str, value: bytes, ttl_s: int) -> None:
         with self._lock:
             self._data[key] = (time.monotonic() + ttl_s, value)
             self._data.move_to_end(key)
             while len(self._data) > self.max_entries:
                 self._data.popitem(last=False)
 
+    async def get(self, key: str) -> bytes | None:
+        return self.get_now(key)
+
+    async def set(self, key: str, value: bytes, ttl_s: int) -> None:
+        self.set_now(key, value, ttl_s)
+
 
 class RedisCache:
-    """Entries in Redis with ``EX`` expiry (shared by every API process); errors count as misses."""
+    """Entries in Redis with ``EX`` expiry (shared by every API process), read and written on the
+    event loop (redis.asyncio: a request waits for no thread); errors count as misses."""
 
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: aioredis.Redis):
         self.client = client
 
-    def get(self, key: str) -> bytes | None:
+    async def get(self, key: str) -> bytes | None:
         try:
-            return self.client.get(key)
-        except redis.RedisError as exc:
+            return await self.client.get(key)
+        except (redis.RedisError, OSError) as exc:
             log.warning("ranking cache read failed, computing: %s", exc)
             return None
 
-    def set(self, key: str, value: bytes, ttl_s: int) -> None:
+    async def set(self, key: str, value: bytes, ttl_s: int) -> None:
         try:
-            self.client.set(key, value, ex=ttl_s)
-        except redis.RedisError as exc:
+            await self.client.set(key, value, ex=ttl_s)
+        except (redis.RedisError, OSError) as exc:
             log.warning("ranking cache write failed: %s", exc)
 
 
@@ -131,7 +139,7 @@ class RankingCache:
     settings: Settings
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: redis.Redis | None) -> "RankingCache":
+    def from_settings(cls, settings: Settings, client: aioredis.Redis | None) -> "RankingCache":
         return cls(RedisCache(client) if client is not None else LocalCache(), settings)
 
     @property
@@ -139,14 +147,15 @@ class RankingCache:
         return self.settings.cache_ttl_s > 0
 
     def key(self, body: Any, champion: str) -> str:
+        """The request's key (CPU only: parse and a few file stats, cheap enough for the event loop)."""
         return cache_key(body, self.settings, champion, data_fingerprint(self.settings.data_dir))
 
-    def get(self, key: str) -> bytes | None:
-        return self.backend.get(key) if self.enabled else None
+    async def get(self, key: str) -> bytes | None:
+        return await self.backend.get(key) if self.enabled else None
 
-    def put(self, key: str, response: dict) -> bytes:
+    async def put(self, key: str, response: dict) -> bytes:
         """Store the response (JSON bytes, returned so the caller sends exactly what is stored)."""
         payload = json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
         if self.enabled:
-            self.backend.set(key, payload, self.settings.cache_ttl_s)
+            await self.backend.set(key, payload, self.settings.cache_ttl_s)
         return payload

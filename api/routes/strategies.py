@@ -110,9 +110,9 @@ async def get_top_3_strategies(state: StateDep, settings: SettingsDep,
         return busy(f"simulator busy: {state.inflight} requests in progress (limit {settings.sim_queue_limit})")
     served = state.served  # in-flight requests finish on the version they started with
     cache = state.ranking_cache
-    key = await run_in_threadpool(cache_lookup_key, cache, body, served.version)
+    key = cache_lookup_key(cache, body, served.version)  # on the loop: concurrent requests reach admission together
     if key is not None and "no-cache" not in (cache_control or "").lower():
-        stored = await run_in_threadpool(cache.get, key)
+        stored = await cache.get(key)
         if stored is not None:
             metrics.cache_requests.labels("hit").inc()
             return Response(stored, media_type="application/json",
@@ -155,7 +155,7 @@ async def get_top_3_strategies(state: StateDep, settings: SettingsDep,
              result.model_version, time.perf_counter() - started,
              extra={"run_id": result.run_id, "model_version": result.model_version})
     if key is not None and result.model_version == served.version:
-        payload = await run_in_threadpool(cache.put, key, response)
+        payload = await cache.put(key, response)
         return Response(payload, media_type="application/json",
                         headers={CACHE_HEADER: "miss", MODEL_VERSION_HEADER: result.model_version})
     return JSONResponse(response, headers={MODEL_VERSION_HEADER: result.model_version})

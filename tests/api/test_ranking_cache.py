@@ -37,13 +37,13 @@ def test_key_ignores_spelling_and_defaults_but_not_champion_or_data(tmp_path) ->
 
 def test_local_cache_expires_and_drops_the_least_recently_used() -> None:
     cache = LocalCache(max_entries=2)
-    cache.set("a", b"1", ttl_s=60)
-    cache.set("b", b"2", ttl_s=60)
-    assert cache.get("a") == b"1"
-    cache.set("c", b"3", ttl_s=60)  # b is the least recently used
-    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (b"1", None, b"3")
-    cache.set("d", b"4", ttl_s=0)
-    assert cache.get("d") is None
+    cache.set_now("a", b"1", ttl_s=60)
+    cache.set_now("b", b"2", ttl_s=60)
+    assert cache.get_now("a") == b"1"
+    cache.set_now("c", b"3", ttl_s=60)  # b is the least recently used
+    assert (cache.get_now("a"), cache.get_now("b"), cache.get_now("c")) == (b"1", None, b"3")
+    cache.set_now("d", b"4", ttl_s=0)
+    assert cache.get_now("d") is None
 
 
 def _repeat_is_a_hit(client: TestClient, data_dir) -> None:  # noqa: ANN001
@@ -111,7 +111,7 @@ def test_start_up_prewarms_the_current_shifts_recent_requests(module_mine) -> No
         wait_ready(client)
         key = app.state.ranking_cache.key(body, app.state.served.version)
         deadline = time.monotonic() + 120
-        while app.state.ranking_cache.get(key) is None:
+        while app.state.ranking_cache.backend.get_now(key) is None:  # the in-process cache (no Redis here)
             assert time.monotonic() < deadline, "the start-up pre-warm did not store the ranking"
             time.sleep(0.2)
         assert client.post("/get_top_3_strategies", json=body).headers["X-Cache"] == "hit"
