@@ -254,11 +254,12 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.metrics = Metrics(CollectorRegistry())
     state.metrics.registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
 
-    from api.routes import chat, data, health, live, plots, runs, strategies
+    from api.routes import chat, data, export, health, live, master, plots, runs, strategies, web
 
     app.dependency_overrides[get_settings] = lambda: settings
-    for module in (health, strategies, chat, data, runs, plots, live):
+    for module in (health, strategies, chat, data, runs, plots, live, export, master, web):
         app.include_router(module.router)
+    web.mount_static(app)
 
     Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"],
                    registry=state.metrics.registry).add(

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 
+from simulator import model
 from simulator.model import (Breakdowns, ModelParams, NoiseTables, PhaseNoise, ScenarioInputs, draw, exact_delay,
                              prepare, simulate)
 from tests.simulator.conftest import make_inputs
@@ -108,3 +109,25 @@ def test_exact_delay_lands_on_the_requested_minute_whenever_a_float_delay_can():
     assert 0.1 + exact_delay(0.1, 0.30000000000000004) == 0.30000000000000004  # 0.30000000000000004 - 0.1 is not it
     # No float delay sums 13.475604032189162 to 31.836441618963025 (the sums step over it, ties to even).
     assert 13.475604032189162 + exact_delay(13.475604032189162, 31.836441618963025) == 31.836441618963022
+
+
+def test_draws_shared_across_a_requests_scenarios_change_no_number():
+    # A request's scenarios (prefix subsets of one table) run in a worker's order (largest first, then
+    # a shuffled order) through the shared draws give what each gives with its own fresh draws, with
+    # breakdowns, extra blocks and a dump queue; a scenario with other samplers draws its own numbers.
+    rng = np.random.default_rng(7)
+    for s in range(6):
+        full, params = random_scenario(rng, 100 + s)
+        full = dataclasses.replace(full, breakdowns=Breakdowns(5.0, 1.0, 5.0, 1.0)) if s % 2 else full
+        grid = [(t, e) for t in range(full.trucks, 0, -1) for e in range(full.excavators, 0, -1)]
+        order = grid if s < 3 else [grid[i] for i in rng.permutation(len(grid))]
+        model._DRAW_CACHE.clear()
+        for t, e in order:
+            scenario = full.subset(t, e, f"s{s}-{t}x{e}")
+            shared = model.run_replications(scenario, params, s, range(3))
+            fresh = [model.run_replication(scenario, params, r, s) for r in range(3)]
+            assert shared == fresh, (s, t, e)
+        assert model._DRAW_CACHE  # the cache was used
+    other = dataclasses.replace(full, phase_noise=(PhaseNoise("exponential"),) * 4)
+    assert model.run_replications(other, params, 5, range(2)) == [model.run_replication(other, params, r, 5)
+                                                                  for r in range(2)]
