@@ -62,9 +62,15 @@ def data_fingerprint(data_dir: Path) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
+def grid_limit(settings: Settings) -> int:
+    """Largest grid a request may ask for: the cluster's when a Dask scheduler is configured."""
+    return settings.sim_max_cluster_simulations if settings.dask_scheduler_address else settings.sim_max_grid_simulations
+
+
 def cache_key(body: Any, settings: Settings, champion: str, data_hash: str) -> str:
-    """The key of a strategies request; raises ``SpecError`` like the run would on a bad body."""
-    spec = parse_request(body, defaults=simulation_defaults(settings))
+    """The key of a strategies request; raises ``SpecError`` like the run would on a bad body or a grid
+    above the limit (so a request the service refuses now is refused, not answered from the cache)."""
+    spec = parse_request(body, defaults=simulation_defaults(settings), max_simulations=grid_limit(settings))
     normalised = json.dumps(_plain(spec), sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(f"{normalised}|{champion}|{data_hash}".encode()).hexdigest()
     return KEY_PREFIX + digest

@@ -209,7 +209,8 @@ def test_full_queue_answers_503_with_retry_after_and_drains(module_mine):
             executor.release()
         first = held.result(WAIT_S)
         assert first.status_code == 200, first.text
-        again = client.post("/get_top_3_strategies", json=small_body())
+        again = client.post("/get_top_3_strategies", json=small_body(),
+                            headers={"Cache-Control": "no-cache"})  # a repeat would be a cache hit
         assert again.status_code == 200, again.text
         samples = scrape(client)
         assert metric(samples, "mineops_simulator_queue_depth") == 0.0
