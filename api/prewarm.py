@@ -5,7 +5,8 @@ starts (empty in-process cache) or a new champion changes every key, the first r
 wait for a full simulation. So once the service is ready, and after each hot reload, the latest
 distinct stored requests whose ``fixed_conditions.shift`` is the shift now running on the mine's
 clock are run again through the strategies route (same admission, run store and cache), at most
-``PREWARM_REQUESTS`` of them, one after the other.
+``MINEOPS_CACHE_PREWARM_REQUESTS`` of them, one after the other. They take the simulator pool like
+any request, so a user arriving meanwhile may wait or see 503 + Retry-After.
 """
 from __future__ import annotations
 
@@ -20,15 +21,13 @@ from training.schema import normalise_shift
 
 log = logging.getLogger(__name__)
 
-#: Stored requests re-run per pre-warm (each is a full simulation on the pool).
-PREWARM_REQUESTS = 3
 #: Stored runs looked at to find them (newest first).
 PREWARM_LOOKBACK_RUNS = 50
 #: Seconds between checks of the service's readiness before the start-up pre-warm.
 READY_POLL_S = 0.5
 
 
-def requests_to_warm(runs: list[dict[str, Any]], shift: str, limit: int = PREWARM_REQUESTS) -> list[dict]:
+def requests_to_warm(runs: list[dict[str, Any]], shift: str, limit: int) -> list[dict]:
     """The newest distinct request bodies of ``runs`` (newest first) planned for ``shift``."""
     out: list[dict] = []
     seen: set[str] = set()
@@ -54,12 +53,13 @@ async def prewarm(app: Any, now: datetime | None = None) -> int:
 
     state = app.state
     cache = getattr(state, "ranking_cache", None)
-    if cache is None or not cache.enabled or not state.ready:
+    limit = state.settings.cache_prewarm_requests
+    if cache is None or not cache.enabled or not state.ready or limit == 0:
         return 0
     shift = current_shift_key(now or datetime.now(timezone.utc)).split("/")[-1]
     runs = await asyncio.to_thread(state.store.recent_runs, PREWARM_LOOKBACK_RUNS)
     warmed = 0
-    for body in requests_to_warm(runs, shift):
+    for body in requests_to_warm(runs, shift, limit):
         try:
             key = cache.key(body, state.served.version)
         except SpecError:

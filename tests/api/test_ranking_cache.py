@@ -93,7 +93,7 @@ def test_requests_to_warm_are_the_newest_distinct_ones_of_the_shift() -> None:
             run("SHIFT_1", 4), run("SHIFT_1", 5)]
     warm = requests_to_warm(runs, "SHIFT_1", limit=3)
     assert [b["simulation"]["seed"] for b in warm] == [2, 2, 3]  # display spelling differs: not a duplicate body
-    assert requests_to_warm(runs, "SHIFT_3") == []
+    assert requests_to_warm(runs, "SHIFT_3", limit=3) == []
 
 
 def test_start_up_prewarms_the_current_shifts_recent_requests(module_mine) -> None:  # noqa: F811
@@ -106,7 +106,7 @@ def test_start_up_prewarms_the_current_shifts_recent_requests(module_mine) -> No
     with TestClient(create_app(app_settings(module_mine))) as first:
         wait_ready(first)
         assert first.post("/get_top_3_strategies", json=body).headers["X-Cache"] == "miss"
-    app = create_app(app_settings(module_mine))  # a restart: the in-process cache starts empty
+    app = create_app(app_settings(module_mine, cache_prewarm_requests=3))  # a restart: the in-process cache is empty
     with TestClient(app) as client:
         wait_ready(client)
         key = app.state.ranking_cache.key(body, app.state.served.version)
