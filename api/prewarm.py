@@ -15,6 +15,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from api.auth import Principal, Role
 from live.kpis import current_shift_key
 from simulator.scenario import SpecError
 from training.schema import normalise_shift
@@ -57,7 +58,9 @@ async def prewarm(app: Any, now: datetime | None = None) -> int:
     if cache is None or not cache.enabled or not state.ready or limit == 0:
         return 0
     shift = current_shift_key(now or datetime.now(timezone.utc)).split("/")[-1]
-    runs = await asyncio.to_thread(state.store.recent_runs, PREWARM_LOOKBACK_RUNS)
+    site = state.settings.site
+    runs = await asyncio.to_thread(state.store.recent_runs, PREWARM_LOOKBACK_RUNS, site)
+    principal = Principal(subject="ranking-cache-prewarm", role=Role.planner, site=site, via="internal")
     warmed = 0
     for body in requests_to_warm(runs, shift, limit):
         try:
@@ -66,7 +69,7 @@ async def prewarm(app: Any, now: datetime | None = None) -> int:
             continue
         if await cache.get(key) is not None:
             continue  # still cached (a restart with Redis keeps the entries)
-        response = await get_top_3_strategies(state, state.settings, body, cache_control="no-cache")
+        response = await get_top_3_strategies(state, state.settings, principal, body, cache_control="no-cache")
         if getattr(response, "status_code", 500) == 200:
             warmed += 1
     if warmed:
