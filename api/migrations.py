@@ -69,6 +69,37 @@ def _v1_runs_and_predictions(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v3_sites_keys_audit(conn: Connection) -> None:
+    """runs.site (existing runs belong to the default site), api_keys and audit_log."""
+    conn.execute(text("ALTER TABLE runs ADD COLUMN site VARCHAR(64) NOT NULL DEFAULT 'default'"))
+    conn.execute(text("CREATE INDEX ix_runs_site_created_at ON runs (site, created_at)"))
+    md = MetaData()
+    Table(
+        "api_keys", md,
+        Column("key_id", String(32), primary_key=True),
+        Column("secret_sha256", String(64), nullable=False),
+        Column("role", String(16), nullable=False),
+        Column("site", String(64), nullable=False),
+        Column("name", String(200), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("revoked_at", DateTime(timezone=True)),
+    )
+    Table(
+        "audit_log", md,
+        Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+        Column("at", DateTime(timezone=True), nullable=False, index=True),
+        Column("subject", String(200), nullable=False),
+        Column("role", String(16), nullable=False),
+        Column("site", String(64), nullable=False, index=True),
+        Column("method", String(10), nullable=False),
+        Column("route", String(200), nullable=False),
+        Column("status", Integer, nullable=False),
+        Column("request_id", String(64)),
+        Column("change", Text, nullable=False),
+    )
+    md.create_all(conn)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema step: ``apply(conn)`` runs inside the migration transaction."""
@@ -82,6 +113,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs and predictions tables", _v1_runs_and_predictions),
     Migration(2, "live tables: cycles, quarantine, shift aggregates", create_live_tables),
+    Migration(3, "sites of runs, API keys, audit log", _v3_sites_keys_audit),
 )
 
 

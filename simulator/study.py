@@ -780,8 +780,8 @@ def ranked_summary(rows: pd.DataFrame, weathers: Sequence[str]) -> pd.DataFrame:
             base = by_key.loc[s.scenario_key].to_dict()
             out.append({"weather": weather, "rank": s.rank, "scenario_key": s.scenario_key, "trucks": s.trucks,
                         "excavators": s.excavators, "dispatch": s.dispatch, "replications": s.replications,
-                        "pareto": s.pareto,
-                        "tied_with": " ".join(s.tied_with), "guideline": s.guideline,
+                        "pareto": s.pareto, "tied_with": " ".join(s.tied_with), "rank_reason": s.rank_reason,
+                        "rank_reason_value": s.rank_reason_value, "guideline": s.guideline,
                         "vessel_analysis": s.vessel_analysis,
                         **{k: v for k, v in base.items() if k not in ROW_KEYS and k != "scenario_key"},
                         "probability_vessel_late": s.probability_vessel_late})
@@ -826,13 +826,19 @@ def _num(x: float, digits: int = 0) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:,.{digits}f}"
 
 
+def _reason_cell(code: Any) -> str:
+    """The table's why-column: blank where the order is the mean profit's, else the ranking's reason code."""
+    return "" if not isinstance(code, str) or code in ("", "higher_mean_profit") else code
+
+
 def format_summary(result: StudyResult, top: int = SUMMARY_TOP) -> str:
     """The closing table: per weather the best ``top`` strategies, then the throughput."""
     from simulator.plots import weather_label
 
     lines = [f"study {result.run_id}  model {result.model_version}  {result.scenarios} scenarios x "
              f"{result.replications} replications = {result.simulations} simulations  ({result.folder})"]
-    header = ("rank", "trucks", "exc", "profit IDR (mean ± 95% CI)", "production t", "queue h", "fuel L/t", "pareto")
+    header = ("rank", "trucks", "exc", "profit IDR (mean ± 95% CI)", "production t", "queue h", "fuel L/t", "pareto",
+              "above the next because")
     for weather, table in result.summary.groupby("weather", sort=False) if len(result.summary) else []:
         rows = []
         for _, r in table.sort_values("rank").head(top).iterrows():
@@ -840,7 +846,7 @@ def format_summary(result: StudyResult, top: int = SUMMARY_TOP) -> str:
             rows.append((str(r["rank"]), str(r["trucks"]), str(r["excavators"]),
                          f"{_num(r['profit_idr_mean'])} ± {_num(half)}", _num(r["production_t_mean"]),
                          _num(r["queue_hours_mean"], 2), _num(r["fuel_ratio_l_per_t_mean"], 3),
-                         "yes" if r["pareto"] else ""))
+                         "yes" if r["pareto"] else "", _reason_cell(r.get("rank_reason"))))
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
         lines.append(f"{weather_label(weather)}: best {top} of {len(table)} "
                      f"({int(table['pareto'].sum())} on the Pareto front)")

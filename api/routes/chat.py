@@ -20,6 +20,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from api.chat import SOURCE_HEADER, ChatAnswer, ContextError, StrategyFacts, facts_from_legacy_context, \
     validate_question
 from api.deps import StateDep
+from api.ratelimit import HeavyPlanner
+from api.tracing import span
 from api.schemas import field_loc, validation_error
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ def facts_from_items(items: Any, where: str) -> list[StrategyFacts]:
     return facts
 
 
-def _parse(body: Any, state: Any) -> tuple[str, list[StrategyFacts], dict | None]:
+def _parse(body: Any, state: Any, site: str) -> tuple[str, list[StrategyFacts], dict | None]:
     """(question, facts, stored run or None); ContextError names what is missing."""
     if not isinstance(body, dict):
         raise ContextError(["body: expected a JSON object"])
@@ -89,14 +91,14 @@ def _parse(body: Any, state: Any) -> tuple[str, list[StrategyFacts], dict | None
         run = None
         run_id = body.get("run_id")
         if run_id:
-            run = state.store.get_run(str(run_id))
+            run = state.store.get_run(str(run_id), site=site)
         return question, facts_from_items(body.get("top_3_strategies_context"), "top_3_strategies_context"), run
     question = validate_question(body.get("question"), "question")
     run_id = body.get("run_id")
     if not run_id:
         raise ContextError(["run_id: missing (send {question, run_id} or the prototype's "
                             "{pertanyaan_user, top_3_strategies_context})"])
-    run = state.store.get_run(str(run_id))
+    run = state.store.get_run(str(run_id), site=site)  # another site's run is "not found"
     if run is None:
         raise ContextError([f"run_id: run {run_id} not found"])
     return question, facts_from_items(run["result"].get("top_3_strategies"), "run.top_3_strategies"), run
@@ -169,25 +171,29 @@ def _context_error(exc: ContextError) -> JSONResponse:
                                     for p in exc.problems]}, status_code=422)
 
 
-async def _inputs(body: Any, state: Any) -> tuple[str, list[StrategyFacts], dict | None] | JSONResponse:
-    """The chat's (question, facts, run), or the 422 saying what context is missing."""
+async def _inputs(body: Any, state: Any, site: str) -> tuple[str, list[StrategyFacts], dict | None] | JSONResponse:
+    """The chat's (question, facts, run of ``site``), or the 422 saying what context is missing."""
     try:
-        return await run_in_threadpool(_parse, body, state)
+        return await run_in_threadpool(_parse, body, state, site)
     except ContextError as exc:
         return _context_error(exc)
 
 
 @router.post("/ask_chatbot")
-async def ask_chatbot(state: StateDep, body: Any = Body(..., examples=[CHAT_EXAMPLE])) -> Any:
+async def ask_chatbot(state: StateDep, principal: HeavyPlanner,
+                      body: Any = Body(..., examples=[CHAT_EXAMPLE])) -> Any:
     """Answer a planner's question from a run's numbers (LLM, or a deterministic fallback)."""
     started = time.perf_counter()
-    inputs = await _inputs(body, state)
+    inputs = await _inputs(body, state, principal.site)
     if isinstance(inputs, JSONResponse):
         return inputs
     question, facts, run = inputs
     token = current_run.set(run)
     try:
-        answer = await state.chat.answer(question, facts)
+        with span("ollama.chat", model=state.settings.ollama_model) as s:
+            answer = await state.chat.answer(question, facts)
+            if s is not None:
+                s.set_attribute("chat.source", answer.source)
     finally:
         current_run.reset(token)
     _record(state, answer, started)
@@ -198,10 +204,11 @@ async def ask_chatbot(state: StateDep, body: Any = Body(..., examples=[CHAT_EXAM
 
 
 @router.post("/ask_chatbot/stream")
-async def ask_chatbot_stream(state: StateDep, body: Any = Body(..., examples=[CHAT_EXAMPLE])) -> Any:
+async def ask_chatbot_stream(state: StateDep, principal: HeavyPlanner,
+                             body: Any = Body(..., examples=[CHAT_EXAMPLE])) -> Any:
     """The same answer as server-sent events: ``data: {"delta": ...}`` chunks, then ``event: done``."""
     started = time.perf_counter()
-    inputs = await _inputs(body, state)
+    inputs = await _inputs(body, state, principal.site)
     if isinstance(inputs, JSONResponse):
         return inputs
     question, facts, run = inputs

@@ -5,6 +5,7 @@ from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from api.auth import PUBLIC, Viewer, require_own_site
 from api.deps import SettingsDep, StateDep
 from api.metrics import FileFactsCollector
 
@@ -14,13 +15,13 @@ router = APIRouter(tags=["operations"])
 READY_RETRY_AFTER_S = 5
 
 
-@router.get("/health")
+@router.get("/health", dependencies=[PUBLIC])
 async def health() -> dict:
     """200 while the process lives (even while it warms up); answered on the event loop, no thread hop."""
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.get("/ready", dependencies=[PUBLIC])
 async def ready(state: StateDep) -> JSONResponse:
     """200 once the champion is loaded and the simulator pool is warm, else 503."""
     if state.ready and state.served is not None:
@@ -31,7 +32,7 @@ async def ready(state: StateDep) -> JSONResponse:
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(READY_RETRY_AFTER_S)})
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[PUBLIC])
 def metrics(state: StateDep, settings: SettingsDep) -> Response:
     """Prometheus exposition; with several workers, every worker's values aggregated."""
     from api.settings import multiprocess_dir
@@ -53,10 +54,11 @@ def metrics(state: StateDep, settings: SettingsDep) -> Response:
 
 
 @router.get("/drift/latest")
-def drift_latest(settings: SettingsDep) -> dict:
+def drift_latest(settings: SettingsDep, principal: Viewer) -> dict:
     """The latest drift report's summary (written by ``python -m training.drift``)."""
     from training.drift import read_latest
 
+    require_own_site(principal, settings, "drift report")
     report = read_latest(settings.logs_dir)
     if report is None:
         raise HTTPException(404, detail="no drift report yet: run python -m training.drift")

@@ -10,7 +10,11 @@ from fastapi import APIRouter, Body
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api.auth import require_own_site
 from api.deps import SettingsDep, StateDep
+from api.notify import publish_vessel_risk
+from api.ratelimit import HeavyPlanner
+from api.tracing import traced
 from api.presenters import top3_response
 from api.schemas import STRATEGIES_EXAMPLE, spec_error_response
 from simulator.dask_executor import cluster_settings, executor_for, requested_simulations
@@ -72,7 +76,7 @@ def simulate(state: Any, settings: Any, body: dict, served: Any) -> Any:
     try:
         with small_batch_predict(state):
             return run_request(body, bundle=served.bundle, fleet=Fleet.from_export(export),
-                               executor=cluster or state.executor,
+                               executor=traced(cluster or state.executor),
                                settings=cluster_settings(settings) if cluster else settings,
                                sailing_schedules=export.sailing_schedules, vessels=export.vessels)
     finally:
@@ -81,9 +85,10 @@ def simulate(state: Any, settings: Any, body: dict, served: Any) -> Any:
 
 
 @router.post("/get_top_3_strategies")
-async def get_top_3_strategies(state: StateDep, settings: SettingsDep,
+async def get_top_3_strategies(state: StateDep, settings: SettingsDep, principal: HeavyPlanner,
                                body: dict = Body(..., examples=[STRATEGIES_EXAMPLE])) -> Any:
     """Simulate every (trucks x excavators) strategy and return the best three with CIs."""
+    require_own_site(principal, settings, "site")  # the fleet and models served here are this site's
     metrics = state.metrics
     if not state.ready:
         metrics.simulation_requests.labels("not_ready").inc()
@@ -113,7 +118,8 @@ async def get_top_3_strategies(state: StateDep, settings: SettingsDep,
         metrics.prediction_log_dropped.inc(dropped - state.dropped_seen)
         state.dropped_seen = dropped
     await run_in_threadpool(state.store.save_run, result.run_id, request=body, result=response,
-                            model_version=result.model_version, timings=response["timings_s"])
+                            model_version=result.model_version, timings=response["timings_s"], site=principal.site)
+    await run_in_threadpool(publish_vessel_risk, result, settings, principal.site)
     metrics.simulation_requests.labels("ok").inc()
     metrics.simulations.inc(result.simulations)
     metrics.simulation_seconds.observe(time.perf_counter() - started)

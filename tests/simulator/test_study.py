@@ -156,6 +156,13 @@ def test_a_study_writes_its_folder(reference):
     assert len(summary) == reference.scenarios == 12 and reference.resumed_scenarios == 0
     for _, table in summary.groupby("weather"):
         assert sorted(table["rank"]) == list(range(1, 7))
+        # each row says why it is above the next; a tie reason exactly where the next has the higher mean
+        ordered = table.sort_values("rank")
+        reasons, means = ordered["rank_reason"].tolist(), ordered["profit_idr_mean"].tolist()
+        for k in range(len(ordered) - 1):
+            assert (reasons[k] != "higher_mean_profit") == (means[k + 1] > means[k])
+        assert not isinstance(reasons[-1], str) or reasons[-1] == ""
+    assert "above the next because" in st.format_summary(reference)
     saved = json.loads(folder.summary_json.read_text())
     assert set(saved["best"]) == {"CERAH", "HUJAN_LEBAT"} and saved["simulations"] == 48
     best = summary[(summary["weather"] == "CERAH") & (summary["rank"] == 1)].iloc[0]
