@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Header, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -28,6 +28,8 @@ router = APIRouter(tags=["strategies"])
 #: Seconds a client should wait after a 503 (pool busy or warming up) before retrying.
 BUSY_RETRY_AFTER_S = 2
 MODEL_VERSION_HEADER = "X-Model-Version"
+#: hit: the ranking came from the cache (same body and run_id as the first answer); miss: simulated now.
+CACHE_HEADER = "X-Cache"
 #: OpenMP threads the champion's predict may use in a request thread. The batch is small (one row per
 #: truck-excavator pair, 45 for REF-A), so extra threads only add barrier waits, and those stall for
 #: seconds when the cores are busy (measured on 2 loaded cores: predict 0.4-4.9 s with 2 threads,
@@ -51,6 +53,17 @@ def small_batch_predict(state: Any):
             stack.enter_context(threadpools.limit(limits=PREDICT_OPENMP_THREADS, user_api="openmp"))
         stack.enter_context(parallel_config(backend=PREDICT_JOBLIB_BACKEND))
         yield
+
+
+def cache_lookup_key(cache: Any, body: Any, champion: str) -> str | None:
+    """The ranking-cache key of ``body``, or None when the cache is off or the body is invalid (the
+    run then answers the 422 naming the field)."""
+    if not cache.enabled:
+        return None
+    try:
+        return cache.key(body, champion)
+    except SpecError:
+        return None
 
 
 def busy(detail: str, retry_after_s: int = BUSY_RETRY_AFTER_S) -> JSONResponse:
@@ -86,7 +99,11 @@ def simulate(state: Any, settings: Any, body: dict, served: Any) -> Any:
 
 @router.post("/get_top_3_strategies")
 async def get_top_3_strategies(state: StateDep, settings: SettingsDep, principal: HeavyPlanner,
-                               body: dict = Body(..., examples=[STRATEGIES_EXAMPLE])) -> Any:
+                               body: dict = Body(..., examples=[STRATEGIES_EXAMPLE]),
+                               cache_control: str | None = Header(
+                                   None, alias="Cache-Control",
+                                   description="no-cache: simulate even when a cached ranking exists "
+                                               "(the new result replaces it)")) -> Any:
     """Simulate every (trucks x excavators) strategy and return the best three with CIs."""
     require_own_site(principal, settings, "site")  # the fleet and models served here are this site's
     metrics = state.metrics
@@ -97,6 +114,16 @@ async def get_top_3_strategies(state: StateDep, settings: SettingsDep, principal
         metrics.simulation_requests.labels("rejected").inc()
         return busy(f"simulator busy: {state.inflight} requests in progress (limit {settings.sim_queue_limit})")
     served = state.served  # in-flight requests finish on the version they started with
+    cache = state.ranking_cache
+    key = cache_lookup_key(cache, body, served.version)  # on the loop: concurrent requests reach admission together
+    if key is not None and "no-cache" not in (cache_control or "").lower():
+        stored = await cache.get(key)
+        if stored is not None:
+            metrics.cache_requests.labels("hit").inc()
+            return Response(stored, media_type="application/json",
+                            headers={CACHE_HEADER: "hit", MODEL_VERSION_HEADER: served.version})
+    if key is not None:
+        metrics.cache_requests.labels("miss").inc()
     state.inflight += 1
     metrics.queue_depth.set(state.inflight)
     started = time.perf_counter()
@@ -133,4 +160,8 @@ async def get_top_3_strategies(state: StateDep, settings: SettingsDep, principal
     log.info("strategies run %s: %d simulations on %s in %.2f s", result.run_id, result.simulations,
              result.model_version, time.perf_counter() - started,
              extra={"run_id": result.run_id, "model_version": result.model_version})
+    if key is not None and result.model_version == served.version:
+        payload = await cache.put(key, response)
+        return Response(payload, media_type="application/json",
+                        headers={CACHE_HEADER: "miss", MODEL_VERSION_HEADER: result.model_version})
     return JSONResponse(response, headers={MODEL_VERSION_HEADER: result.model_version})
