@@ -1,4 +1,4 @@
-"""Request examples and error bodies shared by the routes (the prototype's shapes)."""
+"""Error bodies shared by the routes (FastAPI's 422 shape, the field named in ``loc`` and ``msg``)."""
 from __future__ import annotations
 
 import re
@@ -7,18 +7,6 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from simulator.scenario import SpecError
-
-#: The prototype dashboard's strategies body (documentation example).
-STRATEGIES_EXAMPLE: dict[str, Any] = {
-    "fixed_conditions": {"weatherCondition": "Cerah", "roadCondition": "GOOD", "shift": "SHIFT_1",
-                         "target_road_id": None, "target_excavator_id": None, "target_schedule_id": None,
-                         "simulation_start_date": "2025-11-10T07:00:00+07:00"},
-    "decision_variables": {"alokasi_truk": [5, 10, 15], "jumlah_excavator": [1, 2, 3]},
-    "financial_params": {"HargaJualBatuBara": 800000, "HargaSolar": 15000,
-                         "BiayaPenaltiKeterlambatanKapal": 100000000, "BiayaRataRataInsiden": 50000000,
-                         "BiayaDemurragePerJam": 50000000},
-    "simulation": {"duration_hours": 8, "replications": 30, "seed": 42},
-}
 
 _INDEX = re.compile(r"\[(\d+)\]")
 

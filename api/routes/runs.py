@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from api.deps import StoreDep
+from api.openapi_docs import NOT_FOUND_RESPONSE
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -32,7 +33,7 @@ class Run(RunSummary):
     result: Any
 
 
-@router.get("/{run_id}", response_model=Run)
+@router.get("/{run_id}", response_model=Run, responses={404: NOT_FOUND_RESPONSE})
 def get_run(run_id: str, store: StoreDep) -> dict[str, Any]:
     """The stored run, or 404."""
     run = store.get_run(run_id)
