@@ -27,6 +27,7 @@ from prometheus_fastapi_instrumentator import metrics as instrumentator_metrics
 
 from api.logging_setup import RequestIdMiddleware, configure_logging
 from api.metrics import LATENCY_BUCKETS_S, FileFactsCollector, Metrics
+from api.openapi_docs import document_bad_bodies
 from api.run_service import RunService
 from api.settings import Settings, get_settings
 from training.bundle import ModelBundle, load_version
@@ -257,6 +258,7 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     app.dependency_overrides[get_settings] = lambda: settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for module in (health, strategies, chat, data, runs, plots):
+        document_bad_bodies(module.router.routes)
         app.include_router(module.router)
 
     Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"],

@@ -34,3 +34,14 @@ INVALID_RESPONSE: dict[str, Any] = {"model": Invalid, "description": "A field is
 BUSY_RESPONSE: dict[str, Any] = {"model": Problem, "headers": RETRY_AFTER_HEADER,
                                  "description": "Warming up, or the simulator queue is full: retry after `Retry-After` s."}
 NOT_FOUND_RESPONSE: dict[str, Any] = {"model": Problem, "description": "Not found."}
+BAD_BODY_RESPONSE: dict[str, Any] = {"model": Problem, "description": "The body could not be read (not UTF-8 text, "
+                                                                     "or a form where JSON was expected)."}
+
+
+def document_bad_bodies(routes: Any) -> None:
+    """Add the 400 FastAPI answers for an unreadable body to every route that takes one."""
+    from fastapi.routing import APIRoute
+
+    for route in routes:
+        if isinstance(route, APIRoute) and route.body_field is not None:
+            route.responses.setdefault(400, BAD_BODY_RESPONSE)

@@ -116,6 +116,8 @@ def error_details(exc: Any) -> list[dict[str, Any]]:
     for error in errors:
         raw = [part for part in error["loc"] if part not in _TAGS]
         where, rest = (raw[0], raw[1:]) if raw and raw[0] in _SOURCES else ("body", raw)
+        if error["type"] == "json_invalid":  # the position in the text is not a field
+            rest = []
         out.append({"loc": [where, *rest], "msg": _message(error, tuple(rest)), "type": error["type"]})
     return out
 

@@ -307,8 +307,10 @@ def error_reason(error: Mapping[str, Any]) -> str:
     kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
     if kind == "value_error" or kind.startswith("value_error"):
         return str(error.get("ctx", {}).get("reason") or error["msg"])
+    if kind == "json_invalid":
+        return f"not valid JSON ({error.get('ctx', {}).get('error', 'decode error')})"
     if kind == "missing":
-        return _MISSING.get(str(loc[-1]), "required value is missing")
+        return _MISSING.get(str(loc[-1]), "required value is missing") if loc else "a JSON body is required"
     if kind == "extra_forbidden":
         section = _CLOSED_SECTIONS.get(str(loc[0])) if loc else None
         accepted = list(section.model_fields) if section is not None else []

@@ -197,10 +197,23 @@ async def ask_chatbot(state: StateDep, body: ChatBody = _BODY) -> Any:
     return JSONResponse(fields, headers={SOURCE_HEADER: answer.source})
 
 
+#: One server-sent event of the stream (OpenAPI 3.1: the ``text/event-stream`` schema describes each
+#: event); ``data`` is JSON: ``{"delta": ...}`` chunks, then the ``/ask_chatbot`` body in ``event: done``.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["data"],
+    "properties": {
+        "event": {"type": "string", "description": "`message` for a chunk, `done` for the final answer."},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"anyOf": [
+            {"type": "object", "required": ["delta"], "properties": {"delta": {"type": "string"}}},
+            {"$ref": "#/components/schemas/ChatAnswerBody"}]}},
+    },
+}
+
+
 @router.post("/ask_chatbot/stream", response_class=StreamingResponse, responses={
     200: {"description": "Server-sent events: `data: {\"delta\": \"...\"}` chunks, then `event: done` with "
                          "the /ask_chatbot body.",
-          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+          "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}},
     422: INVALID_RESPONSE})
 async def ask_chatbot_stream(state: StateDep, body: ChatBody = _BODY) -> Any:
     """The same answer as server-sent events: ``data: {"delta": ...}`` chunks, then ``event: done``."""
