@@ -25,10 +25,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > requirements.txt \
  && pip install -r requirements.txt
 
-# Project layer: the three packages (README.md is the package's long description in pyproject.toml).
+# Project layer: the four packages (README.md is the package's long description in pyproject.toml).
 COPY README.md ./
 COPY training ./training
 COPY simulator ./simulator
+COPY live ./live
 COPY api ./api
 RUN pip install --no-deps . \
  && pip check
@@ -41,10 +42,12 @@ FROM python:3.11-slim-bookworm AS runtime
 ARG APP_UID=1000
 ARG APP_GID=1000
 
+# JSON log lines in the container even with `docker run -t` (MINEOPS_LOG_FORMAT=text overrides).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    MINEOPS_API_HOST=0.0.0.0
+    MINEOPS_API_HOST=0.0.0.0 \
+    MINEOPS_LOG_FORMAT=json
 
 RUN groupadd --non-unique --gid "$APP_GID" mineops \
  && useradd --non-unique --uid "$APP_UID" --gid mineops --home-dir /home/mineops --create-home \

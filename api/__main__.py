@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=settings.api_workers,
                         help=f"uvicorn worker processes (default {settings.api_workers})")
     args = parser.parse_args(argv)
-    configure_logging(settings.log_level)  # the supervisor's own lines (workers, restarts) as JSON too
+    configure_logging(settings.log_level, settings.log_format)  # the supervisor's own lines (workers, restarts) too
     if args.workers > 1:
         enable_multiprocess_metrics(settings.logs_dir)
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,

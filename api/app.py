@@ -187,6 +187,7 @@ async def lifespan(app: FastAPI):
     state = app.state
     settings: Settings = state.settings
     from api.chat import ChatService
+    from api.live import LiveCollector, open_live
     from api.prediction_log import PredictionLogWriter, default_csv_path
     from api.routes.chat import make_tool_handler
     from api.store import RunStore
@@ -197,6 +198,9 @@ async def lifespan(app: FastAPI):
     state.chat = ChatService.from_settings(settings, make_tool_handler(app),
                                            on_fallback=lambda reason: state.metrics.ollama_errors.labels(reason).inc())
     state.metrics.queue_limit.set(settings.sim_queue_limit)
+    state.live = open_live(settings)  # None without MINEOPS_REDIS_URL: live routes say "not configured"
+    if state.live is not None:
+        state.metrics.registry.register(LiveCollector(state.live))
     warm = threading.Thread(target=_warm_up, args=(app,), name="warm-up", daemon=True)
     warm.start()
     tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app))]
@@ -215,6 +219,8 @@ async def lifespan(app: FastAPI):
         state.prediction_log.close()
         state.store.close()
         await state.chat.aclose()
+        if state.live is not None:
+            await state.live.aclose()
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -231,7 +237,7 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
 def create_app(settings: Settings | None = None, *, executor_factory: Any = None) -> FastAPI:
     """Build the application (``executor_factory(settings)`` lets tests inject an executor)."""
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(title="Mining Ops AI", version="1.0",
                   description="Haulage strategy simulation, ranking and grounded explanations.",
                   lifespan=lifespan)
@@ -241,6 +247,7 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.startup_phase = "starting"
     state.startup_error = None
     state.served = None
+    state.live = None
     state.executor = None
     state.executor_factory = executor_factory
     state.threadpools = None  # threadpoolctl controller: caps OpenMP threads of a request's predict
@@ -253,11 +260,11 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.metrics.registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
     state.runs = RunService(state)
 
-    from api.routes import chat, data, health, plots, runs, strategies
+    from api.routes import chat, data, health, live, plots, runs, strategies
 
     app.dependency_overrides[get_settings] = lambda: settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    for module in (health, strategies, chat, data, runs, plots):
+    for module in (health, strategies, chat, data, runs, plots, live):
         document_bad_bodies(module.router.routes)
         app.include_router(module.router)
 

@@ -1,4 +1,10 @@
-"""Structured JSON logs with a request id on every line logged while a request is handled."""
+"""Service logs: JSON lines (with a request id on every line logged while a request is handled), or
+one human-readable line per record on a terminal.
+
+``MINEOPS_LOG_FORMAT`` chooses: ``json``, ``text``, or ``auto`` (the default): text when stderr is
+a terminal, JSON otherwise (files, pipes, log shippers). The image sets ``json``, so a container
+logs JSON lines even when run with a terminal (``docker run -t``).
+"""
 from __future__ import annotations
 
 import contextvars
@@ -7,6 +13,7 @@ import logging
 import sys
 import time
 import uuid
+from typing import TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,12 +44,41 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str) -> None:
-    """Send the root logger's records to stderr as JSON lines (idempotent)."""
+class TextFormatter(logging.Formatter):
+    """One human line: local time, level, message, then the request id when there is one (tracebacks follow)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created)) + f".{int(record.msecs):03d}"
+        line = f"{stamp} {record.levelname:<7} {record.getMessage()}"
+        rid = request_id_var.get()
+        if rid:
+            line += f"  [request {rid}]"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def resolve_format(log_format: str, stream: TextIO) -> str:
+    """``json`` or ``text`` for the setting ``log_format`` (``auto``: text on a terminal, else JSON)."""
+    if log_format != "auto":
+        return log_format
+    try:
+        return "text" if stream.isatty() else "json"
+    except (AttributeError, ValueError):  # closed or not a real stream
+        return "json"
+
+
+def configure_logging(level: str, log_format: str = "auto", stream: TextIO | None = None) -> None:
+    """Send the root logger's records to ``stream`` (stderr) as JSON lines or text lines (idempotent)."""
+    stream = stream or sys.stderr
+    formatter = TextFormatter() if resolve_format(log_format, stream) == "text" else JsonFormatter()
     root = logging.getLogger()
-    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
+    ours = [h for h in root.handlers if isinstance(h.formatter, (JsonFormatter, TextFormatter))]
+    if ours and isinstance(ours[0], logging.StreamHandler) and ours[0].stream is stream:
+        ours[0].setFormatter(formatter)
+    else:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(formatter)
         root.handlers = [handler]
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

@@ -20,6 +20,8 @@ from sqlalchemy import (BigInteger, Column, DateTime, Float, Integer, MetaData, 
                         text)
 from sqlalchemy.engine import Connection
 
+from live.tables import create_tables as create_live_tables
+
 #: Key of the PostgreSQL advisory lock that serialises migrations ("mineops" in ASCII, any fixed int64).
 PG_MIGRATION_LOCK_KEY = 0x6D696E656F7073
 
@@ -79,6 +81,7 @@ class Migration:
 #: Every step, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs and predictions tables", _v1_runs_and_predictions),
+    Migration(2, "live tables: cycles, quarantine, shift aggregates", create_live_tables),
 )
 
 

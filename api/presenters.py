@@ -24,7 +24,12 @@ REPORTED_METRICS: tuple[str, ...] = (
     "queue_hours", "cycle_time_min", "excavator_utilisation", "truck_utilisation", "loads", "delays",
     "delay_hours", "incident_expected", "breakdowns", "vessel_late_probability",
     "vessel_hours_to_target", "vessel_late_hours",
+    # planners' fleet KPIs (``simulator.kpis``); the queue split and bunching when the model gives them
+    "match_factor", "cost_per_t_idr", "t_per_truck_operating_hour", "t_per_loader_operating_hour",
+    "loader_queue_hours", "dump_queue_hours", "bunching_hours",
 )
+#: Per-destination metrics of a haul network (``production_t@ROM-01``), reported too.
+DESTINATION_METRIC_PREFIXES: tuple[str, ...] = ("production_t@", "target_attainment@")
 
 
 def _number(x: float) -> float | None:
@@ -36,13 +41,19 @@ def estimate_json(e: Estimate) -> dict[str, Any]:
     return {"mean": _number(e.mean), "ci_low": _number(e.ci_low), "ci_high": _number(e.ci_high), "n": e.n}
 
 
+def _destination_keys(s: ScenarioSummary) -> list[str]:
+    return [k for k in s.metrics if k.startswith(DESTINATION_METRIC_PREFIXES)]
+
+
 def strategy_numbers(s: ScenarioSummary) -> dict[str, Any]:
     """Machine-readable numbers of one strategy."""
     return {
         "rank": s.rank, "scenario_key": s.scenario_key, "trucks": s.trucks, "excavators": s.excavators,
         "replications": s.replications, "tied_with": list(s.tied_with), "pareto": s.pareto,
         "probability_vessel_late": _number(s.probability_vessel_late),
-        "metrics": {k: estimate_json(s.metrics[k]) for k in REPORTED_METRICS if k in s.metrics},
+        "dispatch": s.dispatch,
+        "metrics": {k: estimate_json(s.metrics[k]) for k in (*REPORTED_METRICS, *_destination_keys(s))
+                    if k in s.metrics},
         "guideline": s.guideline, "vessel_analysis": s.vessel_analysis,
     }
 
@@ -121,7 +132,9 @@ class StrategyNumbers(BaseModel):
     tied_with: list[str] = Field(description="Strategies whose 95% profit interval overlaps this one's.")
     pareto: bool
     probability_vessel_late: float | None
-    metrics: dict[str, EstimateBody]
+    dispatch: str = Field("fixed", description="Dispatch rule of the strategy.")
+    metrics: dict[str, EstimateBody] = Field(description="Every metric's mean and 95% CI; units in the names "
+                                                         "(per destination of a network: `production_t@ROM-01`).")
     guideline: str
     vessel_analysis: str
 

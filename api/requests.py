@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from api.chat import MAX_QUESTION_CHARS
-from simulator.request import (LEGACY_EXAMPLE, REF_A_EXAMPLE, StrategiesRequest, error_reason, field_path,
-                               value_error)
+from simulator.request import (LEGACY_EXAMPLE, REF_A_EXAMPLE, StrategiesRequest, error_loc, error_reason,
+                               field_path, value_error)
 
 __all__ = ["StrategiesRequest", "LegacyChatRequest", "ChatRequest", "ChatBody", "LEGACY_EXAMPLE", "REF_A_EXAMPLE",
            "CHAT_EXAMPLE", "QUESTION_EXAMPLE", "CHAT_DISCRIMINATOR", "chat_kind", "validation_error_response", "error_details"]
@@ -116,6 +116,8 @@ def error_details(exc: Any) -> list[dict[str, Any]]:
     for error in errors:
         raw = [part for part in error["loc"] if part not in _TAGS]
         where, rest = (raw[0], raw[1:]) if raw and raw[0] in _SOURCES else ("body", raw)
+        if (error.get("ctx") or {}).get("path"):  # a path our validator named (inside the body)
+            where, rest = "body", list(error_loc(error))
         if error["type"] == "json_invalid":  # the position in the text is not a field
             rest = []
         out.append({"loc": [where, *rest], "msg": _message(error, tuple(rest)), "type": error["type"]})

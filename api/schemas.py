@@ -1,24 +1,17 @@
 """Error bodies shared by the routes (FastAPI's 422 shape, the field named in ``loc`` and ``msg``)."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from simulator.request import path_loc
 from simulator.scenario import SpecError
-
-_INDEX = re.compile(r"\[(\d+)\]")
 
 
 def field_loc(path: str) -> list[Any]:
     """'decision_variables.alokasi_truk[2]' -> ['body', 'decision_variables', 'alokasi_truk', 2]."""
-    loc: list[Any] = ["body"]
-    for part in path.split("."):
-        name = _INDEX.split(part)
-        loc.append(name[0]) if name[0] else None
-        loc.extend(int(i) for i in _INDEX.findall(part))
-    return loc
+    return ["body", *path_loc(path)]
 
 
 def validation_error(loc: list[Any], message: str, status: int = 422) -> JSONResponse:

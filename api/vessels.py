@@ -6,6 +6,12 @@ strings, bare numbers, empty = null, timestamps ``2025-11-09T23:02:38.194Z``), s
 the dashboard read them as they read an export. Each row is one ``flock``'d append
 (``api.store.append_csv``): concurrent requests, threads or processes, never tear or lose a row.
 
+**Plausibility.** A vessel's capacity must lie in :data:`VESSEL_CAPACITY_RANGE_T` (coal barges to
+the largest bulk carriers), its name must be new (compared ignoring case and repeated spaces),
+and every text is one line of printable characters, 1 to :data:`MAX_TEXT_CHARS` long. A schedule
+names a known vessel, plans more than 0 t and at most the vessel's capacity, and its loading
+deadline comes after its arrival. Each failure is a 422 naming the field.
+
 **Timestamps.** A timestamp with an offset (``Z``, ``+07:00``) is taken as given. A naive one
 (``2025-11-10T08:00``, what a browser's datetime-local input sends) is mine local time, WIB =
 UTC+7 (``MINE_UTC_OFFSET_HOURS``): the planner types the port's wall clock. Everything is written
@@ -13,13 +19,15 @@ in UTC.
 """
 from __future__ import annotations
 
+import csv
+import io
 import secrets
 import string
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints, ValidationInfo, field_validator
 
 from api.store import append_csv, read_csv_records
 from training.schema import MINE_UTC_OFFSET_HOURS, TABLES, ColumnSpec, TableSpec
@@ -36,6 +44,10 @@ DEFAULT_VESSEL_TYPE = "Bulk Carrier"
 NEW_SCHEDULE_STATUS = "SCHEDULED"
 #: Longest text field accepted (characters); names and ports are short.
 MAX_TEXT_CHARS = 200
+#: Plausible cargo capacity of a vessel loading coal at the jetty, t. Low end: below the smallest
+#: coal barges in use (180 ft, about 1,500 t; the sample mine's 300-ft barges carry 7,500-8,000 t).
+#: High end: the largest bulk carriers afloat (Valemax class, about 400,000 t deadweight).
+VESSEL_CAPACITY_RANGE_T: tuple[float, float] = (1_000.0, 400_000.0)
 #: Ids are cuid-like: 'c', 8 base-36 digits of the millisecond clock, 16 random base-36 digits.
 ID_LENGTH = 25
 _ID_TIME_DIGITS = 8
@@ -133,6 +145,22 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 MineTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
+def _not_bool(value: Any) -> Any:
+    """Refuse JSON true/false where a quantity is expected (pydantic would read them as 1 and 0)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number of tonnes, not true/false")
+    return value
+
+
+#: Tonnes: a JSON number (or numeric text), never a boolean.
+Tonnes = Annotated[float, BeforeValidator(_not_bool)]
+
+
+def name_key(name: str) -> str:
+    """A vessel name as compared for duplicates: case-folded, runs of whitespace as one space."""
+    return " ".join(name.split()).casefold()
+
+
 def _limits(col: ColumnSpec) -> dict[str, float]:
     """pydantic Field bounds of a numeric schema column."""
     out: dict[str, float] = {}
@@ -148,7 +176,8 @@ class NewVessel(BaseModel):
 
     name: Text
     type: Text = DEFAULT_VESSEL_TYPE
-    capacity: float = Field(..., description="Capacity (t)", **_limits(VESSELS.column("capacity")))
+    capacity: Tonnes = Field(..., description="Cargo capacity (t), from a coal barge to the largest bulk carrier",
+                             ge=VESSEL_CAPACITY_RANGE_T[0], le=VESSEL_CAPACITY_RANGE_T[1])
 
 
 class NewSchedule(BaseModel):
@@ -159,8 +188,8 @@ class NewSchedule(BaseModel):
     destination: Text
     etaLoading: MineTime = Field(..., description="Arrival at the loading port (ISO 8601; naive = WIB)")
     etsLoading: MineTime = Field(..., description="Loading deadline = departure (ISO 8601; naive = WIB)")
-    plannedQuantity: float = Field(..., description="Tonnes to load (t)",
-                                   **_limits(SCHEDULES.column("plannedQuantity")))
+    plannedQuantity: Tonnes = Field(..., description="Tonnes to load (t), at most the vessel's capacity",
+                                    **_limits(SCHEDULES.column("plannedQuantity")))
     buyer: Text | None = None
 
     @field_validator("etsLoading")
@@ -195,12 +224,35 @@ def read_vessels(data_dir: Path) -> dict[str, dict[str, str]]:
     return {row["id"]: row for row in read_csv_records(vessels_path(data_dir)) if row.get("id")}
 
 
+def _names_in(path: Path) -> dict[str, str]:
+    """name_key -> id of the vessels in ``path``, read without a lock (the caller holds the file's)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    return {name_key(row.get("name") or ""): row.get("id") or ""
+            for row in csv.DictReader(io.StringIO(text, newline=""))}
+
+
 def add_vessel(data_dir: Path, vessel: NewVessel, *, now: datetime | None = None) -> str:
-    """Append a vessel to ``vessels.csv``; return its new id."""
+    """Append a vessel to ``vessels.csv``; return its new id. FieldError("name") when the name is taken.
+
+    The duplicate check runs under the file's exclusive lock, so two requests adding the same name
+    at once cannot both succeed.
+    """
     now = now or datetime.now(timezone.utc)
     record = {"id": new_id(now), "name": vessel.name, "type": vessel.type, "capacity": vessel.capacity,
               "createdAt": now}
-    _append(vessels_path(data_dir), VESSELS, record)
+    path = vessels_path(data_dir)
+
+    def render(columns: list[str]) -> str:
+        taken = _names_in(path).get(name_key(vessel.name))
+        if taken is not None:
+            raise FieldError("name", f"a vessel named {vessel.name!r} already exists (id {taken}) in {VESSELS.file}",
+                             vessel.name)
+        return format_line(VESSELS, record, columns)
+
+    append_csv(path, header_line(VESSELS), render)
     return record["id"]
 
 

@@ -46,6 +46,8 @@ CONTRACTS = REPO / "contracts"
 REFERENCE_EXPORT = REFERENCE_EXPORT_DIR
 #: Synthetic mine trained when no --data/--models is given: days, trucks, seed (the tests' size).
 MINE_DAYS, MINE_TRUCKS, MINE_SEED = 20, 20, 11
+#: End of the benchmark mine's period (the reference export's date), pinned so every run simulates the same data.
+MINE_END = "2025-11-09T23:17:02.382Z"
 #: REF-A requests sent concurrently while /health is timed (issue: 4).
 CONCURRENT_REF_A = 4
 #: Chat requests timed (and direct calls to the test server).
@@ -78,7 +80,7 @@ def prepare_mine(data: Path | None, models: Path | None, root: Path) -> Paths:
           flush=True)
     t0 = time.perf_counter()
     shutil.copytree(REFERENCE_EXPORT, paths.data)
-    generate(paths.data, days=MINE_DAYS, trucks=MINE_TRUCKS, seed=MINE_SEED)
+    generate(paths.data, days=MINE_DAYS, trucks=MINE_TRUCKS, seed=MINE_SEED, end=MINE_END)
     outcome = retrain(paths, Settings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs))
     if not outcome.promoted:
         raise SystemExit(f"the sample mine's model was rejected: {outcome.reasons}")

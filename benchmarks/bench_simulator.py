@@ -50,6 +50,8 @@ from training.settings import Settings  # noqa: E402
 REF_A = REPO / "contracts" / "ref-a.json"
 #: Synthetic mine used when no champion is given: days of cycles, trucks, excavators, seed.
 MINE_DAYS, MINE_TRUCKS, MINE_EXCAVATORS, MINE_SEED = 10, 16, 3, 7
+#: End of the benchmark mine's period (the reference export's date), pinned so every run simulates the same data.
+MINE_END = "2025-11-09T23:17:02.382Z"
 
 
 def champion_and_fleet(data: Path | None, models: Path | None):
@@ -70,7 +72,8 @@ def champion_and_fleet(data: Path | None, models: Path | None):
 
     root = Path(tempfile.mkdtemp(prefix="bench-mine-"))
     paths = Paths(data=root / "data", models=root / "models", logs=root / "logs")
-    generate(paths.data, days=MINE_DAYS, trucks=MINE_TRUCKS, excavators=MINE_EXCAVATORS, seed=MINE_SEED)
+    generate(paths.data, days=MINE_DAYS, trucks=MINE_TRUCKS, excavators=MINE_EXCAVATORS, seed=MINE_SEED,
+             end=MINE_END)
     t0 = time.perf_counter()
     result = train(prepare(paths, Settings()), Settings())
     return (result.bundle, load_master(paths.data),

@@ -53,6 +53,8 @@ SAMPLE_INTERVAL_S = 0.05
 CONTROL_LOOP = 15_000_000
 #: Synthetic mine used when no champion is given: days of cycles, trucks, excavators, seed.
 MINE_DAYS, MINE_TRUCKS, MINE_EXCAVATORS, MINE_SEED = 6, 16, 3, 11
+#: End of the benchmark mine's period (the reference export's date), pinned so every run simulates the same data.
+MINE_END = "2025-11-09T23:17:02.382Z"
 
 CONDITIONS = {"roadCondition": "GOOD", "shift": "SHIFT_1", "simulation_start_date": "2025-11-10T07:00:00+07:00"}
 
@@ -96,7 +98,8 @@ def ensure_champion(data: Path | None, models: Path | None) -> tuple[Path, Path,
     paths = Paths(data=root / "data", models=root / "models", logs=root / "logs")
     if reference.is_dir():
         shutil.copytree(reference, paths.data)
-    generate(paths.data, days=MINE_DAYS, trucks=MINE_TRUCKS, excavators=MINE_EXCAVATORS, seed=MINE_SEED)
+    generate(paths.data, days=MINE_DAYS, trucks=MINE_TRUCKS, excavators=MINE_EXCAVATORS, seed=MINE_SEED,
+             end=MINE_END)
     t0 = time.perf_counter()
     prepared = prepare(paths, Settings())
     result = train(prepared, Settings())

@@ -20,6 +20,9 @@ Every term is a pure function of one :class:`~simulator.results.ReplicationResul
   late_hours = max(0, hours_to_load - hours_available); demurrage = late_hours (capped at
   ``demurrage_max_hours``) x ``BiayaDemurragePerJam``; ``BiayaPenaltiKeterlambatanKapal`` once when
   late_hours > 0. The whole expected demurrage is charged to the simulated shift (legacy meaning).
+  A *closed* target (its schedule COMPLETED/departed/cancelled, or its deadline before the shift
+  starts: ``VesselTarget.closed_reason``) is charged nothing and is never late: the shift cannot
+  change it; hours_to_load is still reported.
 """
 from __future__ import annotations
 
@@ -97,11 +100,24 @@ class FinancialParams:
 
 @dataclass(frozen=True)
 class VesselTarget:
-    """A vessel to load: tonnes still to load and hours until its sailing deadline (may be <= 0: already due)."""
+    """A vessel to load: tonnes still to load and hours until its sailing deadline (may be <= 0: already due).
+
+    ``closed_reason`` (English, for the response's ``warnings``) and ``closed_reason_id`` (the
+    prototype's Indonesian, for ``ANALISIS_KAPAL``) say why the deadline is not chargeable; both are
+    empty for an open schedule.
+    """
 
     planned_t: float
     hours_available: float
     name: str = ""
+    schedule_id: str = ""
+    closed_reason: str = ""
+    closed_reason_id: str = ""
+
+    @property
+    def chargeable(self) -> bool:
+        """True when missing the deadline costs demurrage and the penalty (the schedule is still open)."""
+        return not self.closed_reason
 
     def __post_init__(self) -> None:
         if isinstance(self.planned_t, bool) or not math.isfinite(self.planned_t) or self.planned_t < 0:
@@ -128,7 +144,7 @@ def production_rate_t_per_hour(r: ReplicationResult) -> float:
 
 
 def vessel_outcome(r: ReplicationResult, vessel: VesselTarget) -> VesselOutcome:
-    """Extrapolate the shift's rate to the vessel: hours to load planned_t and hours late (>= 0)."""
+    """Extrapolate the shift's rate to the vessel: hours to load planned_t and hours late (>= 0; 0 when closed)."""
     rate = production_rate_t_per_hour(r)
     if vessel.planned_t == 0:
         hours = 0.0
@@ -136,6 +152,8 @@ def vessel_outcome(r: ReplicationResult, vessel: VesselTarget) -> VesselOutcome:
         hours = math.inf
     else:
         hours = vessel.planned_t / rate
+    if not vessel.chargeable:
+        return VesselOutcome(hours_to_load=hours, late_hours=0.0)
     return VesselOutcome(hours_to_load=hours, late_hours=max(0.0, hours - vessel.hours_available))
 
 

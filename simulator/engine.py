@@ -21,6 +21,7 @@ import pandas as pd
 from simulator import ranking, replications
 from simulator.economics import VesselTarget
 from simulator.executor import Executor, ScenarioTask
+from simulator.network_engine import network_params, network_plan, network_tasks
 from simulator.fleet import Selection, select_units, vessel_target
 from simulator.model import (DEFAULT_DUMP_BAYS, DEFAULT_INCIDENT_PROBABILITY, Breakdowns, ModelParams, NoiseTables, PhaseNoise,
                              ScenarioInputs, block_cycles)
@@ -194,18 +195,26 @@ def run_request(spec: RequestSpec, *, bundle: Any, fleet: Fleet, executor: Execu
     spec.check_limit(settings.sim_max_grid_simulations)
     if deterministic is not None:
         spec = replace(spec, simulation=replace(spec.simulation, deterministic=deterministic))
-    selection = select_units(fleet, spec.conditions, spec.grid.max_trucks, spec.grid.max_excavators,
-                             now or datetime.now(timezone.utc))
-    vessel = vessel_target(spec.conditions.schedule_id, selection.start, sailing_schedules, vessels)
-
-    t0 = time.perf_counter()
-    table = context_table(spec, selection, bundle, fleet)
-    full = pair_inputs(table, spec.grid.max_trucks, spec.grid.max_excavators, NoiseTables.from_bundle(bundle),
-                       Breakdowns.from_bundle(bundle))
     site = bundle_site(bundle)
-    params = model_params(spec, full, site)
+    if spec.network is None:
+        selection = select_units(fleet, spec.conditions, spec.grid.max_trucks, spec.grid.max_excavators,
+                                 now or datetime.now(timezone.utc))
+        t0 = time.perf_counter()
+        table = context_table(spec, selection, bundle, fleet)
+        full = pair_inputs(table, spec.grid.max_trucks, spec.grid.max_excavators, NoiseTables.from_bundle(bundle),
+                           Breakdowns.from_bundle(bundle))
+        params = model_params(spec, full, site)
+        tasks = scenario_tasks(spec, full, params)
+    else:  # several loading points and destinations: the haul-network model (simulator.network_engine)
+        t0 = time.perf_counter()
+        plan = network_plan(spec, fleet, bundle, now or datetime.now(timezone.utc), site)
+        selection, table = plan.selection, plan.table
+        params = network_params(spec, plan.full, site)
+        tasks = network_tasks(spec, plan, params)
+    vessel = vessel_target(spec.conditions.schedule_id, selection.start, sailing_schedules, vessels)
     warnings = tuple(site.unseen_conditions(spec.conditions.weather, spec.conditions.road_condition)) if site else ()
-    tasks = scenario_tasks(spec, full, params)
+    if vessel is not None and not vessel.chargeable:
+        warnings += (vessel.closed_reason,)
     t1 = time.perf_counter()
     per_task = executor.map_scenarios(tasks)
     t2 = time.perf_counter()

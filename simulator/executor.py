@@ -10,7 +10,8 @@ API's threads, workers fork from a clean server that has the simulator imported)
 at construction. Work units are a scenario's replications, split so that every worker gets several
 units, largest first. The per-model-version noise arrays (holdout residuals, delay minutes) are
 written once per version to the executor's temporary folder and each worker loads them once, keyed
-by version: a unit carries only a small reference, never the arrays.
+by version: a unit carries only a small reference, never the arrays. Workers end themselves when
+the process that owns the pool dies (``simulator.lifeline``), so a killed service leaves no pool.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from typing import Protocol
 
 import numpy as np
 
+from simulator import network_model
+from simulator.lifeline import watch_parent
 from simulator.model import ModelParams, NoiseTables, ScenarioInputs, run_replications
 from simulator.results import ReplicationResult
 from training.settings import Settings, get_settings
@@ -44,14 +47,14 @@ WORKER_CACHE_VERSIONS: int = 4
 WARM_UP_HOLD_S: float = 0.05
 WARM_UP_ROUNDS: int = 5
 #: Modules the fork server imports once, so that every worker starts with them loaded.
-PRELOAD_MODULES: tuple[str, ...] = ("numpy", "scipy.special", "simpy", "simulator.model")
+PRELOAD_MODULES: tuple[str, ...] = ("numpy", "scipy.special", "simpy", "simulator.model", "simulator.network_model")
 
 
 @dataclass(frozen=True)
 class ScenarioTask:
     """One scenario to replicate: replications 0..replications-1 with the request's root seed."""
 
-    inputs: ScenarioInputs
+    inputs: ScenarioInputs  # or a network_model.NetworkInputs (same surface: trucks, noise, ...)
     params: ModelParams
     seed: int
     replications: int
@@ -63,8 +66,10 @@ class ScenarioTask:
 
 
 def run_task(task: ScenarioTask, start: int = 0, stop: int | None = None) -> list[ReplicationResult]:
-    """Replications ``start..stop-1`` of a task in this process."""
-    return run_replications(task.inputs, task.params, task.seed, range(start, task.replications if stop is None else stop))
+    """Replications ``start..stop-1`` of a task in this process (a haul-network strategy runs on
+    ``network_model``, a one-road one on ``model``)."""
+    run = network_model.run_replications if isinstance(task.inputs, network_model.NetworkInputs) else run_replications
+    return run(task.inputs, task.params, task.seed, range(start, task.replications if stop is None else stop))
 
 
 class Executor(Protocol):
@@ -149,12 +154,16 @@ class LocalPoolExecutor:
         if start_method == "forkserver":
             context.set_forkserver_preload(list(PRELOAD_MODULES))
         self._context = context
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        self._pool = self._new_pool()
         self._folder = Path(tempfile.mkdtemp(prefix="mineops-sim-"))
         self._shipped: dict[str, NoiseRef] = {}
         self._lock = threading.Lock()  # the API may call map_scenarios from several threads
         self.worker_pids: set[int] = set()
         self._warm_up()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """A pool whose workers exit on their own when this process dies (``simulator.lifeline``)."""
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context, initializer=watch_parent)
 
     def _warm_up(self) -> None:
         """Start every worker and run one tiny simulation in each."""
@@ -170,7 +179,7 @@ class LocalPoolExecutor:
         with self._lock:
             if self._pool is broken:
                 broken.shutdown(wait=False, cancel_futures=True)
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)
+                self._pool = self._new_pool()
                 self.worker_pids = set()
                 self._warm_up()
 
@@ -196,7 +205,10 @@ class LocalPoolExecutor:
             chunks = min(per_task, task.replications)
             bounds = np.linspace(0, task.replications, chunks + 1).round().astype(int)
             units += [(index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        return sorted(units, key=lambda u: -tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1))
+        # Equal costs: more excavators first, so a worker's first scenario draws for the later, smaller
+        # ones (simulator.model.shared_draws).
+        return sorted(units, key=lambda u: (-tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1),
+                                            -tasks[u[0]].inputs.excavators))
 
     def map_scenarios(self, tasks: Sequence[ScenarioTask]) -> list[list[ReplicationResult]]:
         shipped = [replace(t, inputs=replace(t.inputs, noise=self._ref(t.inputs.noise)))

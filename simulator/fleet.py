@@ -7,7 +7,10 @@
   scenario is a prefix of the largest one;
 * operators: active operators of the request's shift by employee number, dealt round-robin to the
   trucks (all active operators when the shift has none);
-* start: ``simulation_start_date``, else the shift's start today in the mine's local time.
+* start: ``simulation_start_date``, else the shift's start today in the mine's local time;
+* vessel: ``target_schedule_id``'s planned tonnes and hours from the start to its ``etsLoading``. A
+  schedule that is over (status in :data:`CLOSED_SCHEDULE_STATUSES`) or whose deadline is before the
+  start is *closed*: reported, never charged demurrage or penalty (``VesselTarget.closed_reason``).
 
 "Active" is the ``isActive`` flag; the ``status`` column is a snapshot of the export's moment (a unit
 in MAINTENANCE then may well work the planned shift), so it is not used. Asking for more units than
@@ -26,6 +29,10 @@ from training.features import Fleet
 from training.schema import MIN_HAUL_CAPACITY_T, MINE_UTC_OFFSET_HOURS, SHIFT_START_HOUR
 #: Operator status that may be rostered.
 ACTIVE_OPERATOR_STATUS = "ACTIVE"
+#: Sailing-schedule statuses of a call that is over (loaded and gone, or called off): nothing left
+#: for the shift to load. The prototype's dashboard lists the open ones (SCHEDULED, ARRIVED,
+#: LOADING, ANCHORAGE, STANDBY); an unknown status is treated as open.
+CLOSED_SCHEDULE_STATUSES = frozenset({"COMPLETED", "DEPARTED", "SAILED", "CANCELLED"})
 _TRUE_TEXT = frozenset({"true", "1", "yes"})
 
 
@@ -159,13 +166,37 @@ def select_units(fleet: Fleet, conditions: Conditions, trucks: int, excavators: 
     )
 
 
+def _closed(schedule_id: str, name: str, status: str, deadline: pd.Timestamp, start: datetime) -> tuple[str, str]:
+    """Why a schedule's deadline is not chargeable, in English and in the prototype's Indonesian ("" if it is)."""
+    local = timezone(timedelta(hours=MINE_UTC_OFFSET_HOURS))
+    when = deadline.tz_convert(local).strftime("%Y-%m-%d %H:%M")
+    begins = pd.Timestamp(start).tz_convert(local).strftime("%Y-%m-%d %H:%M")
+    if status in CLOSED_SCHEDULE_STATUSES:
+        return (f"sailing schedule {schedule_id} ({name}) is {status}: nothing left to load, so no demurrage "
+                f"or late penalty is charged",
+                f"Jadwal {schedule_id} ({name}) berstatus {status}: tidak ada muatan tersisa, demurrage dan "
+                f"denda keterlambatan tidak dihitung")
+    if deadline <= pd.Timestamp(start):
+        return (f"sailing schedule {schedule_id} ({name}) had its loading deadline {when} (UTC+"
+                f"{MINE_UTC_OFFSET_HOURS:g}) before the shift starts ({begins}): the shift cannot meet or miss "
+                f"it, so no demurrage or late penalty is charged",
+                f"Batas muat jadwal {schedule_id} ({name}) {when} sudah lewat sebelum shift dimulai ({begins}): "
+                f"demurrage dan denda keterlambatan tidak dihitung")
+    return "", ""
+
+
 def vessel_target(schedule_id: str | None, start: datetime, sailing_schedules: pd.DataFrame | None,
                   vessels: pd.DataFrame | None) -> VesselTarget | None:
     """The vessel to load for ``target_schedule_id``: planned tonnes and hours from ``start`` to its
-    loading deadline (``etsLoading``). None without an id or when the export has no schedules."""
-    if schedule_id is None or sailing_schedules is None or sailing_schedules.empty:
+    loading deadline (``etsLoading``); closed when the call is over or the deadline precedes ``start``.
+    None without an id; an id the export does not hold (or no schedules at all) is a SpecError."""
+    field = "fixed_conditions.target_schedule_id"
+    if schedule_id is None:
         return None
-    row = _find(sailing_schedules, schedule_id, "fixed_conditions.target_schedule_id", "sailing schedule")
+    if sailing_schedules is None or sailing_schedules.empty:
+        raise SpecError(field, f"unknown sailing schedule id {schedule_id!r}: the data holds no sailing schedules "
+                               "(add one with POST /add_schedule)")
+    row = _find(sailing_schedules, schedule_id, field, "sailing schedule")
     deadline = pd.Timestamp(row["etsLoading"])
     deadline = deadline.tz_localize("UTC") if deadline.tzinfo is None else deadline.tz_convert("UTC")
     name = _text(row.get("vesselId"))
@@ -173,5 +204,8 @@ def vessel_target(schedule_id: str | None, start: datetime, sailing_schedules: p
         hit = vessels[vessels["id"].astype(str) == name]
         if not hit.empty:
             name = _text(hit.iloc[0].get("name")) or name
+    status = _text(row.get("status")).strip().upper()
+    reason, reason_id = _closed(schedule_id, name, status, deadline, start)
     return VesselTarget(planned_t=float(row["plannedQuantity"]),
-                        hours_available=(deadline - pd.Timestamp(start)).total_seconds() / 3600.0, name=name)
+                        hours_available=(deadline - pd.Timestamp(start)).total_seconds() / 3600.0, name=name,
+                        schedule_id=schedule_id, closed_reason=reason, closed_reason_id=reason_id)

@@ -33,6 +33,8 @@ SLIPPERY_SPEED_LIMIT_KMH = 20
 GUIDELINE_SEPARATOR = " | "
 #: ANALISIS_KAPAL without a vessel (prototype text).
 NO_VESSEL_TEXT = "Tidak ada kapal."
+#: ANALISIS_KAPAL status of a closed schedule (over, or deadline before the shift): nothing charged.
+CLOSED_VESSEL_STATUS = "TIDAK_DIHITUNG"
 #: Display value for a quantity that cannot be computed (prototype text for a missing duration).
 NOT_AVAILABLE = "N/A"
 
@@ -150,6 +152,8 @@ def vessel_analysis(s: ScenarioSummary) -> str:
     hours_est = s.metrics.get("vessel_hours_to_target")
     if hours_est is None:
         return NO_VESSEL_TEXT
+    if s.vessel_closed:
+        return f"Status: {CLOSED_VESSEL_STATUS} | {s.vessel_closed} | Estimasi muat {format_hours(hours_est.mean)}"
     p = s.probability_vessel_late
     hours = hours_est.mean
     late = _mean(s, "vessel_late_hours", 0.0)

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 from simulator.economics import FinancialParams, VesselTarget, economics, vessel_outcome
+from simulator.kpis import KPI_METRICS, QUEUE_SPLIT_METRICS, kpi_columns
 from simulator.results import Estimate, ReplicationResult, ScenarioSummary
 
 #: Confidence level of every interval (two-sided).
@@ -30,9 +31,12 @@ METRICS: tuple[str, ...] = (
     "demurrage_idr", "vessel_penalty_idr",
     # 0/1 indicator of a missed sailing deadline (all 0 without a vessel)
     "vessel_late_probability",
-)
+) + KPI_METRICS  # match factor, cost per tonne, tonnes per operating hour (``simulator.kpis``)
 #: Extra metrics present only when a vessel is given: hours to load it at the shift's rate, hours late.
 VESSEL_METRICS: tuple[str, ...] = ("vessel_hours_to_target", "vessel_late_hours")
+#: Extra metrics present when the model splits them (the haul-network model): queues at loaders and at
+#: dumps, bunching; per destination ``production_t@<id>`` and with a target ``target_attainment@<id>``.
+NETWORK_METRICS: tuple[str, ...] = QUEUE_SPLIT_METRICS
 
 
 @lru_cache(maxsize=1024)
@@ -107,6 +111,7 @@ def replication_metrics(
         outcomes = [vessel_outcome(r, vessel) for r in results]
         out["vessel_hours_to_target"] = col(o.hours_to_load for o in outcomes)
         out["vessel_late_hours"] = col(o.late_hours for o in outcomes)
+    out.update(kpi_columns(results, out["cost_idr"]))
     return out
 
 
@@ -139,6 +144,8 @@ def summarise(
         replications=len(results),
         metrics={name: estimate(values) for name, values in per_rep.items()},
         probability_vessel_late=float(np.mean(per_rep["vessel_late_probability"])),
+        dispatch=first.dispatch,
+        vessel_closed=vessel.closed_reason_id if vessel is not None else "",
     )
 
 

@@ -22,17 +22,20 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
 from dataclasses import replace
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
+from simulator.dispatch import RULES
 from simulator.economics import LEGACY_KEYS, FinancialParams
-from simulator.scenario import (MAX_DURATION_HOURS, MAX_REPLICATIONS, Conditions, Grid, RequestSpec,
-                                SimulationParams, SpecError, parse_start)
+from simulator.scenario import (DESTINATION_KEYS, LOADING_POINT_KEYS, MAX_DURATION_HOURS, MAX_REPLICATIONS,
+                                NETWORK_KEYS, Conditions, Grid, RequestSpec, SimulationParams, SpecError,
+                                parse_network, parse_start)
 from training.schema import (ROAD_CONDITIONS, SHIFTS, WEATHER, WEATHER_DISPLAY, normalise_road_condition,
                              normalise_shift, normalise_weather)
 
@@ -54,8 +57,10 @@ REF_A_EXAMPLE: dict[str, Any] = {
 }
 
 
-def value_error(reason: str) -> PydanticCustomError:
-    return PydanticCustomError("value_error", "{reason}", {"reason": reason})
+def value_error(reason: str, path: str | None = None) -> PydanticCustomError:
+    """A validation error with our message; ``path`` names the field when pydantic's location would not
+    (a check across sections, a section validated by its own parser)."""
+    return PydanticCustomError("value_error", "{reason}", {"reason": reason, "path": path})
 
 
 def _is_int(value: Any) -> bool:
@@ -147,6 +152,27 @@ def _money(value: Any) -> Any:
     return value
 
 
+def _dispatch(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise value_error(f"must be a non-empty list of rule names ({', '.join(RULES)})")
+    for i, rule in enumerate(value):
+        if rule not in RULES:
+            raise value_error(f"unknown rule {rule!r}; known: {', '.join(RULES)}",
+                              path=f"decision_variables.dispatch[{i}]")
+    return value
+
+
+def _network(value: Any) -> Any:
+    """The ``network`` section is checked by its parser (``scenario.parse_network``), errors keep its path."""
+    try:
+        parse_network(value)
+    except SpecError as exc:
+        raise value_error(exc.reason, path=exc.field) from None
+    return value
+
+
 def _accepted(values: tuple[str, ...]) -> list[str]:
     """Every spelling documented for a categorical: the enum form and the display form."""
     out = list(values)
@@ -191,6 +217,9 @@ class DecisionVariables(BaseModel):
         min_length=1, description="Dump-truck counts to compare.", examples=[[5, 10]])]
     jumlah_excavator: Annotated[list[Count], BeforeValidator(_count_list), Field(
         min_length=1, description="Excavator counts to compare.", examples=[[1, 2]])]
+    dispatch: Annotated[list[str] | None, BeforeValidator(_dispatch)] = Field(
+        None, description="Dispatch rules to compare (default: fixed); the dynamic ones need a `network` with "
+                          "at least two loading points.", json_schema_extra={"items": {"enum": list(RULES)}})
 
 
 _FINANCIAL_DEFAULTS = FinancialParams()
@@ -241,6 +270,19 @@ class StrategiesRequest(BaseModel):
     decision_variables: DecisionVariables
     financial_params: FinancialParamsBody | None = None  # type: ignore[valid-type]
     simulation: SimulationSettings | None = None
+    network: Annotated[dict[str, Any] | None, BeforeValidator(_network)] = Field(None, description=(
+        "Optional haul network: `loading_points` (" + ", ".join(LOADING_POINT_KEYS) + "), `destinations` ("
+        + ", ".join(DESTINATION_KEYS) + "), `single_lane`, `headway_min`; unknown keys are refused."),
+        json_schema_extra={"properties": {k: {} for k in NETWORK_KEYS}, "additionalProperties": False})
+
+    @model_validator(mode="after")
+    def _dynamic_dispatch_needs_a_network(self) -> "StrategiesRequest":
+        rules = self.decision_variables.dispatch or []
+        points = (self.network or {}).get("loading_points") or []
+        if any(rule != "fixed" for rule in rules) and len(points) < 2:
+            raise value_error("dynamic rules choose between loading points: give a network with at least two",
+                              path="decision_variables.dispatch")
+        return self
 
     def warnings(self) -> list[str]:
         """One line per unknown field of the prototype's sections, with the closest known name."""
@@ -270,7 +312,8 @@ class StrategiesRequest(BaseModel):
             schedule_id=_stripped(fixed.target_schedule_id),
             start=parse_start(fixed.simulation_start_date, "fixed_conditions.simulation_start_date"))
         grid = Grid(truck_counts=tuple(sorted(set(decisions.alokasi_truk))),
-                    excavator_counts=tuple(sorted(set(decisions.jumlah_excavator))))
+                    excavator_counts=tuple(sorted(set(decisions.jumlah_excavator))),
+                    dispatch=tuple(dict.fromkeys(decisions.dispatch or ["fixed"])))
         given = {} if self.financial_params is None else self.financial_params.model_dump(exclude_none=True)
         financial = FinancialParams(**{LEGACY_KEYS.get(k, k): float(v) for k, v in given.items()})
         simulation = defaults or SimulationParams()
@@ -279,7 +322,8 @@ class StrategiesRequest(BaseModel):
             if "duration_hours" in chosen:
                 chosen["duration_hours"] = float(chosen["duration_hours"])
             simulation = replace(simulation, **chosen)
-        return RequestSpec(conditions=conditions, grid=grid, simulation=simulation, financial=financial)
+        return RequestSpec(conditions=conditions, grid=grid, simulation=simulation, financial=financial,
+                           network=parse_network(self.network))
 
 
 def _stripped(value: str | None) -> str | None:
@@ -328,9 +372,29 @@ def error_messages(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[t
     """(loc, 'path: reason') of every error; ``loc`` without a leading 'body'."""
     out = []
     for error in exc.errors(include_url=False):
-        loc = prefix + tuple(error["loc"])
+        loc = prefix + error_loc(error)
         out.append((loc, f"{field_path(loc)}: {error_reason(error)}"))
     return out
+
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def path_loc(path: str) -> tuple[Any, ...]:
+    """'decision_variables.alokasi_truk[2]' -> ('decision_variables', 'alokasi_truk', 2)."""
+    loc: list[Any] = []
+    for part in path.split("."):
+        name = _INDEX.split(part)[0]
+        if name:
+            loc.append(name)
+        loc.extend(int(i) for i in _INDEX.findall(part))
+    return tuple(loc)
+
+
+def error_loc(error: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Where an error is: the path our validator named (``value_error(..., path=)``), else pydantic's."""
+    path = (error.get("ctx") or {}).get("path")
+    return path_loc(path) if path else tuple(error["loc"])
 
 
 def parse_body(body: Any) -> StrategiesRequest:

@@ -30,6 +30,17 @@ class ReplicationResult:
     breakdowns: int            # units taken out of service during the shift
     downtime_hours: float      # unit-hours lost to breakdowns
     hours_to_target: float | None = None  # hours needed to reach the vessel's quantity at this rate
+    # --- filled by the haul-network model (``simulator.network_model``); None/() when not known
+    dispatch: str = "fixed"    # dispatch rule of the strategy (``simulator.dispatch``)
+    loader_queue_hours: float | None = None  # truck-hours waiting for a loader
+    dump_queue_hours: float | None = None    # truck-hours waiting for a tipping bay (closures included)
+    bunching_hours: float | None = None      # truck-hours lost behind slower trucks on single-lane roads
+    truck_downtime_hours: float | None = None
+    excavator_downtime_hours: float | None = None
+    loading_hours: float | None = None       # loader-hours spent loading inside the shift
+    destination_ids: tuple[str, ...] = ()
+    destination_production_t: tuple[float, ...] = ()        # tonnes dumped per destination
+    destination_targets_t: tuple[float | None, ...] = ()    # the request's target per destination
 
 
 @dataclass(frozen=True)
@@ -74,8 +85,11 @@ class ScenarioSummary:
     replications: int
     metrics: dict[str, Estimate] = field(default_factory=dict)  # profit_idr, production_t, fuel_l, ...
     probability_vessel_late: float = 0.0
+    #: Why the vessel deadline is not charged (closed schedule; the prototype's Indonesian), "" otherwise.
+    vessel_closed: str = ""
     rank: int = 0
     tied_with: tuple[str, ...] = ()
     pareto: bool = False
     guideline: str = ""        # short operating guideline computed from the numbers
     vessel_analysis: str = ""  # sentence about the vessel deadline
+    dispatch: str = "fixed"    # dispatch rule of the strategy

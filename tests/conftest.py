@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 from tests import paths
+from tests.servers import pytest_runtest_makereport  # noqa: F401 - the hook: missing servers fail under CI
 
 REFERENCE_EXPORT = paths.REFERENCE_EXPORT
+REFERENCE_EXPORT_END = paths.REFERENCE_EXPORT_END
 
 
 def _reference_export() -> Path:
@@ -50,7 +52,8 @@ def trained_mine(tmp_path_factory, reference_export: Path):
     root = tmp_path_factory.mktemp("mine")
     paths = Paths(root / "data", root / "models", root / "logs")
     shutil.copytree(reference_export, paths.data)
-    generate(paths.data, days=SMALL_MINE_DAYS, trucks=SMALL_MINE_TRUCKS, seed=SMALL_MINE_SEED)
+    generate(paths.data, days=SMALL_MINE_DAYS, trucks=SMALL_MINE_TRUCKS, seed=SMALL_MINE_SEED,
+             end=REFERENCE_EXPORT_END)
     outcome = retrain(paths, Settings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs))
     assert outcome.promoted, f"the fixture's baseline was rejected: {outcome.reasons}"
     return paths

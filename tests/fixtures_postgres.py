@@ -5,8 +5,9 @@
 stopped and the folder removed at the end of the session. The cluster is started once per session
 even when several test modules import the fixture (it is kept in ``config.stash``).
 
-Missing binaries FAIL the tests instead of skipping them: CI installs the package
-(``.ci/apt-packages.txt``). As root the server runs as the ``postgres`` user (initdb refuses root).
+Missing binaries skip the tests naming the Debian package (``tests.servers``); CI installs it
+(``.ci/apt-packages.txt``) and sets ``MINEOPS_TEST_REQUIRE_SERVERS``, under which a missing binary
+fails them. As root the server runs as the ``postgres`` user (initdb refuses root).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.servers import skip_missing
 
 #: Where the Debian package puts the server binaries (one folder per major version).
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -62,12 +65,11 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
 
 
 def find_pg_bin() -> Path:
-    """The newest installed PostgreSQL bin folder; fails the test when none is installed."""
+    """The newest installed PostgreSQL bin folder; skips the test (naming the package) when none is installed."""
     found = sorted(glob.glob(PG_BIN_GLOB), key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0)
     found = [p for p in found if (Path(p) / "initdb").exists() and (Path(p) / "pg_ctl").exists()]
     if not found:
-        pytest.fail(f"PostgreSQL server binaries not found ({PG_BIN_GLOB}/initdb): "
-                    "install the Debian package postgresql (see .ci/apt-packages.txt)", pytrace=False)
+        skip_missing(f"PostgreSQL server binaries ({PG_BIN_GLOB}/initdb)", "postgresql")
     return Path(found[-1])
 
 

@@ -37,3 +37,11 @@ def test_every_documented_command_exists():
         if module in ("pip", "pytest", "json.tool"):
             continue
         assert importlib.util.find_spec(module) is not None, module
+
+
+def test_files_the_readme_examples_post_ship_with_the_repo():
+    """`curl -d @FILE` and `python -m simulator FILE` examples run from the repository's root as written."""
+    posted = set(re.findall(r"-d @([\w./-]+)", README)) | set(re.findall(r"e\.g\. `([\w./-]+\.json)`", README))
+    assert "contracts/ref-a.json" in posted
+    for name in posted:
+        assert (ROOT / name).is_file(), f"README example reads {name}, which a fresh clone does not have"

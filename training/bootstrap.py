@@ -1,8 +1,11 @@
 """``python -m training.bootstrap``: make a fresh checkout usable with no data and no model.
 
-When ``--data`` has no ``hauling_activities.csv`` a sample mine is generated (keeping any master
-tables already there); when the registry has no champion a baseline is trained and promoted
-through the normal gated retrain. Both steps log their progress. The API runs this at start-up.
+When ``--data`` has no ``hauling_activities.csv`` a sample mine is generated on the master tables
+already there, or, in a folder without them, on the prototype's fleet tables (copied with their
+ids, so the prototype's dashboard defaults are valid ids); its period ends now and its vessel
+line-up has calls in the coming days. When the registry has no champion a baseline is trained and
+promoted through the normal gated retrain. Both steps log their progress. The API runs this at
+start-up.
 """
 from __future__ import annotations
 
@@ -26,8 +29,11 @@ def ensure_baseline(paths: Paths, settings: Settings) -> str:
         log.info("champion %s present in %s", champion, paths.models)
         return champion
     if not (paths.data / "hauling_activities.csv").exists():
-        from training.synthetic import generate
+        from training.synthetic import copy_fleet_tables, generate
 
+        copied = copy_fleet_tables(paths.data)
+        if copied:
+            log.info("copied the prototype's fleet tables into %s: %s", paths.data, ", ".join(copied))
         log.info("no hauling_activities.csv in %s: generating the sample mine (%d days x %d trucks)...",
                  paths.data, settings.synthetic_days, settings.synthetic_trucks)
         t0 = time.perf_counter()

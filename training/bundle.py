@@ -18,7 +18,9 @@ Every model is a whole sklearn ``Pipeline`` (encoding inside), so callers pass r
 """
 from __future__ import annotations
 
+import functools
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+from threadpoolctl import ThreadpoolController
 
 from training.errors import RegistryError
 from training.site import SiteCalibration
@@ -38,6 +41,12 @@ ARRAYS_FILE = "distributions.npz"
 #: without them (written before they existed) loads with an empty mapping.
 WEATHER_DELAY_PREFIX = "delay_minutes@"
 RELIABILITY_FILE = "reliability.json"
+#: Rows below which :meth:`ModelBundle.predict` runs its models on one thread. A request's batch (the
+#: pairs of its largest scenario: REF-A has 45) is far too small to share out: OpenMP's hand-offs cost
+#: more than the work. Measured on the default mine's champion, REF-A's batch took 30 ms of CPU on one
+#: thread against 244 ms on two (gradient boosting's per-tree parallel loops), and on a busy machine
+#: 0.3 s of wall time against 1.75 s. Holdout evaluations (tens of thousands of rows) keep every core.
+SERIAL_PREDICT_ROWS: int = 5_000
 #: ``site`` as JSON; a version written before it existed loads with ``SiteCalibration()`` (no evidence).
 SITE_FILE = "site.json"
 
@@ -84,6 +93,13 @@ class CyclePrediction:
     phase_mu: dict[str, np.ndarray]
 
 
+@functools.cache
+def _thread_pools() -> ThreadpoolController:
+    """The process's OpenMP/BLAS thread pools, found once (at the first prediction, when the models'
+    libraries are loaded; scanning them costs about a millisecond, a limit through this ~10 us)."""
+    return ThreadpoolController()
+
+
 @dataclass(frozen=True)
 class ModelBundle:
     """The champion (or a candidate) as the simulator and the evaluation use it."""
@@ -101,13 +117,15 @@ class ModelBundle:
     site: SiteCalibration = field(default_factory=SiteCalibration)
 
     def predict(self, features: pd.DataFrame) -> CyclePrediction:
-        """One batched call per model for all rows of ``features``."""
-        return CyclePrediction(
-            payload_t=np.clip(np.asarray(self.payload.predict(features), dtype=float), 0.0, None),
-            fuel_l=np.clip(np.asarray(self.fuel.predict(features), dtype=float), 0.0, None),
-            delay_probability=np.asarray(self.delay.predict_proba(features)[:, 1], dtype=float),
-            phase_mu={p: self.durations[p].mu(features) for p in PHASES},
-        )
+        """One batched call per model for all rows of ``features`` (a small batch on one thread,
+        :data:`SERIAL_PREDICT_ROWS`)."""
+        with _thread_pools().limit(limits=1) if len(features) < SERIAL_PREDICT_ROWS else nullcontext():
+            return CyclePrediction(
+                payload_t=np.clip(np.asarray(self.payload.predict(features), dtype=float), 0.0, None),
+                fuel_l=np.clip(np.asarray(self.fuel.predict(features), dtype=float), 0.0, None),
+                delay_probability=np.asarray(self.delay.predict_proba(features)[:, 1], dtype=float),
+                phase_mu={p: self.durations[p].mu(features) for p in PHASES},
+            )
 
     def save(self, folder: Path) -> list[str]:
         """Write the artifacts into ``folder`` (a registry temp folder); return the file names."""

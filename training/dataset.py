@@ -21,6 +21,7 @@ Returned frames are indexed by row number (index name ``_row``); extra columns a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -594,3 +595,65 @@ def load_master(data_dir: Path | str, *, quarantine_dir: Path | str | None = Non
     names = [n for n in TABLES if n != "hauling_activities"]
     required = {n for n in names if TABLES[n].required_file}
     return _load(data_dir, names, required, quarantine_dir, max_bad_share)
+
+
+# --- records (one event at a time, e.g. from the live stream) ----------------------------------------
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """Outcome of ``check_records``: the typed frame of the good records and why each bad one failed.
+
+    ``frame`` is indexed by the record's position in the input (0-based) and holds only good
+    records; ``rejected`` maps the position of every bad record to its problems.
+    """
+
+    frame: pd.DataFrame
+    rejected: dict[int, list[Problem]]
+
+
+def check_records(table: str, records: list[dict[str, str]], parents: dict[str, pd.DataFrame],
+                  source: str | None = None) -> RecordCheck:
+    """Validate ``records`` (each a mapping column -> text as in the CSV; '' = empty) against table
+    ``table`` of the schema with the same checks ``load_export`` applies to a file's rows.
+
+    ``parents`` holds the validated parent tables the foreign keys and relative caps refer to (an
+    ``Export``'s frames). A record lacking a required column is bad ("missing required column X");
+    unknown keys are carried as text. Uniqueness is checked within ``records`` only. ``source``
+    names the input in problems (default: the table's file name).
+    """
+    spec = TABLES[table]
+    file = source or spec.file
+    columns = list(spec.column_names)
+    extra = sorted({k for r in records for k in r} - set(columns))
+    header = columns + extra
+    required = spec.required_columns
+    missing: dict[int, list[Problem]] = {}
+    for i, record in enumerate(records):
+        if not all(name in record for name in required):
+            missing[i] = [Problem(file, i + 1, None, None, f"missing required column {name}")
+                          for name in required if name not in record]
+    raw = pd.DataFrame({name: np.asarray([_text(r.get(name, "")) for r in records], dtype=object)
+                        for name in header},
+                       index=pd.Index(np.arange(1, len(records) + 1, dtype=np.int64), name=ROW_COLUMN))
+    needed = {parent: parents[parent] for parent in spec.foreign_keys.values()}
+    frame, problems, bad = _check_table(_RawTable(spec, raw, {}), needed, {})
+    rejected: dict[int, list[Problem]] = {i: list(p) for i, p in missing.items()}
+    for p in problems:
+        if p.row is not None:
+            rejected.setdefault(p.row - 1, []).append(dataclasses.replace(p, file=file))
+    good = np.ones(len(records), dtype=bool)
+    good[list(rejected)] = False
+    kept = frame[good]
+    kept.index = pd.Index(np.flatnonzero(good), name=ROW_COLUMN)
+    return RecordCheck(kept, rejected)
+
+
+def _text(value: object) -> str:
+    """A record's field as the CSV would hold it ('' for a missing or null value)."""
+    if type(value) is str:
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return value if isinstance(value, str) else str(value)

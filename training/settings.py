@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path("models"), description="Model registry root (vN/ folders + champion pointer)")
     logs_dir: Path = Field(Path("logs"), description="Quarantine, reports, prediction log, drift reports")
     log_level: str = Field("INFO", description="Python logging level")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="Service log lines: json (one object per line), text (one human line: time, level, "
+                            "message), auto (text when stderr is a terminal, else json; the image sets json)",
+    )
 
     # --- data validation ---------------------------------------------------------------------
     max_bad_row_share: float = Field(
@@ -102,6 +107,43 @@ class Settings(BaseSettings):
                     "(grids above sim_max_grid_simulations run on the cluster)",
     )
 
+    # --- live haulage (Redis Streams ingestion, speed and batch layers, cache) ---------------------
+    redis_url: str = Field(
+        "", description="Redis for live ingestion, KPI snapshots and the ranking cache (redis://host:6379/0); "
+                        "empty = live ingestion not configured, in-process cache",
+    )
+    live_stream: str = Field("hauling-events", description="Redis Stream the fleet system XADDs cycle events to")
+    live_group: str = Field("live-workers", description="Consumer group of python -m live.worker")
+    live_stream_maxlen: int = Field(
+        1_000_000, ge=1000, description="Approximate length the stream is trimmed to on XADD (MAXLEN ~), entries",
+    )
+    live_default_site: str = Field("default", description="Site of an event that names none")
+    live_batch_size: int = Field(2000, ge=1, description="Events a worker reads, validates and writes per batch")
+    live_block_ms: int = Field(100, ge=1, description="Milliseconds XREADGROUP waits for new events")
+    live_claim_idle_s: float = Field(
+        30.0, gt=0, description="Seconds an event may stay unacknowledged before another worker claims it "
+                                "(a crashed worker's pending entries)",
+    )
+    live_snapshot_ttl_s: int = Field(
+        60, ge=1, description="Seconds a KPI snapshot counts as fresh; the worker re-stamps the current shift's "
+                              "snapshot every third of this, so an older one means the speed layer stopped",
+    )
+    live_shift_plan_tonnes: float = Field(
+        0.0, ge=0, description="Tonnes planned per shift; 0 = the median of the stored shifts of the same "
+                               "site and shift (batch layer)",
+    )
+    live_batch_every_cycles: int = Field(
+        20_000, ge=1, description="New stored cycles after which the batch layer runs (export, drift, retrain)",
+    )
+    live_daily_at: str = Field("02:00", description="Mine-local time (HH:MM) of the daily batch run")
+    live_batch_enabled: bool = Field(
+        True, description="Whether python -m live.worker runs the batch layer (aggregates, export, drift, retrain)",
+    )
+    live_sse_keepalive_s: float = Field(
+        15.0, gt=0, description="Seconds between keep-alive comments on GET /live/kpis/stream",
+    )
+    cache_ttl_s: int = Field(900, ge=0, description="Seconds a strategies ranking is answered from the cache")
+
     @field_validator("log_level")
     @classmethod
     def _upper(cls, v: str) -> str:
@@ -114,6 +156,14 @@ class Settings(BaseSettings):
                 f"{ENV_PREFIX}SECRET_KEY must be set when {ENV_PREFIX}ENVIRONMENT={self.environment}"
             )
         return self
+
+    @field_validator("live_daily_at")
+    @classmethod
+    def _hh_mm(cls, v: str) -> str:
+        hours, _, minutes = v.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+            raise ValueError(f"live_daily_at must be HH:MM on the mine's clock, got {v!r}")
+        return f"{int(hours):02d}:{int(minutes):02d}"
 
     @property
     def quarantine_dir(self) -> Path:

@@ -2,7 +2,11 @@
 
 Writes every file of the input contract (``training.schema``) into ``--data``. Master tables
 already there (for example a copy of the reference export) are kept byte for byte and their
-trucks, excavators, operators and roads are used; otherwise a plausible fleet is generated too.
+trucks, excavators, operators and roads are used. A folder without them gets the prototype's
+fleet tables (``training.reference``, with their real ids, so the prototype's dashboard defaults
+are valid); ``--generated-fleet`` invents a plausible fleet instead. The period ends at ``--end``
+(default: now, at the last whole shift), and the vessel line-up runs on past it, so a planner
+opening the dashboard today sees upcoming calls. The same seed and end give byte-identical files.
 An existing ``hauling_activities.csv`` is only replaced with ``--force``.
 
 Each 8-hour shift gets a weather from a Markov chain, each road the day's condition (worsened by
@@ -51,6 +55,7 @@ from training.ground_truth import (
     payload_t, phase_means_min, road_condition_today, road_wetness, sample_delay_min, sample_hours_to_failure,
     sample_incident_stop_min, sample_phase_durations, sample_repair_hours, sample_weather,
 )
+from training.reference import REFERENCE_EXPORT_DIR
 from training.schema import (MINE_UTC_OFFSET_HOURS, SHIFT_LENGTH_HOURS, SHIFT_START_HOUR, SHIFTS,
                              normalise_road_condition)
 from training.settings import Settings, get_settings
@@ -69,8 +74,6 @@ HAULING_COLUMNS: tuple[str, ...] = (
 )
 #: Whole hours local time is ahead of UTC at the site (``training.schema.MINE_UTC_OFFSET_HOURS``).
 LOCAL_UTC_OFFSET_HOURS = int(MINE_UTC_OFFSET_HOURS)
-#: Fallback end of the generated period when no export gives one (UTC).
-DEFAULT_END = "2025-11-10T00:00:00Z"
 
 _SHIFT_S = SHIFT_LENGTH_HOURS * 3600
 _DAY_S = 86_400
@@ -158,8 +161,9 @@ class FleetPlan:
     hours_per_year: float = 3900.0
     #: Average speed over the hour meter (reference export: odometer / hours ~ 15), km/h.
     odometer_km_per_hour: float = 15.0
-    #: Days of schedule the vessel table covers after the period's end, days.
-    schedule_days_ahead: float = 10.0
+    #: Days of line-up the vessel table covers after the period's end (a port's published two weeks;
+    #: longer than the longest gap between calls, so at least one SCHEDULED call is always ahead), days.
+    schedule_days_ahead: float = 14.0
     #: One barge call at the jetty every this many days, days.
     barge_call_every_days: float = 7.0
     #: Relative scatter of the interval between calls, ratio.
@@ -253,8 +257,10 @@ def _truthy(series: pd.Series) -> np.ndarray:
     return series.astype(str).str.strip().str.lower().isin(("true", "1")).to_numpy()
 
 
-def parse_end(value: str | datetime) -> float:
-    """A date or ISO time (naive = UTC) -> epoch seconds."""
+def parse_end(value: str | datetime | None) -> float:
+    """A date or ISO time (naive = UTC; None = now) -> epoch seconds."""
+    if value is None:
+        return time.time()
     if isinstance(value, datetime):
         ts = pd.Timestamp(value)
     else:
@@ -1006,10 +1012,33 @@ def _vessels_and_schedules(t0: float, period_end: float, rng: np.random.Generato
 
 # --- the command ------------------------------------------------------------------------------------
 
+def copy_fleet_tables(data_dir: Path, source: Path = REFERENCE_EXPORT_DIR) -> tuple[str, ...]:
+    """Copy the prototype's fleet tables into ``data_dir`` when it holds none; the names copied.
+
+    Only the four fleet tables (trucks, excavators, operators, road segments, with their ids) are
+    copied: the shipped maintenance log ends with the reference export, so on a period ending
+    today every unit would look a year overdue; the generator writes the period's own log.
+    """
+    data_dir = Path(data_dir)
+    if any((data_dir / f"{t}.csv").exists() for t in FLEET_TABLES + ("maintenance_logs",)):
+        return ()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in FLEET_TABLES:
+        tmp = data_dir / f"{name}.csv.tmp"
+        tmp.write_bytes((source / f"{name}.csv").read_bytes())
+        os.replace(tmp, data_dir / f"{name}.csv")
+    return tuple(f"{name}.csv" for name in FLEET_TABLES)
+
+
 def generate(data_dir: Path, *, days: int, trucks: int, seed: int, end: str | datetime | None = None,
              excavators: int | None = None, force: bool = False, ground_truth: GroundTruth | None = None,
              plan: FleetPlan | None = None) -> GenerationSummary:
-    """Write a sample mine's CSV export into ``data_dir`` (see the module docstring)."""
+    """Write a sample mine's CSV export into ``data_dir`` (see the module docstring).
+
+    ``end`` (ISO date/time, naive = UTC) is when the export is taken; None means now. Master tables
+    already in ``data_dir`` are used; without them a fleet is generated (``copy_fleet_tables`` first
+    for the prototype's).
+    """
     started = time.perf_counter()
     if days < 1 or trucks < 1:
         raise BadInputError(f"days and trucks must be >= 1 (got days={days}, trucks={trucks})")
@@ -1025,12 +1054,7 @@ def generate(data_dir: Path, *, days: int, trucks: int, seed: int, end: str | da
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6))
     n_exc = excavators or max(1, int(round(trucks / plan.trucks_per_excavator)))
     tables = _read_master(data_dir)
-    if tables is not None:
-        created = [_epoch(t["createdAt"]) for t in tables.values() if "createdAt" in t]
-        latest = np.nanmax(np.concatenate(created)) if created else np.nan
-        export_s = parse_end(end) if end is not None else (latest if not np.isnan(latest) else parse_end(DEFAULT_END))
-    else:
-        export_s = parse_end(end if end is not None else DEFAULT_END)
+    export_s = parse_end(end)
     period_end = math.floor(export_s / _SHIFT_S) * _SHIFT_S  # the last whole shift ends here
     t0 = period_end - days * _DAY_S
 
@@ -1079,13 +1103,19 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     parser.add_argument("--excavators", type=int, default=None, help="excavators (default: one per 5 trucks)")
     parser.add_argument("--seed", type=int, default=s.synthetic_seed, help="random seed (default: %(default)s)")
     parser.add_argument("--end", default=None,
-                        help=f"end of the period, ISO date/time UTC (default: the export's latest createdAt, "
-                             f"else {DEFAULT_END})")
+                        help="end of the period, ISO date/time UTC (default: now; the period ends at the last "
+                             "whole shift before it)")
+    parser.add_argument("--generated-fleet", action="store_true",
+                        help="in a folder without fleet tables, invent a fleet instead of copying the prototype's")
     parser.add_argument("--force", action="store_true", help="replace an existing hauling_activities.csv")
     args = parser.parse_args(argv)
     setup_logging(s.log_level)
     paths = resolve_paths(args, s)
     try:
+        if not args.generated_fleet:
+            copied = copy_fleet_tables(paths.data)
+            if copied:
+                log.info("copied the prototype's fleet tables into %s: %s", paths.data, ", ".join(copied))
         summary = generate(paths.data, days=args.days, trucks=args.trucks, seed=args.seed, end=args.end,
                            excavators=args.excavators, force=args.force)
     except BadInputError as exc:

@@ -30,8 +30,11 @@ def root(request: Request) -> dict[str, Any]:
 
 @router.post("/add_vessel", response_model=Created)
 def post_vessel(vessel: NewVessel, settings: SettingsDep) -> Created:
-    """Add a vessel to data/vessels.csv."""
-    vessel_id = add_vessel(settings.data_dir, vessel)
+    """Add a vessel to data/vessels.csv (422 for an implausible capacity or a name already taken)."""
+    try:
+        vessel_id = add_vessel(settings.data_dir, vessel)
+    except FieldError as exc:
+        raise _unprocessable(exc) from exc
     return Created(message=f"Kapal {vessel.name} berhasil ditambahkan.", id=vessel_id)
 
 

@@ -63,6 +63,10 @@ def metrics(state: StateDep, settings: SettingsDep) -> Response:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(mp_dir))
         registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
+        if getattr(state, "live", None) is not None:
+            from api.live import LiveCollector
+
+            registry.register(LiveCollector(state.live))
     else:
         registry = state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.logging_setup import JsonFormatter, configure_logging, request_id_var
+from api.logging_setup import JsonFormatter, TextFormatter, configure_logging, request_id_var, resolve_format
 from tests.api.test_app import (  # noqa: F401  (module_mine is a fixture)
     app_settings, contract, inline_factory, module_mine, small_body, wait_ready)
 
@@ -124,3 +124,96 @@ def test_configure_logging_is_idempotent():
         assert root.level == logging.WARNING
     finally:
         root.setLevel(logging.INFO)
+
+
+# --- the format setting: JSON lines by default, one human line on a terminal ------------------------
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("setting, tty, expected", [
+    ("auto", True, "text"), ("auto", False, "json"), ("json", True, "json"), ("text", False, "text"),
+])
+def test_the_setting_chooses_json_or_text(setting, tty, expected):
+    stream = _Tty() if tty else io.StringIO()
+    assert resolve_format(setting, stream) == expected
+
+
+def test_text_lines_are_one_line_with_time_level_message_and_request_id():
+    record = logging.LogRecord("api.test", logging.WARNING, __file__, 1, "queue %d deep", (3,), None)
+    record.created, record.msecs = time.mktime((2026, 12, 2, 10, 32, 21, 0, 0, -1)), 123
+    assert TextFormatter().format(record) == "2026-12-02 10:32:21.123 WARNING queue 3 deep"
+    token = request_id_var.set("rid-9")
+    try:
+        assert TextFormatter().format(record).endswith("queue 3 deep  [request rid-9]")
+    finally:
+        request_id_var.reset(token)
+
+
+def test_configure_logging_switches_format_without_adding_handlers():
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    stream = _Tty()
+    try:
+        configure_logging("INFO", "text", stream=stream)
+        logging.getLogger("api.test").info("hello")
+        configure_logging("INFO", "json", stream=stream)
+        logging.getLogger("api.test").info("again")
+        assert len(root.handlers) == 1
+        first, second = stream.getvalue().splitlines()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} INFO    hello", first), first
+        assert json.loads(second)["message"] == "again"
+    finally:
+        root.handlers, _ = saved
+        root.setLevel(saved[1])
+
+
+def _service_log_line(env_format: str | None, tty: bool) -> str:
+    """The first line ``configure_logging`` (as the service calls it) writes in a fresh interpreter."""
+    import pty
+    import subprocess
+    import sys
+
+    from tests import paths
+
+    code = ("import logging; from api.logging_setup import configure_logging; from api.settings import get_settings; "
+            "s = get_settings(); configure_logging(s.log_level, s.log_format); logging.getLogger('api').info('up')")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINEOPS_")}
+    env["PYTHONPATH"] = str(paths.REPO)
+    if env_format:
+        env["MINEOPS_LOG_FORMAT"] = env_format
+    if not tty:
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        return done.stderr.splitlines()[0]
+    parent, child = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=child)
+        os.close(child)
+        child = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(parent, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        proc.wait(timeout=60)
+        return out.decode().splitlines()[0]
+    finally:
+        os.close(parent)
+        if child >= 0:
+            os.close(child)
+
+
+def test_the_service_logs_text_on_a_terminal_and_json_into_a_pipe():
+    text_line = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} INFO    up"
+    on_terminal = _service_log_line(None, tty=True)
+    assert re.fullmatch(text_line, on_terminal), on_terminal
+    assert json.loads(_service_log_line(None, tty=False))["message"] == "up"
+    assert json.loads(_service_log_line("json", tty=True))["message"] == "up"
+    assert re.fullmatch(text_line, _service_log_line("text", tty=False))

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.routes import data, runs
 from api.settings import get_settings
 from api.store import RunStore
-from api.vessels import schedules_path, vessels_path
+from api.vessels import VESSEL_CAPACITY_RANGE_T, schedules_path, vessels_path
 from training.settings import Settings
 
 SCHEDULE = {"loadingPort": "Pelabuhan Tanjung Bara", "destination": "Guangzhou",
@@ -83,7 +83,7 @@ def test_add_schedule_answers_like_the_prototype(client: TestClient, settings: S
 def test_bad_requests_are_422_naming_the_field(client: TestClient, settings: Settings):
     assert error_fields(client.post("/add_vessel", json={"name": "x", "capacity": 0})) == ["capacity"]
     assert error_fields(client.post("/add_vessel", json={"name": "x", "capacity": -3})) == ["capacity"]
-    assert error_fields(client.post("/add_vessel", json={"capacity": 5})) == ["name"]
+    assert error_fields(client.post("/add_vessel", json={"capacity": 5000})) == ["name"]
     assert error_fields(client.post("/add_schedule", json={"vesselId": "cnope", **SCHEDULE})) == ["vesselId"]
     vessel_id = client.post("/add_vessel", json={"name": "Barge", "capacity": 8000}).json()["id"]
     assert error_fields(client.post("/add_schedule", json={**SCHEDULE, "vesselId": vessel_id,
@@ -131,3 +131,49 @@ def test_recent_runs_come_newest_first_without_results(client: TestClient, store
     assert all("result" not in run for run in r.json())
     assert len(client.get("/runs").json()) == 3
     assert error_fields(client.get("/runs", params={"limit": 0})) == ["limit"]
+
+
+@pytest.mark.parametrize("capacity", [5e-324, 1, 999.9, 400_000.5, 1e9, True, "lots", None])
+def test_implausible_capacities_are_422_naming_capacity(client: TestClient, settings: Settings, capacity):
+    r = client.post("/add_vessel", json={"name": "MV Odd", "capacity": capacity})
+    assert r.status_code == 422 and error_fields(r) == ["capacity"], r.text
+    assert not vessels_path(settings.data_dir).exists()
+
+
+@pytest.mark.parametrize("capacity", [VESSEL_CAPACITY_RANGE_T[0], 7500, 58_000, VESSEL_CAPACITY_RANGE_T[1]])
+def test_barges_to_the_largest_bulk_carriers_are_accepted(client: TestClient, capacity):
+    r = client.post("/add_vessel", json={"name": f"Vessel {capacity}", "capacity": capacity})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201, "MV\tTab", "MV\u200bZero width", "MV\x07Bell", "two\nlines", 42])
+def test_empty_over_long_or_unprintable_names_are_422_naming_name(client: TestClient, name):
+    r = client.post("/add_vessel", json={"name": name, "capacity": 8000})
+    assert r.status_code == 422 and error_fields(r) == ["name"], r.text
+
+
+def test_a_vessel_name_already_taken_is_422_and_nothing_is_written(client: TestClient, settings: Settings):
+    first = client.post("/add_vessel", json={"name": "MV Sea Pioneer", "capacity": 58000})
+    assert first.status_code == 200
+    before = vessels_path(settings.data_dir).read_bytes()
+    for again in ("MV Sea Pioneer", "mv  sea   PIONEER", " MV Sea Pioneer "):
+        r = client.post("/add_vessel", json={"name": again, "capacity": 55000})
+        assert r.status_code == 422 and error_fields(r) == ["name"], r.text
+        assert first.json()["id"] in r.json()["detail"][0]["msg"]
+    assert vessels_path(settings.data_dir).read_bytes() == before
+    assert client.post("/add_vessel", json={"name": "MV Sea Pioneer II", "capacity": 58000}).status_code == 200
+
+
+def test_concurrent_adds_of_one_name_write_it_once(client: TestClient, settings: Settings):
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: client.post("/add_vessel", json={"name": "BG Twin", "capacity": 8000})
+                              .status_code, range(8)))
+    assert sorted(codes) == [200] + [422] * 7
+    rows = list(csv.DictReader(io.StringIO(vessels_path(settings.data_dir).read_text())))
+    assert [r["name"] for r in rows] == ["BG Twin"]
+
+
+def test_a_boolean_planned_quantity_is_422(client: TestClient):
+    vessel_id = client.post("/add_vessel", json={"name": "Barge", "capacity": 8000}).json()["id"]
+    r = client.post("/add_schedule", json={**SCHEDULE, "vesselId": vessel_id, "plannedQuantity": True})
+    assert r.status_code == 422 and error_fields(r) == ["plannedQuantity"], r.text

@@ -177,6 +177,31 @@ def test_dashboard_defaults_work_and_the_schedule_drives_the_vessel_analysis(cli
     assert (block["ANALISIS_KAPAL"], block["KPI_PREDIKSI"]["ESTIMASI_DURASI"]) == ("Tidak ada kapal.", "N/A")
 
 
+def test_a_completed_schedule_is_analysed_without_demurrage_and_named_in_the_warnings(client, module_mine):
+    with open(module_mine.data / "sailing_schedules.csv", newline="") as fh:
+        schedule_id = next(row["id"] for row in csv.DictReader(fh) if row["status"] == "COMPLETED")
+    body = copy.deepcopy(contract("legacy-top3-request.json"))
+    body["fixed_conditions"].update({"target_schedule_id": schedule_id, "simulation_start_date": "2025-11-10T00:00:00Z",
+                                     "target_road_id": DASHBOARD_ROAD_ID, "target_excavator_id": DASHBOARD_EXCAVATOR_ID})
+    body["simulation"] = {"replications": 4, "seed": 5}
+    r = post(client, body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert len(out["top_3_strategies"]) == 3
+    assert any(schedule_id in w and "COMPLETED" in w and "no demurrage" in w for w in out["warnings"]), out["warnings"]
+    # the same seeded run without a vessel: a closed schedule changes no profit (no demurrage, no penalty)
+    without = _with(body, "fixed_conditions", "target_schedule_id", None)
+    base = {s["scenario_key"]: s["profit_idr"]["mean"] for s in post(client, without).json()["all_strategies"]}
+    assert {s["scenario_key"]: s["profit_idr"]["mean"] for s in out["all_strategies"]} == pytest.approx(base)
+    for i, item in enumerate(out["top_3_strategies"], start=1):
+        metrics = item["strategy"]["metrics"]
+        assert metrics["vessel_late_hours"]["mean"] == 0 and metrics["vessel_late_probability"]["mean"] == 0
+        assert item["strategy"]["probability_vessel_late"] == 0
+        analysis = item[f"OPSI_{i}"]["ANALISIS_KAPAL"]
+        assert analysis.startswith("Status: TIDAK_DIHITUNG | Jadwal " + schedule_id), analysis
+        assert "berstatus COMPLETED" in analysis and "tidak dihitung" in analysis
+
+
 def _with(body: dict[str, Any], section: str, key: str, value: Any) -> dict[str, Any]:
     out = copy.deepcopy(body)
     out[section][key] = value

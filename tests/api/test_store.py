@@ -220,21 +220,23 @@ def test_threads_opening_a_new_database_at_once_migrate_it_once(store_url: str):
 def test_a_new_step_is_applied_after_the_old_ones_and_only_once(store_url: str):
     RunStore.from_url(store_url).close()
     calls: list[int] = []
+    new = MIGRATIONS[-1].version + 1
+    shipped = [m.version for m in MIGRATIONS]
 
     def step2(conn) -> None:
-        calls.append(2)
+        calls.append(new)
         conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
 
-    steps = MIGRATIONS + (Migration(2, "notes", step2),)
+    steps = MIGRATIONS + (Migration(new, "notes", step2),)
     store = RunStore.from_url(store_url)
     try:
-        for expected in ([2], []):
+        for expected in ([new], []):
             with store.engine.connect() as conn, conn.begin():
                 assert migrate(conn, steps) == expected
-        assert calls == [2]
+        assert calls == [new]
         with store.engine.connect() as conn:
-            assert applied_versions(conn) == [1, 2]
-            # The released code does not know version 2: opening must refuse, not guess.
+            assert applied_versions(conn) == shipped + [new]
+            # The released code does not know the new version: opening must refuse, not guess.
         with pytest.raises(RuntimeError, match="newer release"):
             RunStore.from_url(store_url)
     finally:
@@ -356,9 +358,13 @@ def test_append_csv_from_many_threads_loses_and_tears_nothing(tmp_path: Path):
     assert all(len(p) == 500 for _, _, p in rows[1:])
 
 
-def test_missing_postgresql_binaries_fail_the_tests_instead_of_skipping(monkeypatch: pytest.MonkeyPatch):
-    from tests import fixtures_postgres
+def test_missing_postgresql_binaries_skip_naming_the_package_and_fail_under_ci(monkeypatch: pytest.MonkeyPatch):
+    from tests import fixtures_postgres, servers
 
     monkeypatch.setattr(fixtures_postgres, "PG_BIN_GLOB", "/nonexistent/postgresql/*/bin")
+    monkeypatch.delenv(servers.REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="install the Debian package postgresql"):
+        fixtures_postgres.find_pg_bin()
+    monkeypatch.setenv(servers.REQUIRE_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match="install the Debian package postgresql"):
         fixtures_postgres.find_pg_bin()

@@ -100,10 +100,10 @@ def test_bad_bodies_are_refused_naming_the_field():
         NewVessel(name="x", capacity=0)
     assert fields(err.value) == {"capacity"}
     with pytest.raises(ValidationError) as err:
-        NewVessel(name="  ", capacity=5)
+        NewVessel(name="  ", capacity=5000)
     assert fields(err.value) == {"name"}
     with pytest.raises(ValidationError) as err:
-        NewVessel(name="two\nlines", capacity=5)
+        NewVessel(name="two\nlines", capacity=5000)
     assert fields(err.value) == {"name"}
     with pytest.raises(ValidationError) as err:
         schedule("v", etsLoading="2025-11-12T07:59:59Z")
@@ -136,17 +136,17 @@ def test_an_existing_file_keeps_its_column_order(tmp_path: Path):
     path = vessels_path(tmp_path)
     path.write_text('"name","id","createdAt","capacity","type","remarks"\n'
                     '"Old","cold0000000000000000000000","2025-01-01T00:00:00.000Z",100,"Barge","kept"')
-    vessel_id = add_vessel(tmp_path, NewVessel(name="New", capacity=200), now=NOW)
+    vessel_id = add_vessel(tmp_path, NewVessel(name="New", capacity=2000), now=NOW)
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
     assert [r["name"] for r in rows] == ["Old", "New"]
-    assert rows[1] == {"name": "New", "id": vessel_id, "createdAt": "2025-11-09T23:02:38.194Z", "capacity": "200",
+    assert rows[1] == {"name": "New", "id": vessel_id, "createdAt": "2025-11-09T23:02:38.194Z", "capacity": "2000",
                        "type": DEFAULT_VESSEL_TYPE, "remarks": ""}
 
 
 def test_a_file_without_a_needed_column_is_an_error_not_a_bad_row(tmp_path: Path):
     vessels_path(tmp_path).write_text('"id","name"\n')
     with pytest.raises(ValueError, match="capacity"):
-        add_vessel(tmp_path, NewVessel(name="New", capacity=200))
+        add_vessel(tmp_path, NewVessel(name="New", capacity=2000))
     assert vessels_path(tmp_path).read_text() == '"id","name"\n'
 
 
@@ -181,7 +181,7 @@ def test_two_processes_add_rows_without_losing_any(tmp_path: Path):
         while len(list(gate.glob("ready-*"))) < 2 and time.monotonic() < deadline:
             time.sleep(0.001)
         for k in range(25):
-            add_vessel(Path({str(tmp_path)!r}), NewVessel(name=f"p{{sys.argv[1]}}-{{k}}", capacity=100 + k))
+            add_vessel(Path({str(tmp_path)!r}), NewVessel(name=f"p{{sys.argv[1]}}-{{k}}", capacity=1000 + k))
     """)
     (tmp_path / "gate").mkdir()
     procs = [subprocess.Popen([sys.executable, "-c", script, str(p)], cwd=REPO_ROOT, stderr=subprocess.PIPE,

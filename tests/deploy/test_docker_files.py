@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.servers import require_binary
 from training.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,8 +227,7 @@ def _compose_env() -> dict[str, str]:
 
 def compose_config(tmp_dir: Path, *files: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``docker-compose --env-file F -f ... config`` with ``env`` as the env file's content."""
-    binary = shutil.which("docker-compose")
-    assert binary, "docker-compose not found: apt-get install docker-compose (listed in .ci/apt-packages.txt)"
+    binary = require_binary("docker-compose", package="docker-compose")
     env_file = tmp_dir / "compose.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in (REQUIRED_ENV if env is None else env).items()))
     argv = [binary, "--env-file", str(env_file)]
@@ -317,6 +317,11 @@ def test_image_binds_all_interfaces_through_the_environment() -> None:
     assert re.search(r"\bMINEOPS_API_HOST=0\.0\.0\.0\b", env), "the CMD has no --host: MINEOPS_API_HOST=0.0.0.0"
 
 
+def test_image_logs_json_lines_even_on_a_terminal() -> None:
+    env = " ".join(i.args for i in final_stage() if i.keyword == "ENV")
+    assert re.search(r"\bMINEOPS_LOG_FORMAT=json\b", env), "containers log JSON lines (docker run -t included)"
+
+
 def test_healthcheck_probes_health_with_room_for_the_first_start() -> None:
     checks = [i for i in final_stage() if i.keyword == "HEALTHCHECK"]
     assert len(checks) == 1
@@ -356,9 +361,9 @@ def test_dependency_layer_copies_only_pyproject_before_the_source() -> None:
     assert first.args.split() == ["pyproject.toml", "./"] or first.args.split()[:-1] == ["pyproject.toml"], \
         f"first COPY must be pyproject.toml alone, got: COPY {first.args}"
     installs = [n for n, i in enumerate(build) if i.keyword == "RUN" and "pip install" in i.args]
-    source_copies = [n for n in copies[1:] if {"training", "simulator", "api"} & set(
+    source_copies = [n for n in copies[1:] if {"training", "simulator", "live", "api"} & set(
         posixpath.normpath(s).split("/")[0] for s in build[n].args.split()[:-1])]
-    assert len(source_copies) == 3, "the three packages are copied"
+    assert len(source_copies) == 4, "the four packages are copied"
     assert installs and copies[0] < installs[0] < min(source_copies), "dependencies install before the source lands"
     assert "-r requirements.txt" in build[installs[0]].args and "--no-deps" not in build[installs[0]].args
 
@@ -562,6 +567,27 @@ def test_drift_sidecar_is_optional_and_runs_the_drift_job(rendered: dict[str, di
     assert "python -m training.drift" in " ".join(drift["command"])
     assert drift["healthcheck"]["test"] == ["NONE"], "the image's API probe does not apply to the job"
     assert drift["environment"] == svc["api"]["environment"] and drift["volumes"] == svc["api"]["volumes"]
+
+
+def test_redis_keeps_an_append_only_file_on_a_named_volume(rendered: dict[str, dict]) -> None:
+    svc = services(rendered)
+    redis = svc["redis"]
+    command = redis["command"]
+    assert command[0] == "redis-server" and command[command.index("--appendonly") + 1] == "yes"
+    data = named_volumes(redis).get("/data")
+    assert data and data in rendered["base"]["volumes"]
+    assert "redis-cli" in redis["healthcheck"]["test"]
+    assert svc["api"]["environment"]["MINEOPS_REDIS_URL"] == "redis://redis:6379/0"
+    assert svc["api"]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_worker_runs_the_live_worker_with_the_apis_settings_and_files(rendered: dict[str, dict]) -> None:
+    svc = services(rendered)
+    worker = svc["worker"]
+    assert worker["command"] == ["python", "-m", "live.worker"]
+    assert worker["environment"] == svc["api"]["environment"] and worker["volumes"] == svc["api"]["volumes"]
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert worker["healthcheck"]["test"] == ["NONE"], "the image's API probe does not apply to the worker"
 
 
 def test_other_compose_variables_are_documented() -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 import yaml
 
 from tests.monitoring import promql
+from tests.servers import require_binary
 
 GRAFANA = promql.MONITORING_DIR / "grafana"
 DASHBOARDS = {p.stem: json.loads(p.read_text()) for p in promql.dashboard_files()}
@@ -95,8 +95,7 @@ def test_every_domain_metric_is_on_a_dashboard() -> None:
 
 def test_panel_queries_are_valid_promql(tmp_path: Path) -> None:
     """promtool parses every panel query (as a recording rule), so a typo fails here, not in Grafana."""
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool missing: apt-get install -y prometheus"
+    promtool = require_binary("promtool", package="prometheus")
     rules = [{"record": f"dashboard:{t.dashboard_uid.replace('-', '_')}:panel_{t.panel_id}_{t.ref_id}",
               "expr": promql.instant_query(t.expr)} for t in TARGETS]
     path = tmp_path / "panels.yml"

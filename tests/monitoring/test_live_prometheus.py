@@ -37,6 +37,7 @@ import yaml
 
 from tests.e2e_server import READY_TIMEOUT_S, RunningApi, free_port, running_api
 from tests.monitoring import promql
+from tests.servers import require_binary
 from tests.ollama_server import OllamaTestServer, Reply
 from training.cli import Paths
 from tests import paths
@@ -121,8 +122,7 @@ class Prometheus:
 
 def start_prometheus(target: str, folder: Path) -> Prometheus:
     """Start the Debian package's ``prometheus`` on the shipped config (aimed at ``target``); wait for /-/ready."""
-    binary = shutil.which("prometheus")
-    assert binary, "the `prometheus` binary is missing: install the Debian package prometheus (.ci/apt-packages.txt)"
+    binary = require_binary("prometheus", package="prometheus")
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "prometheus.yml"
     config.write_text(yaml.safe_dump(promql.live_prometheus_config(target)))
@@ -252,7 +252,14 @@ class LiveStack:
 
 
 @pytest.fixture(scope="module")
-def live(trained_mine: Paths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+def prometheus_binary() -> str:
+    """The Debian package's ``prometheus`` (asked first, so a machine without it skips before training)."""
+    return require_binary("prometheus", package="prometheus")
+
+
+@pytest.fixture(scope="module")
+def live(prometheus_binary: str, trained_mine: Paths,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     """API + Ollama test server + Prometheus, after two rounds of traffic and the file-based facts."""
     started = time.monotonic()
     root = tmp_path_factory.mktemp("live-prometheus")

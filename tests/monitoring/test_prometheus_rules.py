@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.monitoring import promql
+from tests.servers import require_binary
 from training.settings import Settings
 
 PROM_DIR = promql.PROMETHEUS_CONFIG.parent
@@ -22,8 +23,7 @@ EXPECTED_ALERTS = {"ApiDown", "StrategiesLatencyHigh", "ChatLatencyHigh", "Api5x
 
 
 def _promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool missing: apt-get install -y prometheus (listed in .ci/apt-packages.txt)"
+    promtool = require_binary("promtool", package="prometheus")
     return subprocess.run([promtool, *map(str, args)], capture_output=True, text=True, timeout=120, cwd=PROM_DIR)
 
 

@@ -15,6 +15,7 @@ from simulator.model import Breakdowns, NoiseTables, PhaseNoise, ScenarioInputs
 from training.bundle import PHASES, CyclePrediction, PhaseModel, Reliability
 from training.dataset import load_master
 from training.features import Fleet
+from tests.paths import REFERENCE_EXPORT_END
 
 CONSTANT = PhaseNoise("constant")
 
@@ -109,7 +110,7 @@ def trained_mine(tmp_path_factory, reference_export: Path) -> TrainedMine:
 
     root = tmp_path_factory.mktemp("mine")
     data = Path(shutil.copytree(reference_export, root / "data"))
-    generate(data, days=6, trucks=16, excavators=3, seed=11)
+    generate(data, days=6, trucks=16, excavators=3, seed=11, end=REFERENCE_EXPORT_END)
     paths = Paths(data=data, models=root / "models", logs=root / "logs")
     settings = Settings(_env_file=None)
     prepared = prepare(paths, settings)

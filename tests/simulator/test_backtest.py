@@ -27,6 +27,7 @@ from training.dataset import load_export
 from training.features import Fleet
 from training.prepare import FINISHED_STATUSES
 from training.settings import Settings
+from tests.paths import REFERENCE_EXPORT_END
 
 #: Replications of the runs that only check plumbing (the interval needs >= 2; speed matters more).
 FEW = 9
@@ -199,7 +200,8 @@ def band_mine(tmp_path_factory, reference_export):
     root = tmp_path_factory.mktemp("band-mine")
     paths = Paths(data=root / "data", models=root / "models", logs=root / "logs")
     shutil.copytree(reference_export, paths.data)
-    generate(paths.data, days=BAND_MINE_DAYS, trucks=BAND_MINE_TRUCKS, seed=BAND_MINE_SEED)
+    generate(paths.data, days=BAND_MINE_DAYS, trucks=BAND_MINE_TRUCKS, seed=BAND_MINE_SEED,
+             end=REFERENCE_EXPORT_END)
     outcome = retrain(paths, Settings(_env_file=None, data_dir=paths.data, models_dir=paths.models,
                                       logs_dir=paths.logs))
     assert outcome.promoted, outcome.reasons

@@ -94,6 +94,20 @@ def test_deadline_already_passed_is_late_by_the_overdue_hours_plus_loading():
     assert out.hours_to_load == pytest.approx(10.0) and out.late_hours == pytest.approx(15.0)
 
 
+def test_a_closed_schedule_is_never_late_and_costs_nothing():
+    # the same 45,000 t that are 20 h late on an open schedule (see above)
+    closed = VesselTarget(planned_t=45_000, hours_available=180, schedule_id="s1",
+                          closed_reason="s1 is COMPLETED", closed_reason_id="s1 berstatus COMPLETED")
+    assert not closed.chargeable and VesselTarget(45_000, 180).chargeable
+    out = vessel_outcome(result(), closed)
+    assert out.hours_to_load == pytest.approx(200.0) and out.late_hours == 0.0
+    e = economics(result(), P, closed)
+    assert (e.demurrage_idr, e.vessel_penalty_idr, e.vessel_late) == (0.0, 0.0, False)
+    assert e.profit_idr == economics(result(), P, None).profit_idr
+    passed = VesselTarget(planned_t=2_250, hours_available=-5, closed_reason="deadline before the shift")
+    assert vessel_outcome(result(), passed).late_hours == 0.0 and not economics(result(), P, passed).vessel_late
+
+
 def from_request(section):
     """The FinancialParams of a body whose ``financial_params`` is ``section`` (parsed by ``simulator.request``)."""
     from simulator.request import parse_request

@@ -149,10 +149,39 @@ def test_vessel_target_from_the_sailing_schedule():
     vessels = pd.DataFrame({"id": ["v1"], "name": ["BG Mitra Bara 301"]})
     target = vessel_target("s1", NOW, schedules, vessels)
     assert (target.planned_t, target.hours_available, target.name) == (7500.0, 47.0, "BG Mitra Bara 301")
+    assert target.chargeable and target.schedule_id == "s1"
     assert vessel_target(None, NOW, schedules, vessels) is None
-    assert vessel_target("s1", NOW, None, None) is None  # the export has no schedules
     with pytest.raises(SpecError, match="^fixed_conditions.target_schedule_id: unknown sailing schedule id 'x'"):
         vessel_target("x", NOW, schedules, vessels)
+    for empty in (None, schedules.iloc[:0]):  # no schedules at all: the id is still unknown
+        with pytest.raises(SpecError, match="^fixed_conditions.target_schedule_id: unknown sailing schedule id 's1'"):
+            vessel_target("s1", NOW, empty, None)
+
+
+@pytest.mark.parametrize("status", ["COMPLETED", "Departed", "CANCELLED", "SAILED"])
+def test_a_schedule_that_is_over_is_closed_and_says_so(status):
+    schedules = pd.DataFrame({"id": ["s1"], "vesselId": ["v1"], "status": [status],
+                              "etsLoading": [pd.Timestamp("2025-11-12T00:00:00Z")], "plannedQuantity": [7500.0]})
+    vessels = pd.DataFrame({"id": ["v1"], "name": ["BG Mitra Bara 301"]})
+    target = vessel_target("s1", NOW, schedules, vessels)
+    assert not target.chargeable
+    assert target.closed_reason.startswith(f"sailing schedule s1 (BG Mitra Bara 301) is {status.upper()}")
+    assert "no demurrage" in target.closed_reason
+    assert target.closed_reason_id.startswith(f"Jadwal s1 (BG Mitra Bara 301) berstatus {status.upper()}")
+    assert "demurrage dan denda keterlambatan tidak dihitung" in target.closed_reason_id
+
+
+@pytest.mark.parametrize("status", ["SCHEDULED", "LOADING", "ANCHORAGE", ""])
+def test_a_deadline_before_the_start_is_closed_and_one_after_it_is_not(status):
+    schedules = pd.DataFrame({"id": ["past", "later"], "vesselId": ["v1", "v1"], "status": [status, status],
+                              "etsLoading": ["2025-11-09T12:00:00.000Z", "2025-11-10T02:00:00.000Z"],
+                              "plannedQuantity": [7500.0, 7500.0]})
+    past = vessel_target("past", NOW, schedules, None)
+    assert past.hours_available == -13.0 and not past.chargeable
+    assert "2025-11-09 19:00 (UTC+7) before the shift starts (2025-11-10 08:00)" in past.closed_reason
+    assert past.closed_reason_id.startswith("Batas muat jadwal past (v1) 2025-11-09 19:00 sudah lewat")
+    later = vessel_target("later", NOW, schedules, None)
+    assert later.hours_available == 1.0 and later.chargeable and later.closed_reason == ""
 
 
 def test_trained_champion_on_the_synthetic_mine(trained_mine, settings):

@@ -164,6 +164,13 @@ def test_safety_message_when_delays_are_frequent_and_items_are_joined():
                         f"{ranking.SLIPPERY_SPEED_LIMIT_KMH} km/jam dan jaga jarak aman")
 
 
+def test_vessel_analysis_of_a_closed_schedule_says_nothing_is_charged():
+    closed = replace(summary("DONE", 1, vessel={"vessel_hours_to_target": 180.0, "vessel_late_hours": 0.0}),
+                     vessel_closed="Jadwal s1 (BG X) berstatus COMPLETED: tidak ada muatan tersisa")
+    assert vessel_analysis(closed) == ("Status: TIDAK_DIHITUNG | Jadwal s1 (BG X) berstatus COMPLETED: tidak ada "
+                                       "muatan tersisa | Estimasi muat 180.0 Jam")
+
+
 def test_vessel_analysis_without_and_with_a_vessel():
     assert vessel_analysis(summary("X", 1)) == "Tidak ada kapal."
     safe = summary("SAFE", 1, vessel={"vessel_hours_to_target": 180.0, "vessel_late_hours": 0.0})

@@ -18,6 +18,7 @@ from training.synthetic import HAULING_COLUMNS, HAULING_FILE, generate, main, wr
 from tests import paths
 
 REFERENCE = paths.REFERENCE_EXPORT
+REF_END, FRESH_END = paths.REFERENCE_EXPORT_END, paths.GENERATED_FLEET_END
 MASTER_FILES = ("trucks.csv", "excavators.csv", "operators.csv", "road_segments.csv", "maintenance_logs.csv")
 STAMPS = ("queueStartTime", "queueEndTime", "loadingStartTime", "loadingEndTime", "departureTime", "arrivalTime",
           "dumpingStartTime", "dumpingEndTime", "returnTime")
@@ -46,7 +47,7 @@ def read(folder: Path, name: str = HAULING_FILE) -> pd.DataFrame:
 def ref_run(tmp_path_factory) -> Path:
     """3 days x 12 trucks on a copy of the reference export."""
     folder = copy_reference(tmp_path_factory.mktemp("ref") / "data")
-    generate(folder, days=3, trucks=12, seed=11)
+    generate(folder, days=3, trucks=12, seed=11, end=REF_END)
     return folder
 
 
@@ -54,7 +55,7 @@ def ref_run(tmp_path_factory) -> Path:
 def fresh_run(tmp_path_factory) -> Path:
     """30 days x 12 trucks of a generated fleet: enough rainy shifts to compare with dry ones."""
     folder = tmp_path_factory.mktemp("fresh") / "data"
-    generate(folder, days=30, trucks=12, seed=5)
+    generate(folder, days=30, trucks=12, seed=5, end=FRESH_END)
     return folder
 
 
@@ -203,8 +204,8 @@ def test_rain_raises_the_delay_rate_and_lengthens_hauls(fresh_run):
 
 
 def test_queues_emerge_only_from_sharing_an_excavator(tmp_path):
-    generate(tmp_path / "one", days=3, trucks=1, excavators=1, seed=3)
-    generate(tmp_path / "many", days=2, trucks=12, excavators=1, seed=3)
+    generate(tmp_path / "one", days=3, trucks=1, excavators=1, seed=3, end=FRESH_END)
+    generate(tmp_path / "many", days=2, trucks=12, excavators=1, seed=3, end=FRESH_END)
     alone, crowded = read(tmp_path / "one"), read(tmp_path / "many")
     assert len(alone) > 50 and (alone["queueDuration"] == 0).all()
     # 12 trucks on one ~2-minute loader with ~25-minute cycles keep it near saturation: queues of minutes.
@@ -219,17 +220,17 @@ def test_queues_emerge_only_from_sharing_an_excavator(tmp_path):
 
 def test_the_same_seed_gives_byte_identical_files(ref_run, tmp_path):
     again = copy_reference(tmp_path / "again")
-    generate(again, days=3, trucks=12, seed=11)
+    generate(again, days=3, trucks=12, seed=11, end=REF_END)
     for name in (HAULING_FILE, "vessels.csv", "sailing_schedules.csv"):
         assert (again / name).read_bytes() == (ref_run / name).read_bytes(), name
     other = copy_reference(tmp_path / "other")
-    generate(other, days=3, trucks=12, seed=12)
+    generate(other, days=3, trucks=12, seed=12, end=REF_END)
     assert (other / HAULING_FILE).read_bytes() != (ref_run / HAULING_FILE).read_bytes()
 
 
 def test_existing_cycles_are_only_replaced_with_force(tmp_path):
     folder = tmp_path / "data"
-    generate(folder, days=1, trucks=3, seed=1)
+    generate(folder, days=1, trucks=3, seed=1, end=FRESH_END)
     before = (folder / HAULING_FILE).read_bytes()
     with pytest.raises(BadInputError, match="--force"):
         generate(folder, days=1, trucks=3, seed=2)
@@ -251,7 +252,7 @@ def test_partial_master_tables_are_refused(tmp_path):
 def test_fleet_tables_without_a_maintenance_log_get_one_for_the_units_used(tmp_path):
     folder = copy_reference(tmp_path / "data")
     (folder / "maintenance_logs.csv").unlink()
-    generate(folder, days=2, trucks=5, seed=4)
+    generate(folder, days=2, trucks=5, seed=4, end=REF_END)
     logs, cycles = read(folder, "maintenance_logs.csv"), read(folder)
     assert set(logs["truckId"].dropna()) == set(cycles["truckId"])  # every truck has its services logged
     assert set(logs["excavatorId"].dropna()) <= set(read(folder, "excavators.csv")["id"])
@@ -260,7 +261,7 @@ def test_fleet_tables_without_a_maintenance_log_get_one_for_the_units_used(tmp_p
 
 def test_command_line_writes_the_files_a_report_and_a_summary(tmp_path, capsys):
     code = main(["--data", str(tmp_path / "data"), "--logs", str(tmp_path / "logs"), "--days", "1",
-                 "--trucks", "4", "--seed", "9", "--end", "2025-06-01"])
+                 "--trucks", "4", "--seed", "9", "--end", "2025-06-01", "--generated-fleet"])
     assert code == 0
     out = capsys.readouterr().out.strip()
     assert out.startswith("synthetic: wrote 8 files") and "hauling_activities" in out and "\n" not in out
@@ -321,3 +322,74 @@ def test_output_loads_through_the_validating_loader_without_quarantine(run, requ
     export = load_export(request.getfixturevalue(run))
     assert export.report.total_quarantined == 0, export.report.lines()[:5]
     assert len(export.hauling_activities) == len(read(request.getfixturevalue(run)))
+
+
+# --- the default site -----------------------------------------------------------------------------
+
+#: Ids the prototype's Streamlit dashboard posts by default (target_road_id, target_excavator_id).
+DASHBOARD_ROAD_ID = "cmhsbjn8x02s2maft90hi31ty"
+DASHBOARD_EXCAVATOR_ID = "cmhsbjpma05ddmaft5kv95dom"
+#: An end of period in the dashboard's present (any date works; pinned so the files are reproducible).
+TODAY = "2026-12-02T10:20:00Z"
+
+
+def default_site(folder: Path, logs: Path, seed: int = 9, end: str = TODAY) -> int:
+    return main(["--data", str(folder), "--logs", str(logs), "--days", "3", "--trucks", "8", "--seed", str(seed),
+                 "--end", end])
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> Path:
+    """The command on an empty folder: the prototype's fleet tables, a period ending 'today'."""
+    root = tmp_path_factory.mktemp("default")
+    assert default_site(root / "data", root / "logs") == 0
+    return root / "data"
+
+
+def test_an_empty_folder_gets_the_prototypes_fleet_with_its_ids(default_run):
+    for name in ("trucks.csv", "excavators.csv", "operators.csv", "road_segments.csv"):
+        assert (default_run / name).read_bytes() == (REFERENCE / name).read_bytes(), name
+    assert DASHBOARD_ROAD_ID in set(read(default_run, "road_segments.csv")["id"])
+    assert DASHBOARD_EXCAVATOR_ID in set(read(default_run, "excavators.csv")["id"])
+    cycles = read(default_run)
+    assert set(cycles["truckId"]) <= set(read(default_run, "trucks.csv")["id"])
+    # The period's own maintenance log (the shipped one ends in 2025 and would make every unit overdue).
+    logs = read(default_run, "maintenance_logs.csv")
+    assert logs["actualDate"].max() > "2026-11-01" and (default_run / "maintenance_logs.csv").read_bytes() != (
+        REFERENCE / "maintenance_logs.csv").read_bytes()
+    assert load_export(default_run).report.total_quarantined == 0
+
+
+def test_the_period_ends_at_the_given_end_and_the_line_up_runs_past_it(default_run):
+    cycles = read(default_run)
+    assert "2026-12-02T00:00:00.000Z" < cycles["returnTime"].max() <= "2026-12-02T08:00:00.000Z"
+    assert cycles["queueStartTime"].min() >= "2026-11-29T08:00:00.000Z"  # 3 days before the last shift's end
+    schedules = read(default_run, "sailing_schedules.csv")
+    upcoming = schedules[schedules["status"] == "SCHEDULED"]
+    assert len(upcoming) >= 1
+    assert (upcoming["etaLoading"] > TODAY[:10]).all() and (upcoming["etaLoading"] <= "2026-12-16T08:00:00Z").all()
+    completed = schedules[schedules["status"] == "COMPLETED"]
+    assert len(completed) >= 1 and (completed["etsLoading"] <= "2026-12-02T08:00:00Z").all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_line_up_has_an_upcoming_call_in_the_next_two_weeks(tmp_path, seed):
+    generate(tmp_path / "data", days=1, trucks=2, seed=seed, end=TODAY)
+    schedules = read(tmp_path / "data", "sailing_schedules.csv")
+    upcoming = schedules[schedules["status"] == "SCHEDULED"]["etaLoading"]
+    assert ((upcoming > "2026-12-02T08:00:00Z") & (upcoming <= "2026-12-16T08:00:00Z")).any()
+
+
+def test_the_default_site_is_reproducible_from_seed_and_end(default_run, tmp_path):
+    assert default_site(tmp_path / "data", tmp_path / "logs") == 0
+    for path in default_run.glob("*.csv"):
+        assert (tmp_path / "data" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_without_an_end_the_period_ends_now(tmp_path):
+    import time
+
+    before = time.time()
+    summary = generate(tmp_path / "data", days=1, trucks=2, seed=1)
+    end = pd.Timestamp(summary.period_end).timestamp()
+    assert before - 8 * 3600 <= end <= time.time()  # the last whole 8-hour shift before now

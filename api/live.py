@@ -1,0 +1,146 @@
+"""The API's side of the live path: reading KPI snapshots, following them for SSE, live metrics.
+
+Built in ``lifespan`` only when ``MINEOPS_REDIS_URL`` is set (``open_live``); without it the live
+routes answer 503 "live ingestion is not configured" and the service runs as before. Reads go to
+the speed layer the workers write (``live.speed``); the shift history merges it with the batch
+layer's aggregates in the run store's database (``live.history``).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import redis
+import redis.asyncio as aioredis
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from live.broker import RedisStreamBroker
+from live.speed import CHANNEL, SpeedLayer, age_seconds
+from training.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Seconds a Redis call of a request or a scrape may take before it counts as down.
+REDIS_TIMEOUT_S = 2.0
+
+
+@dataclass
+class LiveService:
+    """Redis clients of the live routes (one sync for reads and scrapes, one asyncio for SSE)."""
+
+    settings: Settings
+    client: redis.Redis
+    aclient: aioredis.Redis
+    speed: SpeedLayer
+    broker: RedisStreamBroker
+
+    def snapshot(self, site: str, shift: str | None) -> dict | None:
+        """The snapshot of ``shift`` (a key ``YYYY-MM-DD/SHIFT_n``) at ``site``, or of its latest shift."""
+        key = shift or self.speed.latest_shift(site)
+        if key is None:
+            return None
+        snap = self.speed.snapshot(site, key)
+        if snap is not None:
+            snap["age_seconds"] = round(age_seconds(snap), 3)
+            snap["stale"] = snap["age_seconds"] > snap["ttl_seconds"]
+        return snap
+
+    @contextlib.asynccontextmanager
+    async def subscription(self) -> AsyncIterator["Subscription"]:
+        """Every snapshot the workers publish from now on (one pub/sub subscription)."""
+        pubsub = self.aclient.pubsub()
+        await pubsub.subscribe(CHANNEL)
+        try:
+            yield Subscription(pubsub)
+        finally:
+            await pubsub.unsubscribe(CHANNEL)
+            await pubsub.aclose()
+
+    async def aclose(self) -> None:
+        self.client.close()
+        await self.aclient.aclose()
+
+
+class Subscription:
+    """The snapshots published since the subscription started."""
+
+    def __init__(self, pubsub):  # noqa: ANN001
+        self._pubsub = pubsub
+
+    async def next(self, timeout_s: float) -> dict | None:
+        """The next published snapshot, or None when none came within ``timeout_s``."""
+        message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout_s)
+        return None if message is None else json.loads(message["data"])
+
+
+def open_live(settings: Settings) -> LiveService | None:
+    """The live service when ``redis_url`` is set, else None (live ingestion not configured)."""
+    if not settings.redis_url:
+        return None
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=REDIS_TIMEOUT_S,
+                                  socket_connect_timeout=REDIS_TIMEOUT_S)
+    aclient = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_TIMEOUT_S)
+    speed = SpeedLayer(client, settings.live_snapshot_ttl_s, settings.live_shift_plan_tonnes)
+    broker = RedisStreamBroker(client, settings.live_stream, settings.live_group)
+    return LiveService(settings, client, aclient, speed, broker)
+
+
+class LiveCollector(Collector):
+    """Live-path metrics read from Redis at scrape time (the workers write them there, so every
+    worker's counts are in, whichever API process answers)."""
+
+    def __init__(self, live: LiveService):
+        self.live = live
+
+    def collect(self):  # noqa: ANN201
+        up = GaugeMetricFamily("mineops_live_redis_up", "1 when the live path's Redis answered the scrape")
+        try:
+            stats = self.live.speed.stats()
+            backlog = self.live.broker.stats()
+            snapshots = []
+            for site in self.live.speed.sites():
+                key = self.live.speed.latest_shift(site)
+                snap = self.live.speed.snapshot(site, key) if key else None
+                if snap is not None:
+                    snapshots.append((site, snap))
+        except (redis.RedisError, OSError) as exc:
+            log.warning("live metrics: Redis unavailable: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        events = CounterMetricFamily("mineops_live_events", "Stream events processed by the live workers, by outcome",
+                                     labels=["outcome"])
+        for outcome in ("accepted", "quarantined"):
+            events.add_metric([outcome], stats.get(outcome, 0))
+        yield events
+        new = CounterMetricFamily("mineops_live_cycles_stored", "Cycles counted for the first time by the speed layer")
+        new.add_metric([], stats.get("new", 0))
+        yield new
+        length = GaugeMetricFamily("mineops_live_stream_length", "Entries in the hauling event stream")
+        length.add_metric([], backlog.length)
+        yield length
+        lag = GaugeMetricFamily("mineops_live_consumer_lag", "Stream entries not yet delivered to the consumer group")
+        lag.add_metric([], backlog.lag if backlog.lag is not None else backlog.length)
+        yield lag
+        pending = GaugeMetricFamily("mineops_live_pending", "Entries delivered to a worker and not yet acknowledged")
+        pending.add_metric([], backlog.pending)
+        yield pending
+        consumers = GaugeMetricFamily("mineops_live_consumers", "Consumers registered in the group")
+        consumers.add_metric([], backlog.consumers)
+        yield consumers
+        age = GaugeMetricFamily("mineops_live_snapshot_age_seconds",
+                                "Seconds since the latest shift's KPI snapshot was written, per site", labels=["site"])
+        ttl = GaugeMetricFamily("mineops_live_snapshot_ttl_seconds", "Freshness limit of the KPI snapshots")
+        now = datetime.now(timezone.utc)
+        for site, snap in snapshots:
+            age.add_metric([site], age_seconds(snap, now))
+        ttl.add_metric([], self.live.settings.live_snapshot_ttl_s)
+        yield age
+        yield ttl

@@ -1,0 +1,212 @@
+"""A request with a ``network`` part: units per loading point, ONE batched prediction, strategy tasks.
+
+The seam with ``engine.run_request``: it calls :func:`network_tasks` instead of the one-road tables
+when ``spec.network`` is given, then replicates, summarises and ranks the tasks as usual.
+
+Per-edge travel from the champion: every leg of every route is a pseudo road segment (the edge's
+length, the gradient in the direction of travel, its speed limit), and every route one more (its
+length, length-weighted gradient, the speed limit giving the route's free-flow time). The hauling
+(loaded) and returning (empty) duration models predict each for each truck (the day's weather, road
+condition and shift, as the models were trained), so a route's mean minutes = the sum of its legs'
++ the residual (the route prediction less that sum: the manoeuvring the legs do not carry; when the
+legs sum to more, they are scaled down to the route and the residual is 0). Loading, dumping, payload,
+fuel and delay come from the route's pseudo road per (truck, excavator, destination).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from simulator.executor import ScenarioTask
+from simulator.fleet import Selection, Unit, _active, _by_code, _unit, roster_operators, select_trucks, shift_start
+from simulator.model import Breakdowns, ModelParams, NoiseTables, PhaseNoise, block_cycles
+from simulator.network import HaulNetwork, Leg, NetworkError, build_network, leg_id
+from simulator.network_model import DEFAULT_HEADWAY_MIN, NetworkInputs
+from simulator.scenario import RequestSpec, SpecError, scenario_key
+from simulator.travel import RouteTimes, all_routes, assemble
+from training.bundle import PHASES
+from training.features import FEATURE_COLUMNS, Fleet, build_features
+from training.site import SiteCalibration
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkPlan:
+    """What the engine needs from a network request."""
+
+    network: HaulNetwork
+    selection: Selection
+    full: NetworkInputs
+    table: pd.DataFrame          # features + predictions of the (truck, excavator, destination) rows (the log)
+    quarantined: tuple[str, ...]  # road segments left out, with the reason
+
+
+def _route_row(route_id: str, legs: Sequence[Leg]) -> dict:
+    length = sum(leg.edge.length_km for leg in legs)
+    free_h = sum(leg.edge.length_km / leg.edge.max_speed_kmh for leg in legs)
+    grade = sum(leg.gradient_pct * leg.edge.length_km for leg in legs) / length if length else 0.0
+    return {"id": route_id, "distance": length, "gradient": grade, "maxSpeed": length / free_h if free_h else 1.0,
+            "roadCondition": legs[0].edge.road_condition if legs else "GOOD"}
+
+
+def select_excavators_by_point(fleet: Fleet, net: HaulNetwork, named: Sequence[Sequence[str]]) -> tuple[Unit, ...]:
+    """Excavators in deal order (``HaulNetwork.excavator_layout``): each point's named ones, else the
+    active ones located there (``currentLocation``) by code, else any other active one by code."""
+    table = fleet.excavators
+    active = _by_code(table[_active(table)])
+    used: set[str] = set()
+    per_point: list[list[Unit]] = []
+    for p, lp in enumerate(net.loading_points):
+        ids = list(named[p]) if p < len(named) else []
+        units = []
+        for k, unit_id in enumerate(ids):
+            hit = table[table["id"].astype(str) == unit_id]
+            if hit.empty:
+                raise SpecError(f"network.loading_points[{p}].excavators[{k}]", f"unknown excavator id {unit_id!r}")
+            units.append(_unit(hit.iloc[0], "bucketCapacity"))
+        here = active[active.get("currentLocation", pd.Series("", index=active.index)).astype(str) == lp.id]
+        for pool in (here, active):
+            for _, row in pool.iterrows():
+                if len(units) >= lp.excavators:
+                    break
+                if str(row["id"]) not in used and str(row["id"]) not in {u.id for u in units}:
+                    units.append(_unit(row, "bucketCapacity"))
+        if len(units) < lp.excavators:
+            raise SpecError(f"network.loading_points[{p}].excavators",
+                            f"{lp.excavators} asked for but the fleet has too few active excavators")
+        used.update(u.id for u in units)
+        per_point.append(units)
+    taken = [0] * len(per_point)
+    out = []
+    for p in net.excavator_layout(net.total_excavators):
+        out.append(per_point[p][taken[p]])
+        taken[p] += 1
+    return tuple(out)
+
+
+def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
+                 site: SiteCalibration | None = None) -> NetworkPlan:
+    """Units, routes, ONE ``bundle.predict`` and the largest strategy's inputs of a network request."""
+    ns = spec.network
+    assert ns is not None
+    try:
+        net, quarantined = build_network(fleet.road_segments, ns.loading_points, ns.destinations, ns.single_lane)
+        haul_routes, back_routes = all_routes(net)
+    except NetworkError as exc:
+        raise SpecError(exc.field, exc.reason) from None
+    max_e = spec.grid.max_excavators
+    if max_e > net.total_excavators:
+        raise SpecError("decision_variables.jumlah_excavator",
+                        f"{max_e} excavators asked for but the network's loading points hold {net.total_excavators}")
+    excavators = select_excavators_by_point(fleet, net, ns.excavator_ids)[:max_e]
+    layout = net.excavator_layout(max_e)
+    trucks = select_trucks(fleet, spec.grid.max_trucks)
+    operators = roster_operators(fleet, spec.conditions.shift, len(trucks))
+    start = spec.conditions.start or shift_start(spec.conditions.shift, now)
+    first_edge = net.edges[0]
+    selection = Selection(road=Unit(first_edge.id, first_edge.id, f"Haul network ({len(net.edges)} segments)", "",
+                                    sum(e.length_km for e in net.edges)),
+                          excavators=excavators, trucks=trucks, operator_ids=operators, start=start)
+    # every representative excavator of a point: its first deployed one (else the point's first unit)
+    rep = {p: excavators[layout.index(p)] if p in layout else None for p in range(len(net.loading_points))}
+    all_units = select_excavators_by_point(fleet, net, ns.excavator_ids)
+    full_layout = net.excavator_layout(net.total_excavators)
+    for p in rep:
+        if rep[p] is None:
+            rep[p] = all_units[full_layout.index(p)]
+
+    roads = [_route_row(f"route:{p}>{d}", legs) for (p, d), legs in haul_routes.items()]
+    roads += [_route_row(f"route:{d}<{p}", legs) for (d, p), legs in back_routes.items()]
+    legs_seen: dict[str, Leg] = {}
+    for legs in list(haul_routes.values()) + list(back_routes.values()):
+        for leg in legs:
+            legs_seen[leg_id(leg)] = leg
+    roads += [{"id": f"leg:{k}", "distance": leg.edge.length_km, "gradient": leg.gradient_pct,
+               "maxSpeed": leg.edge.max_speed_kmh, "roadCondition": leg.edge.road_condition}
+              for k, leg in legs_seen.items()]
+    pseudo = Fleet(fleet.trucks, fleet.excavators, fleet.operators, pd.DataFrame(roads), fleet.maintenance_logs)
+
+    c = spec.conditions
+    rows = []
+
+    def add(kind, i, unit, road, **ids):
+        rows.append({"kind": kind, "truck_index": i, "truckId": trucks[i].id, "excavatorId": unit.id,
+                     "operatorId": operators[i], "roadSegmentId": road, "weatherCondition": c.weather,
+                     "roadCondition": c.road_condition, "shift": c.shift, "at": pd.Timestamp(start), **ids})
+
+    n_dest = len(net.destinations)
+    for i in range(len(trucks)):
+        for j, unit in enumerate(excavators):
+            for d in range(n_dest):
+                add("pair", i, unit, f"route:{layout[j]}>{d}", excavator_index=j, dest=d)
+        for p, unit in rep.items():
+            for d in range(n_dest):
+                add("haul", i, unit, f"route:{p}>{d}", point=p, dest=d)
+                add("back", i, unit, f"route:{d}<{p}", point=p, dest=d)
+            for k in legs_seen:
+                add("leg", i, unit, f"leg:{k}", point=p, leg=k)
+    contexts = pd.DataFrame(rows)
+    features = build_features(contexts, pseudo)
+    prediction = bundle.predict(features)
+    table = pd.concat([contexts.reset_index(drop=True), features[list(FEATURE_COLUMNS)].reset_index(drop=True)], axis=1)
+    table["payload_t"] = prediction.payload_t
+    table["fuel_l"] = prediction.fuel_l
+    table["delay_probability"] = prediction.delay_probability
+    for phase in PHASES:
+        sigma = float(bundle.durations[phase].sigma)
+        table[f"{phase}_mean_min"] = np.exp(prediction.phase_mu[phase] + 0.5 * sigma ** 2)
+    table["model_version"] = str(bundle.version)
+
+    t, e = len(trucks), len(excavators)
+    pair = table[table["kind"] == "pair"].sort_values(["truck_index", "excavator_index", "dest"], kind="stable")
+
+    def grid(column: str) -> np.ndarray:
+        return pair[column].to_numpy(dtype=float).reshape(t, e, n_dest)
+
+    def route_times(kind: str, p: int, d: int, legs: Sequence[Leg], phase: str) -> RouteTimes:
+        sel = table[(table["kind"] == kind) & (table["point"] == p) & (table["dest"] == d)].sort_values("truck_index")
+        route = sel[f"{phase}_mean_min"].to_numpy(dtype=float)
+        cols = []
+        for leg in legs:
+            ls = table[(table["kind"] == "leg") & (table["point"] == p) & (table["leg"] == leg_id(leg))]
+            cols.append(ls.sort_values("truck_index")[f"{phase}_mean_min"].to_numpy(dtype=float))
+        leg_min = np.stack(cols, axis=1) if cols else np.zeros((t, 0))
+        total = leg_min.sum(axis=1)
+        residual = route - total
+        over = residual < 0
+        leg_min[over] *= (route[over] / total[over])[:, None]
+        residual[over] = 0.0
+        return RouteTimes(tuple(legs), leg_min, residual)
+
+    haul = {(p, d): route_times("haul", p, d, legs, "hauling") for (p, d), legs in haul_routes.items()}
+    back = {(d, p): route_times("back", p, d, legs, "returning") for (d, p), legs in back_routes.items()}
+    noise = NoiseTables.from_bundle(bundle, c.weather)
+    phase_noise = tuple(PhaseNoise("lognormal", float(bundle.durations[ph].sigma)) for ph in PHASES)
+    full = assemble(net, scenario_key="full", excavator_point=layout, payload_t=grid("payload_t")[:, :, 0],
+                    load_min=grid("loading_mean_min")[:, :, 0], dump_min=grid("dumping_mean_min"),
+                    fuel_l=grid("fuel_l"), delay_probability=grid("delay_probability"), haul=haul, back=back,
+                    headway_min=ns.headway_min if ns.headway_min is not None else DEFAULT_HEADWAY_MIN,
+                    phase_noise=phase_noise, noise=noise, breakdowns=Breakdowns.from_bundle(bundle))
+    # the loaded route of each (truck, excavator, destination) from its own pair row (the excavator's
+    # features enter the hauling model too); the legs keep the representative's shares
+    full = replace(full, haul_min=grid("hauling_mean_min"))
+    return NetworkPlan(net, selection, full, pair.reset_index(drop=True), tuple(quarantined))
+
+
+def network_params(spec: RequestSpec, full: NetworkInputs, site: SiteCalibration | None) -> ModelParams:
+    """Replication parameters of a network request (dump places are per destination)."""
+    sim = spec.simulation
+    shortest = float(full.expected_cycle_min(full.noise.mean_delay_min).min())
+    return ModelParams(shift_hours=sim.duration_hours, dump_bays=None, deterministic=sim.deterministic,
+                       cycles_per_block=block_cycles(sim.duration_hours, shortest),
+                       dispatch_interval_min=site.dispatch_interval_min if site is not None else 0.0)
+
+
+def network_tasks(spec: RequestSpec, plan: NetworkPlan, params: ModelParams) -> list[ScenarioTask]:
+    """One task per (trucks, excavators, dispatch rule), in grid order."""
+    return [ScenarioTask(inputs=plan.full.subset(t, e, scenario_key(t, e, rule), rule), params=params,
+                         seed=spec.simulation.seed, replications=spec.simulation.effective_replications)
+            for t, e, rule in spec.grid.strategies]
