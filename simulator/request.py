@@ -158,7 +158,7 @@ def _dispatch(value: Any) -> Any:
     if not isinstance(value, list) or not value:
         raise value_error(f"must be a non-empty list of rule names ({', '.join(RULES)})")
     for i, rule in enumerate(value):
-        if rule not in RULES:
+        if not isinstance(rule, str) or rule not in RULES:
             raise value_error(f"unknown rule {rule!r}; known: {', '.join(RULES)}",
                               path=f"decision_variables.dispatch[{i}]")
     return value
