@@ -201,6 +201,9 @@ async def lifespan(app: FastAPI):
     state.live = open_live(settings)  # None without MINEOPS_REDIS_URL: live routes say "not configured"
     if state.live is not None:
         state.metrics.registry.register(LiveCollector(state.live))
+    from simulator.lifeline import stop_when_parent_dies
+
+    stop_when_parent_dies()  # a worker of `python -m api --workers N` stops with its supervisor
     warm = threading.Thread(target=_warm_up, args=(app,), name="warm-up", daemon=True)
     warm.start()
     tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app))]
@@ -260,13 +263,14 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.metrics.registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
     state.runs = RunService(state)
 
-    from api.routes import chat, data, health, live, plots, runs, strategies
+    from api.routes import chat, data, export, health, live, master, plots, runs, strategies, web
 
     app.dependency_overrides[get_settings] = lambda: settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    for module in (health, strategies, chat, data, runs, plots, live):
+    for module in (health, strategies, chat, data, runs, plots, live, export, master, web):
         document_bad_bodies(module.router.routes)
         app.include_router(module.router)
+    web.mount_static(app)
 
     Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"],
                    registry=state.metrics.registry).add(

@@ -13,14 +13,14 @@ frees first for a mean load, FIFO; the truck waits from its arrival until the ne
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
 
-@dataclass(frozen=True)
-class LoaderOption:
-    """One loading point as the dispatcher sees it for one truck, minutes."""
+class LoaderOption(NamedTuple):
+    """One loading point as the dispatcher sees it for one truck, minutes (a named tuple: the model
+    builds one per point at every dynamic dispatch)."""
 
     index: int
     travel_min: float        # the truck's expected empty travel to the point
@@ -109,13 +109,20 @@ def projected_wait(now: float, arrival: float, free_at: Sequence[float], queued:
     """
     if not free_at:
         return float("inf")
-    free = sorted(max(f, now) for f in free_at)
+    if len(free_at) == 1:  # one loader: the same sums without the list
+        x = free_at[0] if free_at[0] > now else now
+        for _ in range(queued):
+            x += mean_load_min
+        for a in sorted(arrivals_before):
+            x = (x if x > a else a) + mean_load_min
+        return x - arrival if x > arrival else 0.0
+    free = [f if f > now else now for f in free_at]
+    heapq.heapify(free)  # the loader that frees first takes the next truck (equal minutes: any)
     for _ in range(queued):
-        free[0] += mean_load_min
-        free.sort()
+        heapq.heapreplace(free, free[0] + mean_load_min)
     for a in sorted(arrivals_before):
-        free[0] = max(free[0], a) + mean_load_min
-        free.sort()
+        x = free[0]
+        heapq.heapreplace(free, (x if x > a else a) + mean_load_min)
     return max(0.0, free[0] - arrival)
 
 

@@ -8,7 +8,8 @@
 * operators: active operators of the request's shift by employee number, dealt round-robin to the
   trucks (all active operators when the shift has none);
 * start: ``simulation_start_date``, else the shift's start today in the mine's local time;
-* vessel: ``target_schedule_id``'s planned tonnes and hours from the start to its ``etsLoading``. A
+* vessel: ``target_schedule_id``'s tonnes still to load (``plannedQuantity`` less the
+  ``actualQuantity`` already loaded) and hours from the start to its ``etsLoading``. A
   schedule that is over (status in :data:`CLOSED_SCHEDULE_STATUSES`) or whose deadline is before the
   start is *closed*: reported, never charged demurrage or penalty (``VesselTarget.closed_reason``).
 
@@ -206,6 +207,10 @@ def vessel_target(schedule_id: str | None, start: datetime, sailing_schedules: p
             name = _text(hit.iloc[0].get("name")) or name
     status = _text(row.get("status")).strip().upper()
     reason, reason_id = _closed(schedule_id, name, status, deadline, start)
-    return VesselTarget(planned_t=float(row["plannedQuantity"]),
+    planned = float(row["plannedQuantity"])
+    loaded = pd.to_numeric(pd.Series([row.get("actualQuantity")]), errors="coerce").iloc[0]
+    if not reason and pd.notna(loaded) and loaded > 0:  # a call being loaded: only the rest is still to load
+        planned = max(0.0, planned - float(loaded))
+    return VesselTarget(planned_t=planned,
                         hours_available=(deadline - pd.Timestamp(start)).total_seconds() / 3600.0, name=name,
                         schedule_id=schedule_id, closed_reason=reason, closed_reason_id=reason_id)

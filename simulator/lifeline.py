@@ -14,11 +14,16 @@ daemon thread and ends the worker with :data:`EXIT_PARENT_GONE`. Once the servic
 are gone, the fork server (its "alive" pipe) and the resource tracker (its command pipe) read EOF
 too, because only the service and the workers held those pipes' write ends, and both exit on
 their own. A clean shutdown (SIGTERM) is unchanged: the pool is shut down before the service exits.
+
+With ``python -m api --workers N`` each uvicorn worker is itself a ``multiprocessing`` child of
+uvicorn's supervisor and owns a pool; :func:`stop_when_parent_dies` sends such a worker SIGTERM
+when the supervisor dies, so it shuts down cleanly (pool included) instead of running on alone.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import multiprocessing.connection
 import os
 import threading
@@ -51,3 +56,19 @@ def watch_parent() -> bool:
     except Exception:  # an initializer that raises would break the whole pool
         log.exception("could not watch the parent process; this worker may outlive the service")
         return False
+
+
+def _terminate_when_ready(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    log.warning("the parent process %s is gone: shutting down", multiprocessing.parent_process().pid)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def stop_when_parent_dies() -> bool:
+    """In a ``multiprocessing`` child that shuts down cleanly on SIGTERM (a uvicorn worker): send
+    ourselves SIGTERM when the parent dies. False (nothing done) in a process without such a parent."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return False
+    threading.Thread(target=_terminate_when_ready, args=(parent.sentinel,), name=THREAD_NAME, daemon=True).start()
+    return True

@@ -4,16 +4,24 @@ rules, dump bays with closures, and bunching on single-lane roads.
 ``run_replication(inputs, params, replication, seed) -> ReplicationResult`` is pure, like
 ``simulator.model`` whose pieces it reuses: the replication's random numbers (``model.draw``: the same
 streams, block layout and per-cycle values, so a one-road network replays today's draws), the phase
-noise and noise tables, the breakdown rules and the end-of-shift rule. Loading points are SimPy pools
-(the one-road model serves its single pool analytically since; it was checked bit-identical to this
-pool form, so a one-road network still replays it exactly). What the network adds:
+noise and noise tables, the breakdown rules and the end-of-shift rule, so a one-road network replays
+today's model. What the network adds:
 
-* Loading points: each is a pool (``simpy.Store``) of its excavators, used FIFO as in ``model``.
+* Loading points: each serves its excavators FIFO analytically, as ``model`` does for its one pool (the
+  Kiefer-Wolfowitz recursion with the excavators' outages drawn ahead): a truck arriving at a point
+  takes the excavator that frees first and its destination at once, so loading costs no SimPy event.
+  SimPy wakes a truck only where it reads or changes what other trucks see: at its arrival at a point,
+  at a single-lane entry, at a dump with a queue, and (dynamic rules) when it leaves the dump; in
+  between it keeps its own clock, the floats a leg-by-leg clock gives (``model.exact_delay``). This
+  replaced one ``simpy.Store`` per point (kept in ``tests/simulator/reference_network_model.py``): with
+  one destination per point the results are bit-identical on randomized networks, whatever the rule,
+  bays, closures, lanes and breakdowns (``test_network_equivalence.py``); with several, the destination
+  is now taken at the truck's arrival instead of its load start (same shift totals within the CI).
 * Dispatch: a truck that has dumped (or starts its shift) is sent to a loading point by the strategy's
   rule (``simulator.dispatch``); ``fixed`` sends it back to its home point (trucks are dealt to points in
   proportion to their loaders, :func:`simulator.dispatch.home_points`).
-* Destinations: when its load starts, the truck is given the allowed destination furthest below its
-  wanted share of the tonnes sent so far (shares or targets of the request), skipping destinations
+* Destinations: when it is given its loader, the truck is given the allowed destination furthest below
+  its wanted share of the tonnes sent so far (shares or targets of the request), skipping destinations
   closed at that moment while another is open. A destination has ``bays`` tipping places served FIFO
   (the Kiefer-Wolfowitz recursion of ``model``) and closures: a truck that would start tipping inside
   a closure waits until it ends.
@@ -30,6 +38,7 @@ pool form, so a one-road network still replays it exactly). What the network add
 """
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -38,7 +47,8 @@ import numpy as np
 import simpy
 
 from simulator import dispatch as dispatch_rules
-from simulator.model import Breakdowns, ModelParams, NoiseTables, PhaseNoise, block_cycles, draw
+from simulator.model import (Breakdowns, ModelParams, NoiseTables, PhaseNoise, _apply_outages, _outages, block_cycles,
+                             draw, exact_delay, shared_draws)
 from simulator.results import ReplicationResult
 from training.bundle import PHASES
 
@@ -116,6 +126,12 @@ class NetworkInputs:
     @property
     def points(self) -> int:
         return len(self.haul_legs)
+
+    @property
+    def sampling_key(self) -> tuple:
+        """What ``model.draw`` reads besides the fleet size (``model.ScenarioInputs.sampling_key``): the
+        strategies of a request that share it share their draws (``model.shared_draws``)."""
+        return (self.noise.key, self.phase_noise, self.breakdowns)
 
     def expected_cycle_min(self, delay_mean_min: float) -> np.ndarray:
         """Per truck, the expected cycle without queues, averaged over its excavators and destinations, min."""
@@ -195,80 +211,84 @@ def prepare(inputs: NetworkInputs, params: ModelParams) -> _Prepared:
                      mean_delay_min=mean_delay)
 
 
-def _hand_over(pool: simpy.Store, token: int) -> None:
-    """Return an excavator index to its pool: straight to the first waiting truck's get event if any,
-    else back on the shelf. Same effect as ``pool.put(token)`` (FIFO), one scheduled event fewer."""
-    waiting = pool.get_queue
-    if waiting:
-        waiting.pop(0).succeed(token)
-    else:
-        pool.items.append(token)
-
-
-def _excavator_failures(env, j, shift, failures, pool, down, withheld, out):
-    """Take excavator ``j`` out of its loading pool at each failure inside the shift, for its repair
-    (at once when idle; a truck loading keeps it until the load ends, then it is withheld)."""
-    for time_to_failure, repair in failures:
-        at = env.now + time_to_failure
-        if at >= shift:
-            return
-        yield env.timeout(time_to_failure)
-        if j in pool.items:  # idle: no truck can be waiting while tokens are free
-            pool.items.remove(j)
-            withheld[j] = True
-        else:
-            down[j] = True
-        out[0] += 1
-        out[1] += min(repair, shift - at)
-        yield env.timeout(repair)
-        down[j] = False
-        if withheld[j]:
-            withheld[j] = False
-            _hand_over(pool, j)
-
-
 class _Mine:
-    """The shared state of one replication (pools, bays, lanes, dispatcher's view, counters)."""
+    """The shared state of one replication: the loaders' next free minutes (the analytic FIFO queue per
+    point), bays, lanes, the dispatcher's view and counters."""
 
-    def __init__(self, env, inputs: NetworkInputs, params: ModelParams, prep: _Prepared):
-        self.env = env
+    def __init__(self, inputs: NetworkInputs, params: ModelParams, prep: _Prepared, outages: dict):
         self.inputs = inputs
         self.shift = params.shift_hours * _MIN_PER_HOUR
         n_points, n_dest = inputs.points, len(inputs.bays)
-        self.pools = [simpy.Store(env) for _ in range(n_points)]
-        for j, p in enumerate(inputs.excavator_point):
-            self.pools[p].items.append(j)
+        e = inputs.excavators
         self.point_excavators = [[j for j, p in enumerate(inputs.excavator_point) if p == q] for q in range(n_points)]
+        self.free_at = [0.0] * e               # minute each excavator is next free (after loads assigned)
+        self.order = list(range(e))            # order of that release: a FIFO pool's tie-break
+        self.released = e                      # release counter
+        # Outages still ahead per point (consumed by model._apply_outages) and all of them (the view).
+        self.point_outages = [{j: outages[j] for j in exc if j in outages} for exc in self.point_excavators]
+        self.spans = {j: tuple(spans) for j, spans in outages.items()}
         t = inputs.trucks
         self.bays = [None if b is None or b >= t else [0.0] * b for b in inputs.bays]
         self.lane_exit = [-math.inf] * inputs.lanes
-        self.down = [False] * inputs.excavators
-        self.withheld = [False] * inputs.excavators
-        self.busy_until = [0.0] * inputs.excavators
-        self.loading_at = [0] * n_points          # trucks loading now per point
+        self.loads: list[list] = [[] for _ in range(e)]  # per excavator (start, end) of loads assigned
         self.en_route: list[list[float]] = [[] for _ in range(n_points)]  # expected arrivals
         self.sent_t = [0.0] * n_dest              # tonnes dispatched per destination
         self.rule = dispatch_rules.rule(inputs.dispatch)
         self.headway = inputs.headway_min
         self.prep = prep
 
+    def take_loader(self, p: int, now: float) -> tuple[int, float]:
+        """The excavator at point ``p`` a truck arriving at ``now`` gets, and its loading start: the one
+        that frees first, the earliest release on equal minutes (``model``'s recursion, per point)."""
+        free_at, order = self.free_at, self.order
+        outages = self.point_outages[p]
+        if outages:
+            _apply_outages(free_at, outages, now)
+        exc = self.point_excavators[p]
+        e = exc[0]
+        x = free_at[e]
+        for j in exc[1:]:
+            y = free_at[j]
+            if y < x or (y == x and order[j] < order[e]):
+                e, x = j, y
+        return e, (x if x > now else now)
+
     def choose_point(self, i: int, d: int, home: int, now: float) -> int:
-        """The rule's loading point for truck ``i`` leaving destination ``d``."""
+        """The rule's loading point for truck ``i`` leaving destination ``d``: each point as a dispatcher
+        sees it at ``now`` (its working loaders' loads in progress, trucks queued, loading and sent)."""
         prep = self.prep
+        point_load, point_back = prep.point_load[i], prep.point_back[i][d]
+        spans, loads_of, projected_wait = self.spans, self.loads, dispatch_rules.projected_wait
         options = []
         for p in range(self.inputs.points):
-            mean_load = prep.point_load[i][p]
-            if not math.isfinite(mean_load):
+            mean_load = point_load[p]
+            if mean_load == math.inf:
                 continue
-            travel = prep.point_back[i][d][p]
+            travel = point_back[p]
             arrive = now + travel
-            free_at = [self.busy_until[j] for j in self.point_excavators[p] if not self.down[j] and not self.withheld[j]]
-            before = [a for a in self.en_route[p] if a <= arrive]
-            queued = len(self.pools[p].get_queue)
-            options.append(dispatch_rules.LoaderOption(
-                index=p, travel_min=travel, trucks_ahead=queued + self.loading_at[p] + len(before),
-                loaders=len(free_at),
-                expected_wait_min=dispatch_rules.projected_wait(now, arrive, free_at, queued, before, mean_load)))
+            free_at = []
+            queued = loading = 0
+            for j in self.point_excavators[p]:
+                q = loads_of[j]
+                while len(q) > 1 and q[1][0] <= now:  # keep the latest load started by now
+                    del q[0]
+                busy_until = now
+                for start, end in q:
+                    if start > now:
+                        queued += 1
+                    elif end > now:
+                        loading += 1
+                        busy_until = end
+                if not (j in spans and any(a <= now < b for a, b in spans[j])):  # working (not in an outage)
+                    free_at.append(busy_until)
+            en_route = self.en_route[p]  # sorted
+            before = en_route[:bisect.bisect_right(en_route, arrive)]
+            if not queued and not before:  # projected_wait's answer without its loops
+                wait = (max(min(free_at), now) - arrive if free_at else math.inf)
+                wait = wait if wait > 0.0 else 0.0
+            else:
+                wait = projected_wait(now, arrive, free_at, queued, before, mean_load)
+            options.append(dispatch_rules.LoaderOption(p, travel, queued + loading + len(before), len(free_at), wait))
         return self.rule.choose(i, home, options) if options else home
 
     def choose_destination(self, p: int, now: float) -> int:
@@ -300,36 +320,48 @@ class _Mine:
         return start
 
 
-def _travel(env, mine: _Mine, legs, minutes: float, lost: list):
-    """Drive a route of ``minutes`` split over ``legs``; single-lane legs keep order and headway."""
+def _drive(env, mine: _Mine, legs, minutes: float, clock: float, lost: list):
+    """Drive a route of ``minutes`` split over ``legs`` from minute ``clock``; returns the arrival
+    minute. Only a single-lane leg's entry is an event (the lane's order is the order of entries);
+    free legs are added to the truck's clock as the leg-by-leg timeouts summed them."""
     pending = 0.0
     for share, lane in legs:
         if lane < 0:
             pending += share * minutes
             continue
         if pending:
-            yield env.timeout(pending)
+            clock = clock + pending
             pending = 0.0
-        entry = env.now
+        if clock != env.now:  # (else the truck is at the lane already, in this very event)
+            yield env.timeout(exact_delay(env.now, clock))
+        entry = clock
         leave = entry + share * minutes
         behind = mine.lane_exit[lane] + mine.headway
         if behind > leave:
             lost[0] += behind - leave
             leave = behind
         mine.lane_exit[lane] = leave
-        yield env.timeout(leave - entry)
+        clock = entry + (leave - entry)
     if pending:
-        yield env.timeout(pending)
+        clock = clock + pending
+    return clock
 
 
 def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
-    """One truck's shift (see the module docstring); totals into ``out[i]``."""
+    """One truck's shift (see the module docstring); totals into ``out[i]``.
+
+    The truck keeps its own clock; SimPy wakes it only where it reads or changes what other trucks see:
+    at its arrival at a loading point (it takes a loader and a destination), at a single-lane entry, at
+    a dump with a queue, and (dynamic rules) when it leaves the dump.
+    """
     inputs, prep, shift = mine.inputs, mine.prep, mine.shift
     timeout = env.timeout
     load, pay, haul, dmp, back, fuel, pdel = (prep.load[i], prep.payload[i], prep.haul[i], prep.dump[i],
                                               prep.back[i], prep.fuel[i], prep.p_delay[i])
     haul_legs, return_legs, ratio = inputs.haul_legs, inputs.return_legs, inputs.return_ratio
     simple_haul, simple_back = prep.simple_haul, prep.simple_back
+    bays = mine.bays
+    free_at, order, loads_of = mine.free_at, mine.order, mine.loads
     dynamic = mine.rule.dynamic
     d_list = draws.trucks[i]
     ttf, ttr = draws.truck_ttf[i], draws.truck_ttr[i]
@@ -341,16 +373,18 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
     loads = delays = breakdowns = 0
     q_load = q_dump = busy = loading = payload = fuel_total = delay_min = cycle_sum = p_sum = downtime = 0.0
     by_dest = [0.0] * len(inputs.bays)
+    clock = 0.0
     if dispatch_at:
+        clock = dispatch_at
         yield timeout(dispatch_at)
-    now = env.now
     while True:
+        now = clock
         if now >= next_fail:
             repair = ttr[n_fail]
             breakdowns += 1
             downtime += repair if now + repair < shift else max(shift - now, 0.0)
-            yield timeout(repair)
-            now = env.now
+            now = clock = now + repair
+            yield timeout(exact_delay(env.now, clock))
             n_fail += 1
             next_fail = now + ttf[n_fail] if n_fail < len(ttf) else math.inf
         if now >= shift:
@@ -361,13 +395,7 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             b, end_b = 0, len(d_list)
         f0, f1, f2, f3, u, dm, pr, fr = d_list[b:b + n]
         b += n
-        pool = mine.pools[p]
-        if pool.items and not pool.get_queue:
-            e = pool.items.pop(0)
-            t1 = now
-        else:
-            e = yield pool.get()
-            t1 = env.now
+        e, t1 = mine.take_loader(p, now)
         d = mine.choose_destination(p, t1)
         lt = load[e] * f0
         h = haul[e][d] * f1
@@ -376,58 +404,57 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
         stop = dm if delayed else 0.0
         dump = dmp[e][d] * f2
         ret = back[e][d] * f3
+        mine.released += 1
+        order[e] = mine.released
         if t1 + lt + stop + h + dump + ret > shift:  # the drawn cycle would not end in the shift: stop
-            if mine.down[e]:
-                mine.withheld[e] = True
-            else:
-                _hand_over(pool, e)
+            free_at[e] = t1                          # and hand the excavator on at once
+            if dynamic:  # it stands in the queue until then, as the dispatcher sees it
+                loads_of[e].append((t1, t1))
             break
-        mine.busy_until[e] = t1 + lt
-        mine.loading_at[p] += 1
+        loaded = t1 + lt
+        free_at[e] = loaded
+        if dynamic:
+            loads_of[e].append((t1, loaded))
         x = pay[e] + pr
         x = x if x > 0.0 else 0.0
         mine.sent_t[d] += x
-        yield timeout(lt)
-        mine.loading_at[p] -= 1
-        if mine.down[e]:
-            mine.withheld[e] = True
-        else:
-            _hand_over(pool, e)
         if t1 < shift:
-            loading += lt if t1 + lt <= shift else shift - t1
+            loading += lt if loaded <= shift else shift - t1
         p_sum += pe
         if delayed:
             delays += 1
             delay_min += dm
         if simple_haul[p][d]:
-            yield timeout(stop + h)
+            t2 = loaded + (stop + h)
         else:
-            if stop:
-                yield timeout(stop)
-            yield from _travel(env, mine, haul_legs[p][d], h, lost)
-        t2 = env.now
+            t2 = loaded + stop if stop else loaded
+            t2 = yield from _drive(env, mine, haul_legs[p][d], h, t2, lost)
+        if bays[d] is not None:  # a dump queue: bays are taken in the order trucks arrive
+            yield timeout(exact_delay(env.now, t2))
         start = mine.dump_start(d, t2, dump)
         q_dump += start - t2
         if dynamic:
-            yield timeout(start - t2 + dump)
-            nxt = mine.choose_point(i, d, home, env.now)
+            left = t2 + (start - t2 + dump)
+            yield timeout(exact_delay(env.now, left))
+            nxt = mine.choose_point(i, d, home, left)
         else:
             nxt = p
         ret *= ratio[d][p][nxt] if nxt != p else 1.0
         if dynamic:
-            arrive = env.now + ret
-            mine.en_route[nxt].append(arrive)
+            arrive = left + ret
+            bisect.insort(mine.en_route[nxt], arrive)
             if simple_back[d][nxt]:
-                yield timeout(ret)
+                end = arrive
             else:
-                yield from _travel(env, mine, return_legs[d][nxt], ret, lost)
-            mine.en_route[nxt].remove(arrive)
+                end = yield from _drive(env, mine, return_legs[d][nxt], ret, left, lost)
         elif simple_back[d][nxt]:
-            yield timeout(start - t2 + dump + ret)
+            end = t2 + (start - t2 + dump + ret)
         else:
-            yield timeout(start - t2 + dump)
-            yield from _travel(env, mine, return_legs[d][nxt], ret, lost)
-        end = env.now
+            left = t2 + (start - t2 + dump)
+            end = yield from _drive(env, mine, return_legs[d][nxt], ret, left, lost)
+        yield timeout(exact_delay(env.now, end))  # arrival at the loading point
+        if dynamic:
+            mine.en_route[nxt].remove(arrive)
         loads += 1
         q_load += t1 - now
         busy += (end if end < shift else shift) - now
@@ -438,7 +465,7 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
         if x > 0.0:
             fuel_total += x
         p = nxt
-        now = end
+        clock = end
     out[i] = (loads, payload, fuel_total, q_load, q_dump, lost[0], busy, loading, cycle_sum, delays, delay_min,
               p_sum, breakdowns, downtime, by_dest)
 
@@ -448,18 +475,23 @@ def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: 
     """Run the SimPy shift on given draws (``model.draw``'s layout)."""
     prep = prepared or prepare(inputs, params)
     env = simpy.Environment()
-    mine = _Mine(env, inputs, params, prep)
-    shift = mine.shift
+    shift = params.shift_hours * _MIN_PER_HOUR
+    outages: dict = {}
+    counted: list = []
+    for j, failures in enumerate(draws.excavator_failures[:inputs.excavators]):  # may hold a larger fleet's
+        spans, c = _outages(failures, shift)
+        if spans:
+            outages[j] = spans
+            counted.extend(c)
+    mine = _Mine(inputs, params, prep, outages)
     t, e = inputs.trucks, inputs.excavators
     out: list = [None] * t
-    exc_out = [0, 0.0]
-    for j, failures in enumerate(draws.excavator_failures):
-        if failures and failures[0][0] < shift:
-            env.process(_excavator_failures(env, j, shift, failures, mine.pools[inputs.excavator_point[j]],
-                                            mine.down, mine.withheld, exc_out))
     for i in range(t):
         env.process(_truck(env, i, mine, draws, out, i * params.dispatch_interval_min))
     env.run()
+    exc_downtime = 0.0
+    for _, minutes in sorted(counted):  # summed in the order the failures happen
+        exc_downtime += minutes
     cols = list(zip(*out))
     (loads, payload, fuel, q_load, q_dump, lost, busy, loading, cycle_sum, delays, delay_min, p_sum, breakdowns,
      downtime) = (sum(c) for c in cols[:-1])
@@ -475,10 +507,10 @@ def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: 
         excavator_utilisation=loading / (e * shift), truck_utilisation=busy / (t * shift),
         delays=int(delays), delay_hours=delay_min / _MIN_PER_HOUR,
         incident_expected=loads * params.incident_probability_per_cycle,
-        breakdowns=int(breakdowns + exc_out[0]), downtime_hours=(downtime + exc_out[1]) / _MIN_PER_HOUR,
+        breakdowns=int(breakdowns + len(counted)), downtime_hours=(downtime + exc_downtime) / _MIN_PER_HOUR,
         dispatch=inputs.dispatch, loader_queue_hours=q_load / _MIN_PER_HOUR, dump_queue_hours=q_dump / _MIN_PER_HOUR,
         bunching_hours=lost / _MIN_PER_HOUR, truck_downtime_hours=downtime / _MIN_PER_HOUR,
-        excavator_downtime_hours=exc_out[1] / _MIN_PER_HOUR, loading_hours=loading / _MIN_PER_HOUR,
+        excavator_downtime_hours=exc_downtime / _MIN_PER_HOUR, loading_hours=loading / _MIN_PER_HOUR,
         destination_ids=tuple(inputs.destination_ids), destination_production_t=by_dest,
         destination_targets_t=tuple(inputs.targets_t),
     )
@@ -494,9 +526,11 @@ def run_replication(inputs: NetworkInputs, params: ModelParams, replication: int
 
 def run_replications(inputs: NetworkInputs, params: ModelParams, seed: int,
                      replications: range | Sequence[int]) -> list[ReplicationResult]:
-    """Replications of one strategy (tables prepared once)."""
+    """Replications of one strategy (tables prepared once, draws shared with the request's other
+    strategies this process runs: ``model.shared_draws``)."""
     prep = prepare(inputs, params)
-    return [run_replication(inputs, params, r, seed, prepared=prep) for r in replications]
+    return [simulate(inputs, params, shared_draws(inputs, params, prep, r, seed), replication=r, prepared=prep)
+            for r in replications]
 
 
 # --- building inputs ---------------------------------------------------------------------------------

@@ -51,14 +51,16 @@ def lane_index(net: HaulNetwork) -> dict[str, int]:
     return out
 
 
-def truth_route_times(legs: Sequence[Leg], *, loaded: bool, weather: str, road_condition: str, shift: str,
+def truth_route_times(legs: Sequence[Leg], *, loaded: bool, weather: str, road_condition: str | None, shift: str,
                       operator_years: np.ndarray, gt: GroundTruth | None = None) -> RouteTimes:
-    """The synthetic mine's mean route minutes per truck (``operator_years`` (T,): the drivers)."""
+    """The synthetic mine's mean route minutes per truck (``operator_years`` (T,): the drivers).
+    ``road_condition`` None: each segment's own ``roadCondition``; else the day's, on every segment."""
     g = gt or GroundTruth()
     driver = experience_time_factor(np.asarray(operator_years, dtype=float), g)  # (T,)
     minutes = []
     for leg in legs:
-        ctx = CycleContext(leg.edge.length_km, leg.edge.max_speed_kmh, leg.gradient_pct, road_condition, weather,
+        condition = leg.edge.road_condition if road_condition is None else road_condition
+        ctx = CycleContext(leg.edge.length_km, leg.edge.max_speed_kmh, leg.gradient_pct, condition, weather,
                            shift, 0.0, 30.0, 10.0)
         v_loaded, v_empty = travel_speeds_kmh(ctx, g)
         v = float(v_loaded if loaded else v_empty)

@@ -13,7 +13,7 @@ import time
 
 import psutil
 
-from tests.e2e_server import running_api
+from tests.e2e_server import API_ARGV, running_api
 from tests.ollama_server import closed_port_url
 
 #: Seconds the orphaned pool may take to notice and exit (it takes well under one on an idle machine).
@@ -50,6 +50,19 @@ def pool_of(pid: int) -> list[psutil.Process]:
     return psutil.Process(pid).children(recursive=True)
 
 
+def started_for(data_dir) -> list[psutil.Process]:
+    """Every process whose environment names ``data_dir`` (the service and all it started, reparented or not)."""
+    wanted = str(data_dir)
+    out = []
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get("MINEOPS_DATA_DIR") == wanted:
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
 def check_pool_shape(pool: list[psutil.Process]) -> None:
     commands = [" ".join(p.cmdline()) for p in pool]
     servers = [p for p, c in zip(pool, commands) if "multiprocessing.forkserver" in c]
@@ -65,6 +78,7 @@ def test_sigkill_of_the_service_leaves_no_pool_process(trained_mine_copy):
         check_pool_shape(pool)
         os.kill(api.process.pid, signal.SIGKILL)
         api.process.wait(timeout=STOP_GRACE_S)
+        pool += [p for p in started_for(trained_mine_copy.data) if p.pid not in {q.pid for q in pool}]
         deadline = time.monotonic() + ORPHAN_DEADLINE_S
         while alive(pool) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -87,3 +101,24 @@ def test_sigterm_still_shuts_down_cleanly_and_takes_the_pool_along(trained_mine_
         while alive(pool) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not alive(pool), f"left after a clean shutdown: {describe(alive(pool))}"
+
+
+def test_sigkill_of_the_supervisor_of_several_workers_leaves_no_process(trained_mine_copy):
+    # python -m api --workers 2: uvicorn's supervisor, two server processes, each with its own pool.
+    with running_api(trained_mine_copy, closed_port_url(), env_extra={"MINEOPS_SIM_WORKERS": "1"},
+                     argv=(*API_ARGV, "--workers", "2")) as api:
+        api.wait_for("/ready", STOP_GRACE_S)  # probably the other server too (they start alike)
+        family = pool_of(api.process.pid)
+        servers = [p for p in family if p.ppid() == api.process.pid
+                   and "multiprocessing.resource_tracker" not in " ".join(p.cmdline())]
+        assert len(servers) >= 2, describe(family)
+        os.kill(api.process.pid, signal.SIGKILL)
+        api.process.wait(timeout=STOP_GRACE_S)
+        family = alive(started_for(trained_mine_copy.data)) + family  # pools started after the snapshot too
+        deadline = time.monotonic() + STOP_GRACE_S  # the servers shut down cleanly: allow a clean shutdown's time
+        while alive(family) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = alive(family)
+        for p in left:
+            p.kill()
+        assert not left, f"still running {STOP_GRACE_S:.0f} s after SIGKILL of the supervisor: {describe(left)}"

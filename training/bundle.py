@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,17 @@ def _thread_pools() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+@contextmanager
+def _serial():
+    """One OpenMP/BLAS thread and joblib's sequential backend in this thread. A forest fitted with
+    ``n_jobs=-1`` otherwise starts a thread pool per call and sums its trees in completion order (the
+    same request's numbers then differ in the last bits; ``api.routes.strategies`` does the same)."""
+    from joblib import parallel_config
+
+    with _thread_pools().limit(limits=1), parallel_config(backend="sequential"):
+        yield
+
+
 @dataclass(frozen=True)
 class ModelBundle:
     """The champion (or a candidate) as the simulator and the evaluation use it."""
@@ -117,9 +128,9 @@ class ModelBundle:
     site: SiteCalibration = field(default_factory=SiteCalibration)
 
     def predict(self, features: pd.DataFrame) -> CyclePrediction:
-        """One batched call per model for all rows of ``features`` (a small batch on one thread,
-        :data:`SERIAL_PREDICT_ROWS`)."""
-        with _thread_pools().limit(limits=1) if len(features) < SERIAL_PREDICT_ROWS else nullcontext():
+        """One batched call per model for all rows of ``features`` (a small batch on one thread and
+        joblib's sequential backend, :data:`SERIAL_PREDICT_ROWS`)."""
+        with _serial() if len(features) < SERIAL_PREDICT_ROWS else nullcontext():
             return CyclePrediction(
                 payload_t=np.clip(np.asarray(self.payload.predict(features), dtype=float), 0.0, None),
                 fuel_l=np.clip(np.asarray(self.fuel.predict(features), dtype=float), 0.0, None),

@@ -128,13 +128,14 @@ def _as_of_maintenance(ctx: pd.DataFrame, maintenance: pd.DataFrame) -> pd.Serie
     done = maintenance[maintenance["status"].astype(str) == COMPLETED_MAINTENANCE]
     done = done[done["truckId"].notna() & (done["truckId"].astype(str) != "")]
     finished = _utc(done["completionDate"]).fillna(_utc(done["actualDate"]))
-    logs = pd.DataFrame({"truckId": done["truckId"].astype(str).to_numpy(), "done_at": finished.to_numpy()})
+    # ``.array`` keeps the tz-aware dtype; ``to_numpy()`` would box every time as a Timestamp object.
+    logs = pd.DataFrame({"truckId": done["truckId"].astype(str).to_numpy(), "done_at": finished.array})
     logs = logs.dropna(subset=["done_at"]).sort_values("done_at", kind="stable")
 
     left = pd.DataFrame({
         "_pos": np.arange(len(ctx)),
         "truckId": ctx["truckId"].astype(str).to_numpy(),
-        "at": ctx["at"].to_numpy(),
+        "at": ctx["at"].array,
     }).sort_values("at", kind="stable")
     if logs.empty:
         return pd.Series(NO_MAINTENANCE_ON_RECORD_DAYS, index=ctx.index, dtype=float)
@@ -170,12 +171,14 @@ def build_features(contexts: pd.DataFrame, fleet: Fleet) -> pd.DataFrame:
     o = operators.reindex(ctx["operatorId"].astype(str))
     r = roads.reindex(ctx["roadSegmentId"].astype(str))
 
-    at = ctx["at"].to_numpy()
-    truck_purchase = _utc(t["purchaseDate"]).to_numpy()
-    exc_purchase = _utc(e["purchaseDate"]).to_numpy()
+    # tz-aware Series, not ``to_numpy()`` (an object array of boxed Timestamps: most of the
+    # feature build's time on a 90-day export).
+    at = ctx["at"].reset_index(drop=True)
+    truck_purchase = _utc(t["purchaseDate"]).reset_index(drop=True)
+    exc_purchase = _utc(e["purchaseDate"]).reset_index(drop=True)
 
-    def age_days(purchase: np.ndarray) -> np.ndarray:
-        days = (pd.Series(at) - pd.Series(purchase)).dt.total_seconds().to_numpy() / _SECONDS_PER_DAY
+    def age_days(purchase: pd.Series) -> np.ndarray:
+        days = (at - purchase).dt.total_seconds().to_numpy() / _SECONDS_PER_DAY
         return np.where(np.isnan(days), UNKNOWN_AGE_DAYS, np.clip(days, 0.0, None))
 
     distance = _num(r["distance"]).to_numpy()

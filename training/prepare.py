@@ -70,7 +70,7 @@ def training_frame(export: Export) -> pd.DataFrame:
     frame["cycle_id"] = cycles["id"].to_numpy()
     frame["truck_id"] = cycles["truckId"].to_numpy()
     frame["excavator_id"] = cycles["excavatorId"].to_numpy()
-    frame["at"] = cycles["at"].to_numpy()
+    frame["at"] = cycles["at"].array  # keeps the tz-aware dtype without boxing each time
     frame["fuel_l"] = cycles[TARGET_COLUMNS["fuel"]].astype(float).to_numpy()
     frame["payload_t"] = cycles[TARGET_COLUMNS["payload"]].astype(float).to_numpy()
     frame["delayed"] = cycles[TARGET_COLUMNS["delay"]].astype(bool).astype(int).to_numpy()

@@ -1,17 +1,15 @@
-"""The prototype's data endpoints, same bodies and answers: GET /, POST /add_vessel, POST /add_schedule."""
+"""The prototype's data endpoints, same bodies and answers: POST /add_vessel, POST /add_schedule.
+
+The prototype's ``GET /`` liveness answer lives in ``api.routes.web`` (beside the planner page).
+"""
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 
 from api.deps import SettingsDep
 from api.vessels import Created, FieldError, NewSchedule, NewVessel, add_schedule, add_vessel
 
 router = APIRouter(tags=["data"])
-
-#: Service name GET / reports.
-SERVICE_NAME = "mining-ops-ai"
 
 
 def _unprocessable(exc: FieldError) -> HTTPException:
@@ -19,13 +17,6 @@ def _unprocessable(exc: FieldError) -> HTTPException:
     return HTTPException(status_code=422, detail=[{
         "type": "value_error", "loc": ["body", exc.field], "msg": exc.message, "input": exc.value,
     }])
-
-
-@router.get("/")
-def root(request: Request) -> dict[str, Any]:
-    """Liveness answer of the prototype: {"status": "online", ...}."""
-    app = request.app
-    return {"status": "online", "service": SERVICE_NAME, "version": app.version, "docs": app.docs_url}
 
 
 @router.post("/add_vessel", response_model=Created)

@@ -1,4 +1,7 @@
-"""The data and runs routers over HTTP: the prototype's bodies and answers, 422s naming the field, 404s."""
+"""The data and runs routers over HTTP: the prototype's bodies and answers, 422s naming the field, 404s.
+
+The prototype's ``GET /`` answer is tested with the planner page (tests/api/test_routes_web.py).
+"""
 from __future__ import annotations
 
 import csv
@@ -48,12 +51,6 @@ def client(settings: Settings, store: RunStore):
 def error_fields(response) -> list[str]:
     assert response.status_code == 422, response.text
     return [e["loc"][-1] for e in response.json()["detail"]]
-
-
-def test_root_says_online(client: TestClient):
-    r = client.get("/")
-    assert r.status_code == 200
-    assert r.json() == {"status": "online", "service": "mining-ops-ai", "version": "1.2.3", "docs": "/docs"}
 
 
 def test_add_vessel_answers_like_the_prototype_and_writes_the_csv(client: TestClient, settings: Settings):

@@ -158,6 +158,14 @@ def test_vessel_target_from_the_sailing_schedule():
             vessel_target("s1", NOW, empty, None)
 
 
+def test_a_call_being_loaded_needs_only_the_rest_of_its_cargo():
+    schedules = pd.DataFrame({"id": ["s1", "s2"], "vesselId": ["v1", "v1"], "status": ["LOADING", "SCHEDULED"],
+                              "etsLoading": ["2025-11-12T00:00:00Z"] * 2, "plannedQuantity": [53_400.0, 7_500.0],
+                              "actualQuantity": [43_788.0, None]})
+    assert vessel_target("s1", NOW, schedules, None).planned_t == pytest.approx(9_612.0)
+    assert vessel_target("s2", NOW, schedules, None).planned_t == 7_500.0  # nothing loaded yet
+
+
 @pytest.mark.parametrize("status", ["COMPLETED", "Departed", "CANCELLED", "SAILED"])
 def test_a_schedule_that_is_over_is_closed_and_says_so(status):
     schedules = pd.DataFrame({"id": ["s1"], "vesselId": ["v1"], "status": [status],

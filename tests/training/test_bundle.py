@@ -1,4 +1,4 @@
-"""ModelBundle.predict: a request-sized batch runs on one thread, a large one keeps the machine's threads."""
+"""ModelBundle.predict: a request-sized batch runs on one thread (OpenMP, joblib), a large one keeps the machine's threads."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,9 +17,13 @@ class ThreadSpy:
 
     def __init__(self):
         self.seen: list[list[int]] = []
+        self.backends: list[str] = []
 
     def predict(self, X):
+        from joblib.parallel import get_active_backend
+
         self.seen.append(_openmp_threads())
+        self.backends.append(type(get_active_backend()[0]).__name__)
         return np.zeros(len(X))
 
     def predict_proba(self, X):
@@ -47,6 +51,7 @@ def _check(before: list[int]) -> None:
     spy = ThreadSpy()
     _bundle(spy).predict(pd.DataFrame({"x": np.zeros(45)}))
     assert spy.seen and all(threads == [1] * len(before) for threads in spy.seen)
+    assert spy.backends and set(spy.backends) == {"SequentialBackend"}  # a forest sums its trees in order
     assert _openmp_threads() == before  # restored after the call
     spy.seen.clear()
     _bundle(spy).predict(pd.DataFrame({"x": np.zeros(SERIAL_PREDICT_ROWS)}))

@@ -65,3 +65,32 @@ def test_bad_input_writes_nothing_to_the_registry(trained_mine_copy, capsys):
     err = capsys.readouterr().err
     assert "hauling_activities.csv" in err and "loadWeight" in err
     assert _history(paths)[-1]["outcome"] == "bad_input"
+
+
+class _TrainingSeen(Exception):
+    """Raised by the spy once it has recorded the thread counts ``train`` ran with."""
+
+
+def test_a_retrain_fits_its_models_on_the_named_number_of_threads(monkeypatch, tmp_path):
+    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the tree models use)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from training import retrain as retrain_module
+    from training.cli import Paths
+    from training.settings import Settings
+
+    seen: list[int] = []
+
+    def spy_train(prepared, settings):
+        seen.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp")
+        raise _TrainingSeen
+
+    monkeypatch.setattr(retrain_module, "prepare", lambda paths, settings: object())
+    monkeypatch.setattr(retrain_module, "train", spy_train)
+    paths = Paths(tmp_path / "data", tmp_path / "models", tmp_path / "logs")
+    with threadpool_limits(limits=3, user_api="openmp"):  # more than TRAINING_THREADS on any machine
+        try:
+            retrain_module.retrain(paths, Settings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs))
+        except _TrainingSeen:
+            pass
+    assert seen and all(n == retrain_module.TRAINING_THREADS for n in seen)
