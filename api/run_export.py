@@ -65,14 +65,15 @@ def top3_rows(run: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     metric_names: list[str] = []
     for n in numbers:
         metric_names += [m for m in (n.get("metrics") or {}) if m not in metric_names]
-    header = ["option", "rank", "scenario_key", "trucks", "excavators", "replications", "pareto", "tied_with"]
+    header = ["option", "rank", "scenario_key", "trucks", "excavators", "dispatch", "replications", "pareto",
+              "tied_with"]
     header += [f"{m}_{part}" for m in metric_names for part in ("mean", "ci_low", "ci_high")]
     header += ["vessel_analysis", "guideline"]
     rows = []
     for item, n in zip(items, numbers):
         metrics = n.get("metrics") or {}
         row = [next(iter(item)), n.get("rank"), n.get("scenario_key"), n.get("trucks"), n.get("excavators"),
-               n.get("replications"), n.get("pareto"), _cell(n.get("tied_with"))]
+               n.get("dispatch", "fixed"), n.get("replications"), n.get("pareto"), _cell(n.get("tied_with"))]
         row += [(metrics.get(m) or {}).get(part) for m in metric_names for part in ("mean", "ci_low", "ci_high")]
         row += [_cell(n.get("vessel_analysis")), _cell(n.get("guideline"))]
         rows.append(row)

@@ -59,6 +59,7 @@ def test_top3_rows_cover_every_metric_of_any_option():
     assert "queue_hours_ci_high" in header and header[-2:] == ["vessel_analysis", "guideline"]
     second = dict(zip(header, rows[1]))
     assert second["option"] == "OPSI_2" and second["queue_hours_mean"] is None and second["profit_idr_mean"] == 9e8
+    assert second["dispatch"] == "fixed"  # runs from before dispatch rules existed
 
 
 def test_xlsx_reads_back_with_openpyxl():

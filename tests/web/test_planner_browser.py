@@ -237,8 +237,7 @@ def test_english_page_formats_numbers_and_chats_in_english(visit, api, ollama, s
     expect(answer.locator(".source")).to_have_text("Source: model (qwen2.5:7b)", timeout=SLOW_MS)
     expect(answer.locator(".text")).to_have_text(ANSWER_EN)
     visit.shot(shots, "06-english")
-    page.get_by_label("Language").select_option("id")  # back to the default for the other tests
-    page.wait_for_selector("html[lang='id'] body[data-ready='true']")
+    page.context.clear_cookies()  # the language cookie: the other tests read the default (Indonesian) page
 
 
 def test_download_the_run_as_xlsx_and_csv(visit, api, shots, tmp_path):
@@ -416,3 +415,29 @@ def test_a_service_that_wants_credentials_gets_them_from_the_key_form(visit, sho
     expect(page.locator("#runs-table")).to_contain_text("Belum ada run.")
     expect(page.locator("#key-form")).to_be_hidden()
     assert seen[0] is None and seen[-1] == "Bearer mk_test_secret"
+
+
+def test_while_the_service_warms_up_run_waits_and_the_status_follows_ready(visit, shots):
+    """A page rendered during warm-up (its data says not ready) polls GET /ready: Run is disabled until 200."""
+    from playwright.sync_api import expect
+
+    page = visit.page
+    answers = iter([(503, {"status": "starting", "phase": "warming simulator pool"})])
+
+    def starting_page(route):
+        html = route.fetch().text()
+        route.fulfill(status=200, content_type="text/html; charset=utf-8",
+                      body=html.replace('"service": {"ready": true', '"service": {"ready": false'))
+
+    def ready(route):
+        status, body = next(answers, (200, {"status": "ready", "champion": "v1", "workers": 1}))
+        route.fulfill(status=status, json=body)
+
+    page.route(re.compile(r".*/(\?.*)?$"), starting_page)
+    page.route("**/ready", ready)
+    visit.open()
+    run = page.get_by_role("button", name="Jalankan simulasi")
+    expect(run).to_be_disabled()  # the next poll is 2 s after the first answer
+    expect(page.locator("#service-status")).to_have_text("Layanan sedang disiapkan (warming simulator pool)…")
+    expect(run).to_be_enabled(timeout=15_000)
+    expect(page.locator("#service-status")).to_have_text("Siap · model v1")

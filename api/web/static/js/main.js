@@ -65,8 +65,30 @@ function initKey() {
   });
 }
 
+/** While the service warms up, poll /ready: the status line follows and Run waits for it. */
+async function followReadiness() {
+  const status = document.getElementById("service-status");
+  const run = document.getElementById("run-button");
+  if (page.service.ready) return;
+  run.disabled = true;
+  for (;;) {
+    const r = await fetch("/ready", { headers: { Accept: "application/json" } }).catch(() => null);
+    const body = r ? await r.json().catch(() => ({})) : {};
+    if (r && r.ok) {
+      status.textContent = t("service_ready", { version: body.champion });
+      status.className = "status ok";
+      run.disabled = false;
+      return;
+    }
+    status.textContent = body.status === "error" ? t("run_failed", { detail: body.detail || "" })
+      : t("service_starting", { phase: body.phase || "…" });
+    await new Promise((ok) => setTimeout(ok, 2000));
+  }
+}
+
 initTabs();
 initKey();
+followReadiness();
 initLanguage();
 initPlan();
 initChat();

@@ -211,8 +211,9 @@ function card(item, index, warnings) {
   const m = s.metrics || {};
   const heading = el("h4", {}, t("option", { n: index + 1 }), " · ",
                      s.rank === 1 ? t("main_recommendation") : t("alternative"));
+  const rule = s.dispatch && s.dispatch !== "fixed" ? ` · ${t("dispatch_rule")}: ${s.dispatch}` : "";
   const fleet = el("p", { class: "fleet" },
-    el("strong", { text: `${num(s.trucks)} ${t("trucks")} · ${num(s.excavators)} ${t("excavators")}` }),
+    el("strong", { text: `${num(s.trucks)} ${t("trucks")} · ${num(s.excavators)} ${t("excavators")}${rule}` }),
     el("br"), block.INSTRUKSI_FLAT?.ALAT_MUAT_TARGET || "", " · ", block.INSTRUKSI_FLAT?.JALUR_ANGKUT || "");
   const dl = el("dl", { class: "metrics" });
   for (const [key, metric, full, short, predicted] of CARD_METRICS) {
@@ -223,7 +224,7 @@ function card(item, index, warnings) {
                  predicted && warnings.length ? warningMark(warnings) : null,
                  el("span", { class: "ci" }, ci(e, short))));
   }
-  if (m.vessel_late_probability) {
+  if (m.vessel_hours_to_target && m.vessel_late_probability) {
     dl.append(el("dt", {}, t("vessel_late")), el("dd", {}, pct(m.vessel_late_probability.mean)));
   }
   const extra = [];
@@ -240,27 +241,36 @@ function vessel(items, warnings) {
     const s = item.strategy || {};
     const m = s.metrics || {};
     const parts = [el("strong", {}, `${t("option", { n: i + 1 })} (${s.scenario_key}): `), s.vessel_analysis || ""];
-    if (m.vessel_late_probability) {
-      parts.push(el("span", { class: "ci" }, ` · ${t("vessel_late")}: ${pct(m.vessel_late_probability.mean)}`));
+    if (m.vessel_hours_to_target && m.vessel_late_probability) { // only with a vessel to load
+      parts.push(" · ", el("span", { class: "value" }, `${t("vessel_late")}: ${pct(m.vessel_late_probability.mean)}`));
       if (warnings.length) parts.push(warningMark(warnings));
     }
     box.append(el("p", {}, ...parts));
   }
 }
 
+/** The dispatch rule in a scenario key ("T8-E3/shortest_wait"); "" for the fixed rule ("T8-E3"). */
+function ruleOf(key) {
+  const cut = String(key || "").indexOf("/");
+  return cut < 0 ? "" : key.slice(cut + 1);
+}
+
 function charts(result) {
   const all = result.all_strategies || [];
-  const byExc = new Map();
+  const byExc = new Map(); // one line per (excavator count, dispatch rule)
   for (const s of all) {
-    if (!byExc.has(s.excavators)) byExc.set(s.excavators, []);
+    const series = `${s.excavators}|${ruleOf(s.scenario_key)}`;
+    if (!byExc.has(series)) byExc.set(series, []);
     const p = s.profit_idr || {};
-    byExc.get(s.excavators).push({
+    byExc.get(series).push({
       x: s.trucks, y: p.mean, lo: p.ci_low, hi: p.ci_high,
       text: `${s.scenario_key}: ${idr(p.mean)} (${ci(p, idrShort)})`,
     });
   }
-  const series = [...byExc.entries()].sort((a, b) => a[0] - b[0])
-    .map(([n, points]) => ({ name: `${num(n)} ${t("excavators")}`, points }));
+  const series = [...byExc.entries()]
+    .map(([key, points]) => { const [n, rule] = key.split("|"); return { n: Number(n), rule, points }; })
+    .sort((a, b) => a.n - b.n || a.rule.localeCompare(b.rule))
+    .map(({ n, rule, points }) => ({ name: `${num(n)} ${t("excavators")}${rule ? ` · ${rule}` : ""}`, points }));
   lineChart($("chart-profit"), series, {
     labelledBy: "chart-profit-title", xLabel: t("trucks"), yLabel: t("profit"), xFormat: (v) => num(v),
     yFormat: idrShort, legendLabel: t("excavator_counts"),
