@@ -47,6 +47,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MINEOPS_API_HOST=0.0.0.0 \
+    MINEOPS_AUTH=on \
     MINEOPS_LOG_FORMAT=json
 
 RUN groupadd --non-unique --gid "$APP_GID" mineops \

@@ -10,8 +10,10 @@ import sys
 
 import uvicorn
 
+from api.auth import AuthConfigError, check_auth_mode
 from api.logging_setup import configure_logging
 from api.settings import enable_multiprocess_metrics, get_settings
+from training.cli import EXIT_BAD_INPUT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"uvicorn worker processes (default {settings.api_workers})")
     args = parser.parse_args(argv)
     configure_logging(settings.log_level, settings.log_format)  # the supervisor's own lines (workers, restarts) too
+    try:
+        check_auth_mode(settings.auth, args.host)
+    except AuthConfigError as exc:  # e.g. MINEOPS_AUTH=off on 0.0.0.0
+        print(f"python -m api: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.workers > 1:
         enable_multiprocess_metrics(settings.logs_dir)
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,

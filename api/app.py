@@ -25,7 +25,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator import metrics as instrumentator_metrics
 
+from api.audit import AuditMiddleware
+from api.auth import Authenticator, check_auth_mode
 from api.logging_setup import RequestIdMiddleware, configure_logging
+from api.ratelimit import RateLimiter
+from api.tracing import TracingMiddleware, setup_tracing
 from api.metrics import LATENCY_BUCKETS_S, FileFactsCollector, Metrics
 from api.openapi_docs import document_bad_bodies
 from api.run_service import RunService
@@ -194,10 +198,17 @@ async def lifespan(app: FastAPI):
 
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     state.store = RunStore.from_url(settings.effective_database_url)
+    if state.tracer_provider is not None:
+        from api.tracing import instrument_engine
+
+        instrument_engine(state.store.engine)
     state.prediction_log = PredictionLogWriter(state.store, default_csv_path(settings.logs_dir))
     state.chat = ChatService.from_settings(settings, make_tool_handler(app),
                                            on_fallback=lambda reason: state.metrics.ollama_errors.labels(reason).inc())
     state.metrics.queue_limit.set(settings.sim_queue_limit)
+    from api.notify import Dispatcher
+
+    state.notifications = Dispatcher.from_settings(settings, state.metrics).start()
     state.live = open_live(settings)  # None without MINEOPS_REDIS_URL: live routes say "not configured"
     if state.live is not None:
         state.metrics.registry.register(LiveCollector(state.live))
@@ -219,8 +230,11 @@ async def lifespan(app: FastAPI):
         await asyncio.to_thread(warm.join, SHUTDOWN_WARM_UP_WAIT_S)
         if executor is not None:
             executor.close()
+        state.notifications.close()
         state.prediction_log.close()
         state.store.close()
+        if state.tracer_provider is not None and state.tracer_provider is not state.given_tracer_provider:
+            state.tracer_provider.shutdown()  # flushes the spans still batched for the OTLP exporter
         await state.chat.aclose()
         if state.live is not None:
             await state.live.aclose()
@@ -237,9 +251,12 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     return validation_error_response(exc)
 
 
-def create_app(settings: Settings | None = None, *, executor_factory: Any = None) -> FastAPI:
-    """Build the application (``executor_factory(settings)`` lets tests inject an executor)."""
+def create_app(settings: Settings | None = None, *, executor_factory: Any = None,
+               tracer_provider: Any = None) -> FastAPI:
+    """Build the application (``executor_factory(settings)`` lets tests inject an executor, and
+    ``tracer_provider`` an OpenTelemetry provider; otherwise one is built when OTLP is configured)."""
     settings = settings or get_settings()
+    check_auth_mode(settings.auth, settings.api_host)
     configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(title="Mining Ops AI", version="1.0",
                   description="Haulage strategy simulation, ranking and grounded explanations.",
@@ -253,6 +270,8 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.live = None
     state.executor = None
     state.executor_factory = executor_factory
+    state.given_tracer_provider = tracer_provider
+    state.tracer_provider = setup_tracing(settings, tracer_provider)
     state.threadpools = None  # threadpoolctl controller: caps OpenMP threads of a request's predict
     state.closing = False
     state.lifecycle_lock = threading.Lock()
@@ -262,12 +281,15 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.metrics = Metrics(CollectorRegistry())
     state.metrics.registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
     state.runs = RunService(state)
+    state.authenticator = Authenticator(settings)
+    state.rate_limiter = RateLimiter.from_settings(settings)
 
+    from api import audit
     from api.routes import chat, data, export, health, live, master, plots, runs, strategies, web
 
     app.dependency_overrides[get_settings] = lambda: settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    for module in (health, strategies, chat, data, runs, plots, live, export, master, web):
+    for module in (health, strategies, chat, data, runs, plots, live, export, master, web, audit):
         document_bad_bodies(module.router.routes)
         app.include_router(module.router)
     web.mount_static(app)
@@ -276,5 +298,8 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
                    registry=state.metrics.registry).add(
         instrumentator_metrics.default(latency_lowr_buckets=LATENCY_BUCKETS_S, registry=state.metrics.registry)
     ).instrument(app)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(AuditMiddleware)
+    if state.tracer_provider is not None:  # inside the request id, so spans and logs carry it
+        app.add_middleware(TracingMiddleware, provider=state.tracer_provider)
+    app.add_middleware(RequestIdMiddleware)  # outermost: the audit row and every log line carry the id
     return app

@@ -17,6 +17,8 @@ from typing import TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.tracing import log_ids
+
 REQUEST_ID_HEADER = "X-Request-ID"
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -36,6 +38,7 @@ class JsonFormatter(logging.Formatter):
         rid = request_id_var.get()
         if rid:
             out["request_id"] = rid
+        out.update(log_ids())  # trace_id, span_id of the current OpenTelemetry span, if any
         for key, value in vars(record).items():
             if key not in self._RESERVED and not key.startswith("_"):
                 out[key] = value

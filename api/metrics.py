@@ -75,6 +75,15 @@ class Metrics:
         self.best_queue_hours = Gauge("mineops_run_best_queue_hours",
                                       "Truck queue hours of the latest run's best strategy",
                                       multiprocess_mode="mostrecent", registry=r)
+        self.audit_failures = Counter("mineops_audit_write_failures", "Audit rows that could not be written",
+                                      registry=r)
+        self.rate_limited = Counter("mineops_rate_limited", "Heavy requests refused with 429 (per-key rate limit)",
+                                    registry=r)
+        self.notifications = Counter("mineops_notifications", "Event deliveries by receiver and outcome "
+                                     "(delivered, failed after every attempt)", ["receiver", "outcome"], registry=r)
+        self.notification_attempt_failures = Counter("mineops_notification_attempt_failures",
+                                                     "Failed delivery attempts (each retry counts)", ["receiver"],
+                                                     registry=r)
 
     def set_champion(self, version: str, previous: str | None = None) -> None:
         """Mark ``version`` as served (and ``previous`` as no longer served)."""

@@ -30,7 +30,7 @@ PG_MIGRATION_LOCK_KEY = 0x6D696E656F7073
 #: The Alembic scripts (package data of ``api``).
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "alembic"
 #: Last hand-written step recorded in ``schema_migrations`` -> the Alembic revision with the same schema.
-LEGACY_REVISIONS: dict[int, str] = {1: "0001", 2: "0002"}
+LEGACY_REVISIONS: dict[int, str] = {1: "0001", 2: "0002", 3: "0003"}
 
 
 def alembic_config(conn: Connection | None = None, script_location: Path = SCRIPT_LOCATION) -> Config:

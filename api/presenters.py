@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.engine import RunResult
-from simulator.ranking import display_block
+from simulator.ranking import display_block, format_idr
 from simulator.results import Estimate, ScenarioSummary
 
 #: Strategies returned in ``top_3_strategies``.
@@ -55,7 +55,34 @@ def strategy_numbers(s: ScenarioSummary) -> dict[str, Any]:
         "metrics": {k: estimate_json(s.metrics[k]) for k in (*REPORTED_METRICS, *_destination_keys(s))
                     if k in s.metrics},
         "guideline": s.guideline, "vessel_analysis": s.vessel_analysis,
+        "rank_reason": rank_reason_json(s),
     }
+
+
+#: Why a strategy ranks above the next one (``simulator.ranking.RANK_REASONS``), as a sentence; ``{next}``
+#: is the next rank, ``{value}`` the deciding number formatted for its unit.
+RANK_REASON_TEXT: dict[str, str] = {
+    "higher_mean_profit": "higher mean profit than rank {next} (by {value})",
+    "tie_lower_profit_risk": "tied within the 95% CI with rank {next}, which has the higher mean profit; "
+                             "ranked first for its lower profit risk (std {value} lower)",
+    "tie_lower_vessel_risk": "tied within the 95% CI with rank {next}, which has the higher mean profit; "
+                             "ranked first for its lower chance of missing the vessel ({value} lower)",
+    "tie_fewer_units": "tied within the 95% CI with rank {next}, which has the higher mean profit; "
+                       "ranked first for using {value} fewer units",
+    "better_tie_group": "tied within the 95% CI with a strategy whose mean profit is {value} above rank {next}'s",
+    "tie_order": "tied within the 95% CI with rank {next} and alike on every criterion",
+}
+
+
+def rank_reason_json(s: ScenarioSummary) -> dict[str, Any] | None:
+    """``{code, value, text}``: why ``s`` ranks above the next strategy (None for the last one)."""
+    if not s.rank_reason:
+        return None
+    v = s.rank_reason_value
+    value = (f"{v:.0%}" if s.rank_reason == "tie_lower_vessel_risk" else f"{v:.0f}" if s.rank_reason == "tie_fewer_units"
+             else format_idr(v))
+    text = RANK_REASON_TEXT.get(s.rank_reason, s.rank_reason).format(next=s.rank + 1, value=value)
+    return {"code": s.rank_reason, "value": _number(v), "text": text}
 
 
 def loading_unit_label(result: RunResult) -> str:
@@ -99,6 +126,7 @@ def top3_response(result: RunResult, request_warnings: tuple[str, ...] = ()) -> 
         "pareto_front": [s.scenario_key for s in result.ranked if s.pareto],
         "all_strategies": [{"rank": s.rank, "scenario_key": s.scenario_key, "trucks": s.trucks,
                             "excavators": s.excavators, "tied_with": list(s.tied_with), "pareto": s.pareto,
+                            "rank_reason": s.rank_reason or None,
                             "profit_idr": estimate_json(s.metrics["profit_idr"]),
                             "production_t": estimate_json(s.metrics["production_t"]),
                             "queue_hours": estimate_json(s.metrics["queue_hours"])}

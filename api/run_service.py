@@ -22,7 +22,9 @@ from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
+from api.notify import publish_vessel_risk
 from api.presenters import top3_response
+from api.tracing import traced
 from simulator.dask_executor import cluster_settings, executor_for, requested_simulations
 from simulator.engine import RunResult, run_request, simulation_defaults
 from simulator.scenario import RequestSpec, SimulationParams, SpecError
@@ -120,7 +122,7 @@ class RunService:
         try:
             with small_batch_predict(state):
                 return run_request(spec, bundle=served.bundle, fleet=Fleet.from_export(export),
-                                   executor=cluster or state.executor,
+                                   executor=traced(cluster or state.executor),
                                    settings=cluster_settings(settings) if cluster else settings,
                                    sailing_schedules=export.sailing_schedules, vessels=export.vessels)
         finally:
@@ -128,16 +130,19 @@ class RunService:
                 cluster.close()
 
     async def run(self, spec: RequestSpec, *, request: dict[str, Any] | None = None,
-                  warnings: tuple[str, ...] | list[str] = (), record: bool = True) -> Run:
+                  warnings: tuple[str, ...] | list[str] = (), record: bool = True, site: str | None = None,
+                  served: Any = None) -> Run:
         """Admit, simulate and (``record``) present, log, store and count one run.
 
         Raises :class:`Busy` (not admitted) or ``SpecError`` (a field the fleet or the limits refuse).
         ``request`` is the body as the client sent it (stored beside the response); ``warnings`` are
-        the request's own (unknown fields), listed before the model's in the response.
+        the request's own (unknown fields), listed before the model's in the response; ``site``: the
+        caller's site (the stored run belongs to it; its vessel-risk notification); ``served``: the
+        champion admitted by the caller (default: admit now).
         """
         state = self.state
         metrics = state.metrics
-        served = self.admit(count_rejection=record)
+        served = served if served is not None else self.admit(count_rejection=record)
         state.inflight += 1
         metrics.queue_depth.set(state.inflight)
         started = time.perf_counter()
@@ -164,8 +169,11 @@ class RunService:
         if dropped > state.dropped_seen:
             metrics.prediction_log_dropped.inc(dropped - state.dropped_seen)
             state.dropped_seen = dropped
+        saved_site = {} if site is None else {"site": site}
         await run_in_threadpool(state.store.save_run, result.run_id, request=request, result=response,
-                                model_version=result.model_version, timings=response["timings_s"])
+                                model_version=result.model_version, timings=response["timings_s"], **saved_site)
+        if site is not None:
+            await run_in_threadpool(publish_vessel_risk, result, state.settings, site)
         metrics.simulation_requests.labels("ok").inc()
         metrics.simulation_seconds.observe(time.perf_counter() - started)
         metrics.grid_simulations.observe(result.simulations)

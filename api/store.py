@@ -47,7 +47,9 @@ INSERT_CHUNK_ROWS = 5_000
 #: Execution option that makes the next SQLite transaction take the write lock at BEGIN.
 _IMMEDIATE = "mineops_begin_immediate"
 #: Columns of a run returned by ``recent_runs`` (the result body is left out: it is large).
-_SUMMARY_COLUMNS = ("run_id", "created_at", "model_version", "request", "timings")
+_SUMMARY_COLUMNS = ("run_id", "created_at", "model_version", "request", "timings", "site")
+#: Site of runs stored without one (the single-site data from before sites existed).
+DEFAULT_SITE = "default"
 #: Text columns of the prediction log (the others but logged_at are numbers).
 TEXT_LOG_COLUMNS = frozenset(("run_id", "model_version") + CATEGORICAL_FEATURES)
 #: How SQLAlchemy stores a DATETIME in SQLite (text); written directly on the bulk path.
@@ -284,10 +286,11 @@ class RunStore:
     # --- runs ---------------------------------------------------------------------------------------
 
     def save_run(self, run_id: str, *, request: Mapping[str, Any], result: Mapping[str, Any], model_version: str,
-                 timings: Mapping[str, Any], created_at: datetime | None = None) -> None:
-        """Store one run; raises ``RunExistsError`` if ``run_id`` is already stored."""
+                 timings: Mapping[str, Any], created_at: datetime | None = None, site: str = DEFAULT_SITE) -> None:
+        """Store one run of ``site``; raises ``RunExistsError`` if ``run_id`` is already stored."""
         row = {
             "run_id": run_id,
+            "site": site,
             "created_at": _utc(created_at or datetime.now(timezone.utc)),
             "model_version": model_version,
             "request": to_json(request),
@@ -305,6 +308,7 @@ class RunStore:
             "run_id": row.run_id,
             "created_at": _iso(row.created_at),
             "model_version": row.model_version,
+            "site": row.site,
             "request": json.loads(row.request),
         }
         if with_result:
@@ -312,20 +316,26 @@ class RunStore:
         out["timings"] = json.loads(row.timings)
         return out
 
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
-        """{run_id, created_at (ISO, UTC), model_version, request, result, timings}, or None."""
+    def get_run(self, run_id: str, site: str | None = None) -> dict[str, Any] | None:
+        """{run_id, created_at (ISO, UTC), model_version, site, request, result, timings}, or None
+        (also None when ``site`` is given and the run belongs to another site)."""
         t = self._runs
+        query = select(t).where(t.c.run_id == run_id)
+        if site is not None:
+            query = query.where(t.c.site == site)
         with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.run_id == run_id)).first()
+            row = conn.execute(query).first()
         return None if row is None else self._run_dict(row, with_result=True)
 
-    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The ``limit`` newest runs, newest first, without their result bodies."""
+    def recent_runs(self, limit: int = 20, site: str | None = None) -> list[dict[str, Any]]:
+        """The ``limit`` newest runs (of ``site`` when given), newest first, without their result bodies."""
         if limit < 1:
             return []
         t = self._runs
-        query = (select(*(t.c[name] for name in _SUMMARY_COLUMNS))
-                 .order_by(desc(t.c.created_at), desc(t.c.id)).limit(limit))
+        query = select(*(t.c[name] for name in _SUMMARY_COLUMNS))
+        if site is not None:
+            query = query.where(t.c.site == site)
+        query = query.order_by(desc(t.c.created_at), desc(t.c.id)).limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [self._run_dict(row, with_result=False) for row in rows]

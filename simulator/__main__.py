@@ -42,6 +42,7 @@ def result_json(run: RunResult) -> dict[str, Any]:
         return {
             "rank": s.rank, "scenario_key": s.scenario_key, "trucks": s.trucks, "excavators": s.excavators,
             "replications": s.replications, "tied_with": list(s.tied_with), "pareto": s.pareto,
+            "rank_reason": s.rank_reason or None, "rank_reason_value": _finite(s.rank_reason_value),
             "guideline": s.guideline, "vessel_analysis": s.vessel_analysis,
             "probability_vessel_late": s.probability_vessel_late,
             "metrics": {name: {"mean": _finite(e.mean), "ci_low": _finite(e.ci_low), "ci_high": _finite(e.ci_high),

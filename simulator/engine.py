@@ -117,10 +117,12 @@ def context_tables(requests: Sequence[tuple[RequestSpec, Selection]], bundle: An
     table["payload_t"] = prediction.payload_t
     table["fuel_l"] = prediction.fuel_l
     table["delay_probability"] = prediction.delay_probability
+    shift_sd = getattr(bundle_site(bundle), "phase_shift_sd", None) or {}
     for phase in PHASES:
         sigma = float(bundle.durations[phase].sigma)
         table[f"{phase}_mu"] = prediction.phase_mu[phase]
         table[f"{phase}_sigma"] = sigma
+        table[f"{phase}_shift_sigma"] = float(shift_sd.get(phase, 0.0))
         table[f"{phase}_mean_min"] = np.exp(prediction.phase_mu[phase] + 0.5 * sigma ** 2)
     table["model_version"] = str(bundle.version)
     bounds = np.cumsum([0] + [len(f) for f in frames])
@@ -134,7 +136,8 @@ def context_table(spec: RequestSpec, selection: Selection, bundle: Any, fleet: F
 
 def pair_inputs(table: pd.DataFrame, trucks: int, excavators: int, noise: NoiseTables,
                 breakdowns: Breakdowns) -> ScenarioInputs:
-    """The largest scenario's inputs from the context table (lognormal phases with the champion's sigma;
+    """The largest scenario's inputs from the context table (lognormal phases with the champion's sigma and
+    the site's shift-level sigma;
     the delay lengths of the table's weather of the day, ``NoiseTables.for_weather``)."""
     shape = (trucks, excavators)
     ordered = table.sort_values(["truck_index", "excavator_index"], kind="stable")
@@ -145,7 +148,9 @@ def pair_inputs(table: pd.DataFrame, trucks: int, excavators: int, noise: NoiseT
         return ordered[column].to_numpy(dtype=float).reshape(shape)
 
     means = np.stack([grid(f"{phase}_mean_min") for phase in PHASES], axis=2)
-    noise_per_phase = tuple(PhaseNoise("lognormal", float(ordered[f"{phase}_sigma"].iloc[0])) for phase in PHASES)
+    noise_per_phase = tuple(PhaseNoise("lognormal", float(ordered[f"{phase}_sigma"].iloc[0]),
+                                       float(ordered[f"{phase}_shift_sigma"].iloc[0])
+                                       if f"{phase}_shift_sigma" in ordered else 0.0) for phase in PHASES)
     return ScenarioInputs(scenario_key=scenario_key(trucks, excavators), payload_t=grid("payload_t"),
                           fuel_l=grid("fuel_l"), delay_probability=grid("delay_probability"),
                           phase_mean_min=means, phase_noise=noise_per_phase, noise=noise, breakdowns=breakdowns)
@@ -159,6 +164,13 @@ def site_dump_bays(site: SiteCalibration | None) -> int | None:
     return None if site.dump_evidence == "no_queue" else site.dump_bays
 
 
+def site_incident_probability(spec: RequestSpec, site: SiteCalibration | None) -> float:
+    """Incidents per cycle in the request's weather and road condition, measured on the champion's
+    INCIDENT records (``SiteCalibration.incident_probability``); the named default without that evidence."""
+    p = site.incident_probability(spec.conditions.weather, spec.conditions.road_condition) if site else None
+    return DEFAULT_INCIDENT_PROBABILITY if p is None else p
+
+
 def model_params(spec: RequestSpec, full: ScenarioInputs, site: SiteCalibration | None = None) -> ModelParams:
     """The request's replication parameters; one draw-block size for all scenarios (common random numbers).
     Dump places: the request's ``simulation.dump_bays``, else :func:`site_dump_bays`; trucks leave the
@@ -167,7 +179,7 @@ def model_params(spec: RequestSpec, full: ScenarioInputs, site: SiteCalibration 
     shortest = float(full.expected_cycle_min(full.noise.mean_delay_min).min())
     return ModelParams(shift_hours=sim.duration_hours,
                        dump_bays=sim.dump_bays if sim.dump_bays is not None else site_dump_bays(site),
-                       incident_probability_per_cycle=DEFAULT_INCIDENT_PROBABILITY,
+                       incident_probability_per_cycle=site_incident_probability(spec, site),
                        deterministic=sim.deterministic,
                        cycles_per_block=block_cycles(sim.duration_hours, shortest),
                        dispatch_interval_min=site.dispatch_interval_min if site is not None else 0.0)

@@ -27,20 +27,27 @@ Model (times in minutes inside, hours in the result):
 * A cycle thus costs one SimPy event (two with a dump queue); ``benchmarks/bench_simulator.py``
   measures the CPU per simulation against a plain request/release SimPy loop of the same grid.
 * Phase duration = pair mean minutes x a mean-one factor from the phase's :class:`PhaseNoise`
-  (lognormal ``exp(sigma z - sigma^2/2)`` for the champion's calibrated log-normal phases).
+  (lognormal ``exp(sigma z - sigma^2/2)`` for the champion's calibrated log-normal phases) x the
+  replication's shift-level factor of that phase (``PhaseNoise.shift_sigma``, common to its cycles).
 * Payload and fuel of a cycle = pair mean + a holdout residual resampled (one holdout row for both,
   which keeps their correlation), clipped at 0. Delay: Bernoulli(pair probability), then a length
   resampled from the observed delay minutes of the request's weather (``NoiseTables.for_weather``:
   rain stops last longer), added to the haul.
-* Expected incidents = completed cycles x ``incident_probability_per_cycle`` (their cost is charged by
-  ``economics``; the stop an incident causes is not simulated: ~0.1 % x 45 min per cycle on the
-  synthetic mine).
-* Breakdowns: per unit, time to failure ~ Exp(MTBF) and repair ~ Exp(MTTR) on the shift's clock.
-  A truck whose failure time has passed goes down at its next cycle start (it finishes the cycle it
-  is in). An excavator's outages are drawn ahead (each failure counted from the previous repair's
+* Expected incidents = completed cycles x ``incident_probability_per_cycle`` (the rate measured on the
+  site's INCIDENT records for the request's weather and road condition; their cost is charged by
+  ``economics``; the stop an incident causes is in the resampled delay minutes of the records).
+* Breakdowns: per unit, time to failure ~ Exp(MTBF) on the shift's clock; repair times resampled from
+  the measured repairs (``Breakdowns.truck_repair_min``/``excavator_repair_min``, quantiles), else
+  ~ Exp(MTTR). A truck that fails during a cycle drives it to its end, but the cycle is cancelled (as
+  the fleet system records it: no load, no cycle time; its fuel and time are spent), then it goes to
+  repair. An excavator's outages are drawn ahead (each failure counted from the previous repair's
   end), so the queue knows them at any arrival: one failing mid-load finishes that load and is
   released when repaired, one failing while idle is out of the pool until repaired. Downtime counts
   repair time inside the shift.
+* Late joins: a truck still in the workshop at the shift's start (a repair carried over) joins the
+  line-up late: with probability ``Breakdowns.truck_late_share`` by minutes resampled from
+  ``truck_late_min`` (both measured on the site's shift groups, ``training.site``), drawn per truck and
+  replication from a stream of its own.
 * End of shift (the synthetic mine's rule, ``training.synthetic._Mine._pit``): a truck queues for an
   excavator as long as the shift runs; when it gets one, it starts the cycle only if the cycle's drawn
   phase durations (loading, haul with its drawn delay, dump, return) end within the shift, counted
@@ -77,8 +84,10 @@ from training.bundle import PHASES
 #: a small pit's ROM pad and the figure of the reference benchmark loop. Count.
 DEFAULT_DUMP_BAYS: int = 2
 #: Probability of an incident (spill, minor contact, stuck truck) per haul cycle, used for the
-#: expected incident cost. The synthetic mine's dry-weather base rate (``training.ground_truth``,
-#: one in a thousand cycles); the export's cycles hold no incident labels to fit it on. 1/cycle.
+#: expected incident cost only when the champion has no incident evidence (a bundle without
+#: ``SiteCalibration.incident_rate``): the engine uses the rate measured on the INCIDENT records by
+#: weather and road condition. This fallback is the synthetic mine's dry-weather base rate
+#: (``training.ground_truth``, one in a thousand cycles). 1/cycle.
 DEFAULT_INCIDENT_PROBABILITY: float = 0.001
 #: Cycles drawn per truck per block beyond the expected number (``BLOCK_SAFETY`` x expected + margin);
 #: a truck that needs more draws another block from its own stream, so this only tunes speed.
@@ -94,8 +103,9 @@ DRAWS: int = 9
 #: payload residual, fuel residual.
 _PER_CYCLE = 8
 _MIN_PER_HOUR = 60.0
-#: Stream ids under the replication's spawn key: truck block, excavator failures, extra truck blocks.
-_TRUCK_STREAM, _EXCAVATOR_STREAM, _EXTRA_STREAM = 0, 1, 2
+#: Stream ids under the replication's spawn key: truck block, excavator failures, extra truck blocks,
+#: late joins, shift-level phase factors.
+_TRUCK_STREAM, _EXCAVATOR_STREAM, _EXTRA_STREAM, _LATE_STREAM, _SHIFT_STREAM = 0, 1, 2, 3, 4
 NOISE_KINDS: tuple[str, ...] = ("lognormal", "exponential", "gamma", "constant")
 
 
@@ -105,16 +115,22 @@ class PhaseNoise:
 
     ``lognormal``: ``exp(shape z - shape^2/2)``, shape = log-sd (the champion's ``PhaseModel.sigma``);
     ``exponential``: Exp(1); ``gamma``: Gamma(shape, 1/shape); ``constant``: 1.
+    ``shift_sigma``: log-sd of a mean-one lognormal factor common to every cycle of a replication (the
+    shift-level effect the site calibration measured: how far a shift group's phase times sit from the
+    champion's means, ``training.site.between_group_sd``); 0 = none.
     """
 
     kind: str = "lognormal"
     shape: float = 0.0
+    shift_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in NOISE_KINDS:
             raise ValueError(f"PhaseNoise.kind must be one of {NOISE_KINDS}, got {self.kind!r}")
         if not math.isfinite(self.shape) or self.shape < 0 or (self.kind == "gamma" and self.shape == 0):
             raise ValueError(f"PhaseNoise.shape must be finite and >= 0 (> 0 for gamma), got {self.shape!r}")
+        if not math.isfinite(self.shift_sigma) or self.shift_sigma < 0:
+            raise ValueError(f"PhaseNoise.shift_sigma must be finite and >= 0, got {self.shift_sigma!r}")
 
     def factors(self, u: np.ndarray) -> np.ndarray:
         """Mean-one factors from uniforms in [0, 1) (inverse transform, so streams stay aligned)."""
@@ -193,18 +209,33 @@ def _flat(values: Any) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Breakdowns:
-    """Exponential failure and repair of trucks and excavators, h (MTBF = inf: no breakdowns)."""
+    """Out-of-service time of trucks and excavators: exponential failures (MTBF = inf: none), repairs
+    resampled from measured quantiles (min; empty: exponential of mean MTTR, h), and late joins."""
 
     truck_mtbf_hours: float = math.inf
     truck_mttr_hours: float = 0.0
     excavator_mtbf_hours: float = math.inf
     excavator_mttr_hours: float = 0.0
+    truck_repair_min: tuple[float, ...] = ()
+    excavator_repair_min: tuple[float, ...] = ()
+    #: Share of truck-shifts whose truck joins the line-up late, and quantiles of how late (min).
+    truck_late_share: float = 0.0
+    truck_late_min: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.truck_late_share <= 1.0:
+            raise ValueError(f"Breakdowns.truck_late_share must be in [0, 1], got {self.truck_late_share!r}")
 
     @classmethod
     def from_bundle(cls, bundle: Any) -> "Breakdowns":
-        """MTBF/MTTR fitted on the maintenance logs (``bundle.reliability``)."""
+        """MTBF/MTTR and repair quantiles (``bundle.reliability``) and the site's late joins (``bundle.site``)."""
         t, e = bundle.reliability["truck"], bundle.reliability["excavator"]
-        return cls(float(t.mtbf_hours), float(t.mttr_hours), float(e.mtbf_hours), float(e.mttr_hours))
+        site = getattr(bundle, "site", None)
+        return cls(float(t.mtbf_hours), float(t.mttr_hours), float(e.mtbf_hours), float(e.mttr_hours),
+                   truck_repair_min=tuple(h * _MIN_PER_HOUR for h in getattr(t, "repair_hours", ())),
+                   excavator_repair_min=tuple(h * _MIN_PER_HOUR for h in getattr(e, "repair_hours", ())),
+                   truck_late_share=float(getattr(site, "late_join_share", 0.0) or 0.0),
+                   truck_late_min=tuple(getattr(site, "late_join_min", ()) or ()))
 
 
 @dataclass(frozen=True, eq=False)
@@ -339,8 +370,20 @@ def prepare(inputs: ScenarioInputs, params: ModelParams) -> Prepared:
                     cycles_per_block=k, det_draws=det, mean_delay_min=mean_delay)
 
 
-def _cycle_values(u: np.ndarray, inputs: ScenarioInputs) -> np.ndarray:
-    """Uniform block (..., DRAWS) -> per-cycle values (..., 8): factors, delay u, delay min, residuals."""
+def _shift_factors(inputs: ScenarioInputs, replication: int, seed: int) -> np.ndarray | None:
+    """Per phase, the replication's shift-level factor ``exp(s z - s^2/2)`` (None when no phase has one),
+    from a stream of its own (the other draws are unchanged)."""
+    sigma = np.array([n.shift_sigma for n in inputs.phase_noise])
+    if not sigma.any():
+        return None
+    g = np.random.Generator(np.random.PCG64(replication_seed(seed, replication, _SHIFT_STREAM)))
+    z = ndtri(np.clip(g.random(len(sigma)), 1e-12, 1 - 1e-12))
+    return np.exp(sigma * z - 0.5 * sigma ** 2)
+
+
+def _cycle_values(u: np.ndarray, inputs: ScenarioInputs, shift_factors: np.ndarray | None = None) -> np.ndarray:
+    """Uniform block (..., DRAWS) -> per-cycle values (..., 8): factors (times the replication's shift
+    factors, when given), delay u, delay min, residuals."""
     noise = inputs.noise
     out = np.empty(u.shape[:-1] + (_PER_CYCLE,))
     phases = len(inputs.phase_noise)
@@ -351,6 +394,8 @@ def _cycle_values(u: np.ndarray, inputs: ScenarioInputs) -> np.ndarray:
     else:
         for p, phase_noise in enumerate(inputs.phase_noise):
             out[..., p] = phase_noise.factors(u[..., p])
+    if shift_factors is not None:
+        out[..., :phases] *= shift_factors
     out[..., 4] = u[..., 4]
     for col, table, src in ((5, noise.delay_minutes, 5), (6, noise.payload_residuals_t, 6),
                             (7, noise.fuel_residuals_l, 6)):
@@ -368,6 +413,29 @@ def _exp_minutes(u: np.ndarray, mean_hours: float) -> np.ndarray:
     return -np.log1p(-u) * mean_hours * _MIN_PER_HOUR
 
 
+def resample_quantiles(u: np.ndarray, table: tuple[float, ...] | np.ndarray) -> np.ndarray:
+    """Values of the distribution whose evenly spaced quantiles are ``table`` at uniforms ``u`` (linear
+    between quantiles; inverse transform, so streams stay aligned)."""
+    q = np.asarray(table, dtype=float)
+    if q.size == 1:
+        return np.full(np.shape(u), q[0])
+    return np.interp(np.asarray(u) * (q.size - 1), np.arange(q.size), q)
+
+
+def _repair_minutes(u: np.ndarray, mttr_hours: float, table: tuple[float, ...]) -> np.ndarray:
+    """Repair times (min): resampled from the measured quantiles, else exponential of mean MTTR."""
+    return resample_quantiles(u, table) if table else _exp_minutes(u, mttr_hours)
+
+
+def late_minutes(u: np.ndarray, share: float, table: tuple[float, ...]) -> np.ndarray:
+    """Minutes each truck joins late: with probability ``share`` (u < share) a value of ``table``'s
+    distribution (at u / share), else 0."""
+    u = np.asarray(u, dtype=float)
+    if share <= 0.0 or not table:
+        return np.zeros(u.shape)
+    return np.where(u < share, resample_quantiles(np.minimum(u / share, 1.0), table), 0.0)
+
+
 @dataclass
 class Draws:
     """One replication's random inputs, ready for the processes (tests may build one by hand)."""
@@ -377,6 +445,7 @@ class Draws:
     truck_ttr: list               # [truck] list of repair times, min
     excavator_failures: list      # [excavator] list of (time to failure, repair) pairs, min
     extra: Any                    # callable(truck, block) -> flat list, for trucks that need more cycles
+    truck_late: list | None = None  # [truck] minutes it joins the line-up late (None: none)
 
 
 def draw(inputs: ScenarioInputs, params: ModelParams, prep: Prepared, replication: int, seed: int) -> Draws:
@@ -388,24 +457,29 @@ def draw(inputs: ScenarioInputs, params: ModelParams, prep: Prepared, replicatio
                      lambda truck, block: flat)
     rng = np.random.Generator(np.random.PCG64(replication_seed(seed, replication, _TRUCK_STREAM)))
     u = rng.random((t, k, DRAWS))
-    values = _cycle_values(u, inputs).reshape(t, k * _PER_CYCLE).tolist()
+    shift_factors = _shift_factors(inputs, replication, seed)
+    values = _cycle_values(u, inputs, shift_factors).reshape(t, k * _PER_CYCLE).tolist()
     bd = inputs.breakdowns
     ttf = _exp_minutes(u[:, :, 7], bd.truck_mtbf_hours).tolist()
-    ttr = _exp_minutes(u[:, :, 8], bd.truck_mttr_hours).tolist() if math.isfinite(bd.truck_mtbf_hours) \
-        else [[0.0]] * t
+    ttr = _repair_minutes(u[:, :, 8], bd.truck_mttr_hours, bd.truck_repair_min).tolist() \
+        if math.isfinite(bd.truck_mtbf_hours) else [[0.0]] * t
     failures: list = [[] for _ in range(e)]
     if math.isfinite(bd.excavator_mtbf_hours):
         rng_e = np.random.Generator(np.random.PCG64(replication_seed(seed, replication, _EXCAVATOR_STREAM)))
         ue = rng_e.random((e, MAX_EXCAVATOR_FAILURES, 2))
         f = _exp_minutes(ue[:, :, 0], bd.excavator_mtbf_hours)
-        r = _exp_minutes(ue[:, :, 1], bd.excavator_mttr_hours)
+        r = _repair_minutes(ue[:, :, 1], bd.excavator_mttr_hours, bd.excavator_repair_min)
         failures = [list(zip(f[j].tolist(), r[j].tolist())) for j in range(e)]
 
     def extra(truck: int, block: int) -> list:
         g = np.random.Generator(np.random.PCG64(replication_seed(seed, replication, _EXTRA_STREAM, truck, block)))
-        return _cycle_values(g.random((k, DRAWS)), inputs).ravel().tolist()
+        return _cycle_values(g.random((k, DRAWS)), inputs, shift_factors).ravel().tolist()
 
-    return Draws(values, ttf, ttr, failures, extra)
+    late = None
+    if bd.truck_late_share > 0.0 and bd.truck_late_min:
+        rng_l = np.random.Generator(np.random.PCG64(replication_seed(seed, replication, _LATE_STREAM)))
+        late = late_minutes(rng_l.random(t), bd.truck_late_share, bd.truck_late_min).tolist()
+    return Draws(values, ttf, ttr, failures, extra, late)
 
 
 #: Values (floats) of drawn replications a process keeps for the next scenarios of a request
@@ -577,13 +651,14 @@ def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, bays, out, trac
             end = t1 + lt + h + (dump + back)
             yield timeout(exact_delay(env.now, end))
         clock = end
-        loads += 1
         queue += t1 - now
         busy += (end if end < shift else shift) - now
-        cycle_sum += end - now
-        x = pay[e] + pr
-        if x > 0.0:
-            payload += x
+        if end < next_fail:  # else the truck broke down in this cycle: cancelled, repaired at the loop top
+            loads += 1
+            cycle_sum += end - now
+            x = pay[e] + pr
+            if x > 0.0:
+                payload += x
         x = fuel[e] + fr
         if x > 0.0:
             fuel_total += x
@@ -626,8 +701,9 @@ def simulate(inputs: ScenarioInputs, params: ModelParams, draws: Draws, *, repli
     loaders = [[0.0] * e, list(range(e)), outages, e]
     out: list = [None] * t
     for i in range(t):
+        late = draws.truck_late[i] if draws.truck_late is not None else 0.0
         env.process(_truck(env, i, shift, prep, draws, loaders, bays, out, trace,
-                           i * params.dispatch_interval_min))
+                           i * params.dispatch_interval_min + late))
     env.run()
     if trace is not None:
         trace.sort(key=lambda row: row[2])  # appended at arrival; stable: FIFO among equal starts

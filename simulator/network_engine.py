@@ -184,7 +184,9 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
     haul = {(p, d): route_times("haul", p, d, legs, "hauling") for (p, d), legs in haul_routes.items()}
     back = {(d, p): route_times("back", p, d, legs, "returning") for (d, p), legs in back_routes.items()}
     noise = NoiseTables.from_bundle(bundle, c.weather)
-    phase_noise = tuple(PhaseNoise("lognormal", float(bundle.durations[ph].sigma)) for ph in PHASES)
+    shift_sd = getattr(getattr(bundle, "site", None), "phase_shift_sd", None) or {}
+    phase_noise = tuple(PhaseNoise("lognormal", float(bundle.durations[ph].sigma), float(shift_sd.get(ph, 0.0)))
+                        for ph in PHASES)
     full = assemble(net, scenario_key="full", excavator_point=layout, payload_t=grid("payload_t")[:, :, 0],
                     load_min=grid("loading_mean_min")[:, :, 0], dump_min=grid("dumping_mean_min"),
                     fuel_l=grid("fuel_l"), delay_probability=grid("delay_probability"), haul=haul, back=back,

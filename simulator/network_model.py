@@ -455,12 +455,13 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
         yield timeout(exact_delay(env.now, end))  # arrival at the loading point
         if dynamic:
             mine.en_route[nxt].remove(arrive)
-        loads += 1
         q_load += t1 - now
         busy += (end if end < shift else shift) - now
-        cycle_sum += end - now
-        payload += x
-        by_dest[d] += x
+        if end < next_fail:  # else the truck broke down in this cycle: cancelled (``model``'s rule)
+            loads += 1
+            cycle_sum += end - now
+            payload += x
+            by_dest[d] += x
         x = fuel[e][d] + fr
         if x > 0.0:
             fuel_total += x
@@ -487,7 +488,8 @@ def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: 
     t, e = inputs.trucks, inputs.excavators
     out: list = [None] * t
     for i in range(t):
-        env.process(_truck(env, i, mine, draws, out, i * params.dispatch_interval_min))
+        late = draws.truck_late[i] if getattr(draws, "truck_late", None) is not None else 0.0  # late joins
+        env.process(_truck(env, i, mine, draws, out, i * params.dispatch_interval_min + late))
     env.run()
     exc_downtime = 0.0
     for _, minutes in sorted(counted):  # summed in the order the failures happen

@@ -6,6 +6,11 @@ that overlap may still differ under the paired comparison of ``replications.pair
 Inside a group the order is lower risk (lower profit std, then lower probability of missing the
 vessel), then fewer units (trucks + excavators). Groups follow each other by their leader's mean.
 
+Each ranked strategy carries why it ranks above the next one (``rank_reason``, one of
+:data:`RANK_REASONS`, and ``rank_reason_value``, the number that decided it), so a reader sees why a
+strategy with the lower mean profit can rank first: its interval overlaps the next one's and it is the
+less risky (or smaller) of the two. Display texts are the presenters' (API, command-line tables).
+
 Guidelines (``SOP_KESELAMATAN``) and vessel sentences (``ANALISIS_KAPAL``) are Indonesian, in the
 prototype's style, and computed from the summary's numbers against the named thresholds below.
 """
@@ -40,6 +45,18 @@ NOT_AVAILABLE = "N/A"
 
 
 # --- ranking ----------------------------------------------------------------------------------------
+#: Why a strategy ranks above the next one, and the unit of ``rank_reason_value``. Only the first agrees
+#: with the order of mean profit; the others say why the next one, with the higher mean, ranks lower.
+RANK_REASONS: dict[str, str] = {
+    "higher_mean_profit": "higher mean profit (value: mean profit above the next, IDR)",
+    "tie_lower_profit_risk": "tied within the 95% CI, lower profit std (value: std below the next, IDR)",
+    "tie_lower_vessel_risk": "tied within the 95% CI, lower chance of missing the vessel (value: share below the next)",
+    "tie_fewer_units": "tied within the 95% CI, fewer trucks + excavators (value: units fewer than the next)",
+    "better_tie_group": "tied within the 95% CI with a strategy of higher mean profit than the next "
+                        "(value: that leader's mean above the next's, IDR)",
+    "tie_order": "tied within the 95% CI and alike on every criterion (value: 0)",
+}
+
 def _mean(s: ScenarioSummary, metric: str, missing: float) -> float:
     est = s.metrics.get(metric)
     if est is None or math.isnan(est.mean):
@@ -108,8 +125,11 @@ def rank(summaries: list[ScenarioSummary]) -> list[ScenarioSummary]:
         raise ValueError(f"scenario keys must be unique, got {keys}")
     front = pareto_front(summaries)
     ranked: list[ScenarioSummary] = []
+    leaders: list[ScenarioSummary] = []  # per ranked strategy, its tie group's leader (highest mean)
     for group in tie_groups(summaries):
+        leader = max(group, key=lambda o: _mean(o, "profit_idr", -math.inf))
         for s in group:
+            leaders.append(leader)
             ranked.append(dataclasses.replace(
                 s,
                 rank=len(ranked) + 1,
@@ -118,7 +138,28 @@ def rank(summaries: list[ScenarioSummary]) -> list[ScenarioSummary]:
                 guideline=guideline(s),
                 vessel_analysis=vessel_analysis(s),
             ))
+    for k in range(len(ranked) - 1):
+        code, value = rank_reason(ranked[k], ranked[k + 1], leaders[k])
+        ranked[k] = dataclasses.replace(ranked[k], rank_reason=code, rank_reason_value=value)
     return ranked
+
+
+def rank_reason(s: ScenarioSummary, following: ScenarioSummary, leader: ScenarioSummary) -> tuple[str, float]:
+    """Why ``s`` ranks just above ``following`` (``leader``: the head of ``s``'s tie group): a code of
+    :data:`RANK_REASONS` and the number that decided it."""
+    mean, other = _mean(s, "profit_idr", -math.inf), _mean(following, "profit_idr", -math.inf)
+    if mean >= other:
+        return "higher_mean_profit", mean - other if math.isfinite(mean - other) else math.nan
+    if following.scenario_key not in s.tied_with:  # different groups: s's group leader outranks the next
+        return "better_tie_group", _mean(leader, "profit_idr", math.nan) - other
+    mine, theirs = _risk_key(s), _risk_key(following)
+    if mine[0] != theirs[0]:
+        return "tie_lower_profit_risk", theirs[0] - mine[0]
+    if mine[1] != theirs[1]:
+        return "tie_lower_vessel_risk", theirs[1] - mine[1]
+    if mine[2] != theirs[2]:
+        return "tie_fewer_units", float(theirs[2] - mine[2])
+    return "tie_order", 0.0
 
 
 # --- texts ------------------------------------------------------------------------------------------

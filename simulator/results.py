@@ -89,6 +89,10 @@ class ScenarioSummary:
     vessel_closed: str = ""
     rank: int = 0
     tied_with: tuple[str, ...] = ()
+    #: Why this strategy ranks above the next one (``simulator.ranking.RANK_REASONS``; "" for the last),
+    #: and the number that decided it, in the reason's unit (IDR, share or units).
+    rank_reason: str = ""
+    rank_reason_value: float = float("nan")
     pareto: bool = False
     guideline: str = ""        # short operating guideline computed from the numbers
     vessel_analysis: str = ""  # sentence about the vessel deadline

@@ -10,6 +10,7 @@ SPEC (YAML or JSON) is the strategies request body with ranges and a weather swe
     decision_variables:
       alokasi_truk: {from: 5, to: 60}        # or {from, to, step}, or a list
       jumlah_excavator: {from: 1, to: 6}
+      dispatch: [fixed, shortest_travel_wait]   # with a network part (optional, as in a request)
     weathers: [Cerah, Hujan Ringan, Hujan Lebat]   # else fixed_conditions.weatherCondition
     simulation: {duration_hours: 8, replications: 100, seed: 42}
     financial_params: {HargaJualBatuBara: 800000}
@@ -63,6 +64,8 @@ from simulator.engine import bundle_site, context_table, model_params, pair_inpu
 from simulator.executor import Executor, InlineExecutor, LocalPoolExecutor, ScenarioTask
 from simulator.fleet import select_units, shift_start, vessel_target
 from simulator.model import Breakdowns, ModelParams, NoiseTables, ScenarioInputs
+from simulator.network_engine import network_params, network_plan
+from simulator.network_model import NetworkInputs
 from simulator.results import Estimate, ReplicationResult, ScenarioSummary
 from simulator.inputs import load_champion_and_fleet
 from simulator.request import parse_request
@@ -89,11 +92,12 @@ SUMMARY_TOP = 5
 #: Exit code of an interrupted study (128 + SIGINT), resumable.
 EXIT_INTERRUPTED = 130
 #: Top-level keys of a study spec, and keys of its ``study`` section and of a range.
-SPEC_KEYS = ("fixed_conditions", "decision_variables", "weathers", "simulation", "financial_params", "study")
+SPEC_KEYS = ("fixed_conditions", "decision_variables", "weathers", "simulation", "financial_params", "network",
+             "study")
 OPTION_KEYS = ("output", "chunk_scenarios", "replication_rows", "plots")
 RANGE_KEYS = ("from", "to", "step")
 #: Identity columns of a result row, before the metric columns.
-ROW_KEYS = ("weather", "scenario_key", "trucks", "excavators", "replications", "probability_vessel_late")
+ROW_KEYS = ("weather", "scenario_key", "trucks", "excavators", "dispatch", "replications", "probability_vessel_late")
 #: ``ReplicationResult`` fields copied into a replication row (``hours_to_target`` follows, None as NaN).
 REPLICATION_FIELDS = tuple(f.name for f in fields(ReplicationResult) if f.name != "hours_to_target")
 #: Columns of one metric in a result row: ``<metric>_<part>``.
@@ -122,15 +126,16 @@ class StudyOptions:
 
 @dataclass(frozen=True, order=True)
 class StudyScenario:
-    """One scenario of a study: a weather and a (trucks, excavators) strategy."""
+    """One scenario of a study: a weather and a (trucks, excavators, dispatch rule) strategy."""
 
     weather: str
     trucks: int
     excavators: int
+    dispatch: str = "fixed"
 
     @property
     def key(self) -> str:
-        return scenario_key(self.trucks, self.excavators)
+        return scenario_key(self.trucks, self.excavators, self.dispatch)
 
 
 @dataclass(frozen=True)
@@ -157,11 +162,11 @@ class StudySpec:
     @property
     def scenarios(self) -> list[StudyScenario]:
         """Every scenario, weather-major then the grid's trucks-major order."""
-        return [StudyScenario(w, t, e) for w in self.weathers for t, e in self.grid.scenarios]
+        return [StudyScenario(w, t, e, d) for w in self.weathers for t, e, d in self.grid.strategies]
 
     @property
     def scenario_count(self) -> int:
-        return len(self.weathers) * len(self.grid.truck_counts) * len(self.grid.excavator_counts)
+        return len(self.weathers) * len(self.grid.strategies)
 
     @property
     def simulations(self) -> int:
@@ -406,7 +411,8 @@ class StudyFolder:
 def summary_row(weather: str, summary: ScenarioSummary) -> dict[str, Any]:
     """A scenario summary as one flat row (``<metric>_mean``, ``_ci_low``, ``_ci_high``, ``_std``, ``_n``)."""
     row: dict[str, Any] = {"weather": weather, "scenario_key": summary.scenario_key, "trucks": summary.trucks,
-                           "excavators": summary.excavators, "replications": summary.replications,
+                           "excavators": summary.excavators, "dispatch": summary.dispatch,
+                           "replications": summary.replications,
                            "probability_vessel_late": summary.probability_vessel_late}
     for metric, est in summary.metrics.items():
         for part in ESTIMATE_PARTS:
@@ -425,7 +431,7 @@ def row_summary(row: Mapping[str, Any], metrics: Sequence[str]) -> ScenarioSumma
     """A flat row back into a ``ScenarioSummary`` (unranked)."""
     return ScenarioSummary(
         scenario_key=str(row["scenario_key"]), trucks=int(row["trucks"]), excavators=int(row["excavators"]),
-        replications=int(row["replications"]),
+        replications=int(row["replications"]), dispatch=str(row.get("dispatch", "fixed")),
         metrics={m: Estimate(mean=float(row[f"{m}_mean"]), ci_low=float(row[f"{m}_ci_low"]),
                              ci_high=float(row[f"{m}_ci_high"]), n=int(row[f"{m}_n"]), std=float(row[f"{m}_std"]))
                  for m in metrics},
@@ -531,9 +537,15 @@ class WeatherContext:
     """A weather's model inputs: the largest scenario's tables and the replication parameters."""
 
     spec: RequestSpec
-    full: ScenarioInputs
+    full: ScenarioInputs | NetworkInputs
     params: ModelParams
     vessel: VesselTarget | None
+
+    def inputs(self, s: StudyScenario) -> ScenarioInputs | NetworkInputs:
+        """The scenario's tables: the first trucks and excavators of the largest (and its dispatch rule)."""
+        if isinstance(self.full, NetworkInputs):
+            return self.full.subset(s.trucks, s.excavators, s.key, s.dispatch)
+        return self.full.subset(s.trucks, s.excavators, s.key)
 
 
 @dataclass(frozen=True)
@@ -610,7 +622,13 @@ def _write_spec(spec: StudySpec, folder: StudyFolder, run_id: str, model_version
 def weather_context(spec: RequestSpec, *, bundle: Any, fleet: Fleet, noise: NoiseTables, breakdowns: Breakdowns,
                     now: datetime, sailing_schedules: pd.DataFrame | None,
                     vessels: pd.DataFrame | None) -> WeatherContext:
-    """One batched prediction for the weather's largest scenario, as ``engine.run_request`` does."""
+    """One batched prediction for the weather's largest scenario, as ``engine.run_request`` does (a
+    request with a ``network`` part: the haul-network plan of ``simulator.network_engine``)."""
+    if spec.network is not None:
+        site = bundle_site(bundle)
+        plan = network_plan(spec, fleet, bundle, now, site)
+        vessel = vessel_target(spec.conditions.schedule_id, plan.selection.start, sailing_schedules, vessels)
+        return WeatherContext(spec=spec, full=plan.full, params=network_params(spec, plan.full, site), vessel=vessel)
     selection = select_units(fleet, spec.conditions, spec.grid.max_trucks, spec.grid.max_excavators, now)
     vessel = vessel_target(spec.conditions.schedule_id, selection.start, sailing_schedules, vessels)
     table = context_table(spec, selection, bundle, fleet)
@@ -698,7 +716,7 @@ def _simulate(spec: StudySpec, remaining: list[tuple[int, StudyScenario]], folde
         batch = next(pending, None)
         if batch is None:
             return False
-        tasks = [ScenarioTask(inputs=context(s.weather).full.subset(s.trucks, s.excavators, s.key),
+        tasks = [ScenarioTask(inputs=context(s.weather).inputs(s),
                               params=context(s.weather).params, seed=context(s.weather).spec.simulation.seed,
                               replications=reps) for _, s in batch]
 
@@ -763,8 +781,9 @@ def ranked_summary(rows: pd.DataFrame, weathers: Sequence[str]) -> pd.DataFrame:
         for s in ranked:
             base = by_key.loc[s.scenario_key].to_dict()
             out.append({"weather": weather, "rank": s.rank, "scenario_key": s.scenario_key, "trucks": s.trucks,
-                        "excavators": s.excavators, "replications": s.replications, "pareto": s.pareto,
-                        "tied_with": " ".join(s.tied_with), "guideline": s.guideline,
+                        "excavators": s.excavators, "dispatch": s.dispatch, "replications": s.replications,
+                        "pareto": s.pareto, "tied_with": " ".join(s.tied_with), "rank_reason": s.rank_reason,
+                        "rank_reason_value": s.rank_reason_value, "guideline": s.guideline,
                         "vessel_analysis": s.vessel_analysis,
                         **{k: v for k, v in base.items() if k not in ROW_KEYS and k != "scenario_key"},
                         "probability_vessel_late": s.probability_vessel_late})
@@ -809,13 +828,19 @@ def _num(x: float, digits: int = 0) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:,.{digits}f}"
 
 
+def _reason_cell(code: Any) -> str:
+    """The table's why-column: blank where the order is the mean profit's, else the ranking's reason code."""
+    return "" if not isinstance(code, str) or code in ("", "higher_mean_profit") else code
+
+
 def format_summary(result: StudyResult, top: int = SUMMARY_TOP) -> str:
     """The closing table: per weather the best ``top`` strategies, then the throughput."""
     from simulator.plots import weather_label
 
     lines = [f"study {result.run_id}  model {result.model_version}  {result.scenarios} scenarios x "
              f"{result.replications} replications = {result.simulations} simulations  ({result.folder})"]
-    header = ("rank", "trucks", "exc", "profit IDR (mean ± 95% CI)", "production t", "queue h", "fuel L/t", "pareto")
+    header = ("rank", "trucks", "exc", "profit IDR (mean ± 95% CI)", "production t", "queue h", "fuel L/t", "pareto",
+              "above the next because")
     for weather, table in result.summary.groupby("weather", sort=False) if len(result.summary) else []:
         rows = []
         for _, r in table.sort_values("rank").head(top).iterrows():
@@ -823,7 +848,7 @@ def format_summary(result: StudyResult, top: int = SUMMARY_TOP) -> str:
             rows.append((str(r["rank"]), str(r["trucks"]), str(r["excavators"]),
                          f"{_num(r['profit_idr_mean'])} ± {_num(half)}", _num(r["production_t_mean"]),
                          _num(r["queue_hours_mean"], 2), _num(r["fuel_ratio_l_per_t_mean"], 3),
-                         "yes" if r["pareto"] else ""))
+                         "yes" if r["pareto"] else "", _reason_cell(r.get("rank_reason"))))
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
         lines.append(f"{weather_label(weather)}: best {top} of {len(table)} "
                      f"({int(table['pareto'].sum())} on the Pareto front)")

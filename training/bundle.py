@@ -70,17 +70,20 @@ class PhaseModel:
 
 @dataclass(frozen=True)
 class Reliability:
-    """Breakdown model of one equipment kind: exponential time between failures and to repair."""
+    """Breakdown model of one equipment kind: exponential time between failures; repair times resampled
+    from ``repair_hours`` (quantiles of the measured repairs), exponential of mean MTTR without them."""
 
     mtbf_hours: float
     mttr_hours: float
     failures: int
     operating_hours: float
     source: str
+    repair_hours: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"mtbf_hours": self.mtbf_hours, "mttr_hours": self.mttr_hours, "failures": self.failures,
-                "operating_hours": self.operating_hours, "source": self.source}
+                "operating_hours": self.operating_hours, "source": self.source,
+                "repair_hours": list(self.repair_hours)}
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,8 @@ class ModelBundle:
                            for p, v in durations.items()},
                 residuals={"fuel": arrays["fuel_residuals"], "payload": arrays["payload_residuals"]},
                 delay_minutes=arrays["delay_minutes"],
-                reliability={k: Reliability(**v) for k, v in reliability.items()},
+                reliability={k: Reliability(**{**v, "repair_hours": tuple(v.get("repair_hours", ()))})
+                             for k, v in reliability.items()},
                 metadata=dict(metadata or {}),
                 delay_minutes_by_weather={name[len(WEATHER_DELAY_PREFIX):]: a for name, a in arrays.items()
                                           if name.startswith(WEATHER_DELAY_PREFIX)},

@@ -375,6 +375,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(summary_line(summary, html_path))
+    if summary["dataset_drift"]:
+        from training.events import publish
+
+        publish(paths.logs, "drift.detected", summary_line(summary, html_path),
+                {k: summary.get(k) for k in ("model_version", "since", "drift_share", "drifted_columns")},
+                settings.site)
     return EXIT_DRIFT if summary["dataset_drift"] else EXIT_OK
 
 

@@ -610,6 +610,14 @@ def main(argv: list[str] | None = None) -> int:
             old = before["version"] if before else None
             new = registry.rollback()
             print(f"rolled back: champion is now {new} (was {old})")
+        if new != old:
+            from training.events import publish
+            from training.settings import get_settings
+
+            kind = "model.promoted" if args.command == "promote" else "model.rolled_back"
+            verb = "promoted to champion by an operator" if args.command == "promote" else "champion after a rollback"
+            publish(paths.logs, kind, f"model {new} {verb} (was {old or 'none'})",
+                    {"version": new, "champion_before": old}, get_settings().site)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         write_json_report(
             paths.logs / "registry" / f"{stamp}-{args.command}.json",

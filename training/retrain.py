@@ -104,9 +104,25 @@ def record(paths: Paths, report: dict[str, Any]) -> None:
         fh.write(json.dumps(line, default=str) + "\n")
 
 
+def publish_outcome(paths: Paths, settings: Settings, outcome: RetrainOutcome) -> None:
+    """Tell people (``training.events``): a new champion, or a candidate the gate rejected."""
+    from training.events import publish
+
+    data = {"version": outcome.version, "champion_before": outcome.champion_before,
+            "champion_after": outcome.champion_after, "reasons": list(outcome.reasons),
+            "metrics": outcome.report.get("metrics")}
+    if outcome.promoted:
+        publish(paths.logs, "model.promoted", f"model {outcome.version} promoted to champion "
+                f"(was {outcome.champion_before or 'none'})", data, settings.site)
+    else:
+        publish(paths.logs, "model.rejected", f"candidate {outcome.version} rejected by the gate: "
+                f"{'; '.join(outcome.reasons)}", data, settings.site)
+
+
 def _run(paths: Paths, settings: Settings) -> int:
     outcome = retrain(paths, settings)
     record(paths, outcome.report)
+    publish_outcome(paths, settings, outcome)
     verdict = "promoted" if outcome.promoted else f"REJECTED by the gate ({'; '.join(outcome.reasons)})"
     print(f"retrain: {outcome.version} {verdict}; {summary_line(outcome.report['metrics'])}; "
           f"champion {outcome.champion_before} -> {outcome.champion_after}; {outcome.report['seconds']} s")

@@ -107,6 +107,65 @@ class Settings(BaseSettings):
                     "(grids above sim_max_grid_simulations run on the cluster)",
     )
 
+    # --- who may do what (api/auth.py) -----------------------------------------------------------
+    auth: str = Field(
+        "off", pattern="^(off|on)$",
+        description="on: every request needs an API key or a bearer JWT; off (everyone is admin) is "
+                    "allowed only when api_host is a loopback address",
+    )
+    anonymous_role: str = Field(
+        "", pattern="^(|viewer|planner|admin)$",
+        description="With auth on, the role of requests without credentials (empty = 401); for the "
+                    "prototype dashboard, which cannot send headers, on a trusted network only",
+    )
+    site: str = Field(
+        "default", pattern="^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+        description="Site of this deployment's fleet files, models and drift reports (and of runs "
+                    "made before sites existed)",
+    )
+    jwt_issuer: str = Field("", description="Issuer (iss) of accepted OAuth2 bearer JWTs; empty = JWTs refused")
+    jwt_jwks_url: str = Field("", description="JWKS URL of the identity provider that signs the JWTs")
+    jwt_audience: str = Field("", description="Required audience (aud) of the JWTs; empty = not checked")
+    jwt_role_claim: str = Field("mineops_role", description="JWT claim holding the role (viewer|planner|admin)")
+    jwt_site_claim: str = Field("mineops_site", description="JWT claim holding the site")
+    rate_limit_heavy: str = Field(
+        "30/minute",
+        description="Per key (or anonymous client address): requests to the heavy routes (strategies, "
+                    "studies, chat) allowed per window, e.g. 30/minute; empty = no limit",
+    )
+    rate_limit_storage_url: str = Field(
+        "memory://", description="Where rate-limit counters live: memory:// (per process) or redis://host:6379"
+    )
+
+    # --- notifications (training/events.py, api/notify.py) -----------------------------------------
+    notify_webhook_url: str = Field(
+        "", description="Events are POSTed here as JSON, signed with HMAC-SHA256 of secret_key "
+                        "(X-MineOps-Signature); empty = no webhook",
+    )
+    notify_smtp_host: str = Field("", description="SMTP server for event e-mails; empty = no e-mail")
+    notify_smtp_port: int = Field(25, description="SMTP port")
+    notify_smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
+    notify_smtp_user: str = Field("", description="SMTP login (empty = none)")
+    notify_smtp_password: str = Field("", description="SMTP password")
+    notify_email_from: str = Field("mineops@localhost", description="Sender of event e-mails")
+    notify_email_to: str = Field("", description="Comma-separated recipients of event e-mails")
+    notify_attempts: int = Field(5, ge=1, description="Delivery attempts per event and receiver")
+    notify_backoff_s: float = Field(
+        1.0, gt=0, description="First pause between delivery attempts (s); doubles each retry"
+    )
+    notify_poll_s: float = Field(1.0, gt=0, description="Seconds between looks at the event outbox")
+    notify_vessel_late_probability: float = Field(
+        0.2, ge=0, le=1,
+        description="Publish vessel.at_risk when a run's recommended strategy misses its target vessel with "
+                    "a higher probability than this",
+    )
+
+    # --- tracing (api/tracing.py) --------------------------------------------------------------------
+    otlp_endpoint: str = Field(
+        "", description="OTLP/HTTP traces endpoint (http://collector:4318/v1/traces); empty = tracing off"
+    )
+    otel_service_name: str = Field("mining-ops-api", description="service.name of the exported spans")
+
     # --- live haulage (Redis Streams ingestion, speed and batch layers, cache) ---------------------
     redis_url: str = Field(
         "", description="Redis for live ingestion, KPI snapshots and the ranking cache (redis://host:6379/0); "

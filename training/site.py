@@ -12,6 +12,22 @@ the bundle (``site.json``):
 * **Dispatch interval.** Trucks leave the shift's line-up one at a time: per shift group (shift start,
   excavator) the span of its trucks' first arrivals divided by the gaps between them; the median
   over groups, minutes.
+* **Late joins.** A truck still in the workshop at the shift's start (a repair carried over from the
+  shift before) joins its fleet hours late. Per shift group, each truck's first arrival is compared with
+  its place in the line-up (the group's first arrival + rank x dispatch interval); a truck more than
+  :data:`LATE_JOIN_MIN_MIN` behind it joined late. Kept: the share of truck-shifts that did
+  (``late_join_share``) and the quantiles of how late (``late_join_min``); the simulator draws a late
+  start per truck and replication from them.
+* **Incidents by condition.** INCIDENT cycles per cycle, pooled and per weather and road condition,
+  each shrunk towards the pooled rate with :data:`INCIDENT_PRIOR_CYCLES` pseudo-cycles (incidents are
+  rare: a condition with few cycles keeps about the pooled rate). The probability of a condition pair is
+  the pooled rate times the weather's and the road condition's ratios to it.
+* **Shift-level phase effects.** How far a shift group's phase times sit from the champion's means, beyond
+  what the cycle-to-cycle spread explains: per phase, the between-group variance of the log-duration
+  residuals (variance of the group means minus the mean within-group variance over the group size,
+  groups of at least :data:`MIN_GROUP_CYCLES` cycles), as a log-sd (``phase_shift_sd``). It is the
+  champion's error for a given fleet, road and conditions plus whatever moves a whole shift; the
+  simulator draws one such factor per phase and replication.
 * **Conditions seen.** Training cycles and shifts per weather and per road condition: the domain in
   which the champion's models have evidence. A request or a replayed shift outside it (fewer than
   :data:`MIN_CONDITION_SHIFTS` shifts) is extrapolation and is flagged as such.
@@ -37,6 +53,21 @@ MIN_DUMP_QUEUE_SHARE: float = 0.01
 #: three is the fewest that give a spread; fewer is extrapolation, shift.
 MIN_CONDITION_SHIFTS: int = 3
 EVIDENCE: tuple[str, ...] = ("queue", "no_queue", "no_data")
+#: A truck whose first arrival is this much behind its place in the line-up joined late (it was out of
+#: service at the start): beyond the line-up's spread and the whole-minute recording (on the sample mine
+#: 96 % of truck-shifts are within 1.5 min of their place, and the late ones are hours late), min.
+LATE_JOIN_MIN_MIN: float = 10.0
+#: Quantiles kept of a measured distribution (late-join minutes, repair hours): enough to resample
+#: its shape, small enough for a JSON file, count.
+DISTRIBUTION_QUANTILES: int = 101
+#: Pseudo-cycles at the pooled incident rate added to each condition's counts (shrinkage: a condition
+#: needs several thousand cycles, a few expected incidents, before its own rate dominates), cycles.
+INCIDENT_PRIOR_CYCLES: float = 2000.0
+#: Fewest finished cycles of a shift group that enters the between-group variance (a whole shift of one
+#: excavator runs 20-100; fewer is a fleet that joined for a few cycles), cycles.
+MIN_GROUP_CYCLES: int = 10
+#: Cycle status of an incident (the unit stopped for recovery; the cycle still finished).
+INCIDENT_STATUS: str = "INCIDENT"
 _SECONDS_PER_MINUTE = 60.0
 
 
@@ -50,6 +81,12 @@ class SiteCalibration:
     dispatch_interval_min: float = 0.0          # minutes between two trucks leaving the line-up
     weather_shifts: dict[str, int] = field(default_factory=dict)         # training shifts per weather
     road_condition_shifts: dict[str, int] = field(default_factory=dict)  # training shifts per condition
+    late_join_share: float = 0.0                # share of truck-shifts whose truck joined late
+    late_join_min: list[float] = field(default_factory=list)  # quantiles of how late, min
+    incident_rate: float = math.nan             # INCIDENT cycles per cycle, pooled
+    incident_ratio_by_weather: dict[str, float] = field(default_factory=dict)  # shrunk rate / pooled rate
+    incident_ratio_by_road_condition: dict[str, float] = field(default_factory=dict)
+    phase_shift_sd: dict[str, float] = field(default_factory=dict)  # per phase, log-sd of a shift group's effect
     notes: dict[str, str] = field(default_factory=dict)                  # how each figure was found
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,10 +96,19 @@ class SiteCalibration:
     def from_dict(cls, data: dict[str, Any] | None) -> "SiteCalibration":
         """From ``to_dict``'s output; an empty or missing dict (a bundle written before) gives the defaults."""
         data = dict(data or {})
-        if data.get("dump_wait_share") is None:
-            data["dump_wait_share"] = math.nan
+        for name in ("dump_wait_share", "incident_rate"):
+            if data.get(name) is None:
+                data[name] = math.nan
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def incident_probability(self, weather: str, road_condition: str) -> float | None:
+        """Incidents per cycle in these conditions (None without incident evidence: no cycles counted)."""
+        if not math.isfinite(self.incident_rate):
+            return None
+        p = (self.incident_rate * self.incident_ratio_by_weather.get(str(weather), 1.0)
+             * self.incident_ratio_by_road_condition.get(str(road_condition), 1.0))
+        return float(min(max(p, 0.0), 1.0))
 
     def unseen_conditions(self, weather: str, road_condition: str,
                           min_shifts: int = MIN_CONDITION_SHIFTS) -> list[str]:
@@ -129,6 +175,70 @@ def dispatch_interval(cycles: pd.DataFrame, keys: pd.Series) -> tuple[float, str
     return value, f"median over {len(gaps)} shift groups of the gap between the trucks' first arrivals"
 
 
+def quantiles(values: Any, n: int = DISTRIBUTION_QUANTILES) -> list[float]:
+    """``n`` evenly spaced quantiles (0..1) of ``values`` (all of them when fewer), ascending."""
+    x = np.sort(np.asarray(values, dtype=float))
+    x = x[np.isfinite(x)]
+    if x.size <= n:
+        return [float(v) for v in x]
+    return [float(v) for v in np.quantile(x, np.linspace(0.0, 1.0, n))]
+
+
+def late_joins(cycles: pd.DataFrame, keys: pd.Series, interval_min: float) -> tuple[float, list[float], str]:
+    """(share of truck-shifts that joined late, quantiles of how late in minutes, note); see the module
+    docstring. Needs the shift groups' first arrivals (queue start, else loading start)."""
+    first = cycles["queueStartTime"].fillna(cycles["loadingStartTime"]) if "queueStartTime" in cycles \
+        else cycles["loadingStartTime"]
+    frame = pd.DataFrame({"key": keys.to_numpy(), "exc": cycles["excavatorId"].astype(str).to_numpy(),
+                          "truck": cycles["truckId"].astype(str).to_numpy(), "at": first.to_numpy()})
+    arrivals = frame.groupby(["key", "exc", "truck"])["at"].min().reset_index().sort_values(["key", "exc", "at"])
+    if arrivals.empty:
+        return 0.0, [], "no truck-shifts"
+    group = arrivals.groupby(["key", "exc"])["at"]
+    behind = ((arrivals["at"] - group.transform("min")).dt.total_seconds() / _SECONDS_PER_MINUTE
+              - group.cumcount() * interval_min)
+    late = behind[behind > LATE_JOIN_MIN_MIN].to_numpy(dtype=float)
+    share = float(len(late) / len(arrivals))
+    note = (f"{len(late)} of {len(arrivals)} truck-shifts ({share:.2%}) joined over {LATE_JOIN_MIN_MIN:g} min behind "
+            f"their place in the line-up" + (f", median {np.median(late):.0f} min late" if len(late) else ""))
+    return share, quantiles(late), note
+
+
+def incident_rates(cycles: pd.DataFrame, prior_cycles: float = INCIDENT_PRIOR_CYCLES
+                   ) -> tuple[float, dict[str, float], dict[str, float], str]:
+    """(pooled incident rate, weather ratios, road-condition ratios, note) from the cycles' statuses."""
+    if "status" not in cycles or cycles.empty:
+        return math.nan, {}, {}, "no cycle statuses"
+    incident = (cycles["status"].astype(str) == INCIDENT_STATUS).to_numpy(dtype=float)
+    pooled = float(incident.mean())
+
+    def ratios(column: str) -> dict[str, float]:
+        if column not in cycles or pooled == 0:
+            return {}
+        frame = pd.DataFrame({"v": cycles[column].astype(str).to_numpy(), "i": incident})
+        frame = frame[cycles[column].notna().to_numpy()]
+        counts = frame.groupby("v")["i"].agg(["sum", "count"])
+        shrunk = (counts["sum"] + prior_cycles * pooled) / (counts["count"] + prior_cycles)
+        return {str(k): float(v / pooled) for k, v in shrunk.sort_index().items()}
+
+    note = (f"{int(incident.sum())} INCIDENT cycles of {len(incident)} ({pooled:.3%}); per condition shrunk "
+            f"towards it with {prior_cycles:g} pseudo-cycles")
+    return pooled, ratios("weatherCondition"), ratios("roadCondition"), note
+
+
+def between_group_sd(residuals: Any, groups: Any, min_cycles: int = MIN_GROUP_CYCLES) -> tuple[float, int]:
+    """(sd of the group effect, groups used) of per-cycle residuals: the variance of the group means minus
+    the mean of (within-group variance / group size), floored at 0 (see the module docstring)."""
+    frame = pd.DataFrame({"g": np.asarray(groups), "r": np.asarray(residuals, dtype=float)})
+    frame = frame[np.isfinite(frame["r"])]
+    stats = frame.groupby("g")["r"].agg(["mean", "var", "count"])
+    stats = stats[stats["count"] >= min_cycles]
+    if len(stats) < 2:
+        return 0.0, int(len(stats))
+    between = float(stats["mean"].var() - (stats["var"] / stats["count"]).mean())
+    return math.sqrt(max(between, 0.0)), int(len(stats))
+
+
 def condition_shifts(cycles: pd.DataFrame, keys: pd.Series, column: str) -> dict[str, int]:
     """Distinct shifts per value of ``column`` (weather or road condition)."""
     frame = pd.DataFrame({"key": keys.to_numpy(), "value": cycles[column].astype(str).to_numpy()})
@@ -136,15 +246,30 @@ def condition_shifts(cycles: pd.DataFrame, keys: pd.Series, column: str) -> dict
     return {str(k): int(v) for k, v in frame.drop_duplicates().groupby("value")["key"].count().sort_index().items()}
 
 
-def calibrate(cycles: pd.DataFrame) -> SiteCalibration:
-    """The site figures from hauling records (the training split's finished cycles)."""
+def calibrate(cycles: pd.DataFrame, phase_residuals: dict[str, Any] | None = None) -> SiteCalibration:
+    """The site figures from hauling records (the training split's finished cycles); ``phase_residuals``:
+    per phase, each cycle's log-duration minus the champion's log-mean, in ``cycles``' row order."""
     if cycles.empty:
         return SiteCalibration(notes={"all": "no training cycles"})
     keys = shift_keys(cycles)
     evidence, bays, share, dump_note = dump_capacity(cycles)
     interval, dispatch_note = dispatch_interval(cycles, keys)
+    late_share, late_min, late_note = late_joins(cycles, keys, interval)
+    rate, by_weather, by_road, incident_note = incident_rates(cycles)
+    shift_sd: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    if phase_residuals:
+        groups = keys.to_numpy() + "/" + cycles["excavatorId"].astype(str).to_numpy()
+        used = 0
+        for phase, r in phase_residuals.items():
+            shift_sd[phase], used = between_group_sd(r, groups)
+        notes["phase_shift"] = (f"between-group log-sd of the phase residuals over {used} shift groups of at least "
+                                f"{MIN_GROUP_CYCLES} cycles: " + ", ".join(f"{p} {v:.3f}" for p, v in shift_sd.items()))
     return SiteCalibration(
         dump_evidence=evidence, dump_bays=bays, dump_wait_share=share, dispatch_interval_min=interval,
         weather_shifts=condition_shifts(cycles, keys, "weatherCondition"),
         road_condition_shifts=condition_shifts(cycles, keys, "roadCondition"),
-        notes={"dump": dump_note, "dispatch": dispatch_note})
+        late_join_share=late_share, late_join_min=late_min, incident_rate=rate,
+        incident_ratio_by_weather=by_weather, incident_ratio_by_road_condition=by_road, phase_shift_sd=shift_sd,
+        notes={"dump": dump_note, "dispatch": dispatch_note, "late_join": late_note, "incidents": incident_note,
+               **notes})

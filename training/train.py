@@ -391,6 +391,15 @@ class TrainResult:
     holdout: pd.DataFrame
 
 
+def phase_residuals(durations: dict[str, PhaseModel], frame: pd.DataFrame, cycle_ids: pd.Series) -> dict[str, np.ndarray]:
+    """Per phase, log(recorded minutes) - the model's log-mean for the cycles ``cycle_ids`` (in that order;
+    a whole-minute 0 counts as half a minute), for the site's shift-level effects."""
+    rows = frame.set_index("cycle_id").loc[cycle_ids.astype(str).to_numpy()]
+    X = rows[list(FEATURE_COLUMNS)]
+    return {p: np.log(np.maximum(rows[f"{p}_min"].to_numpy(dtype=float), 0.5)) - durations[p].mu(X)
+            for p in PHASES}
+
+
 def train(prepared: Prepared, settings: Settings) -> TrainResult:
     """Fit every model of a bundle on the training split and evaluate it on the holdout."""
     started = time.perf_counter()
@@ -431,8 +440,10 @@ def train(prepared: Prepared, settings: Settings) -> TrainResult:
     in_training = hauling["loadingStartTime"] < holdout["at"].min() if len(holdout) else hauling["id"].notna()
     breakdowns = int((in_training & hauling["status"].isin(BREAKDOWN_STATUSES)).sum())
     reliability = fit_reliability(train_df[["truck_id", "excavator_id", "at", "shift"]],
-                                  prepared.export.maintenance_logs, breakdown_cycles=breakdowns)
-    site = calibrate_site(hauling[hauling["id"].isin(set(train_df["cycle_id"]))])
+                                  prepared.export.maintenance_logs, breakdown_cycles=breakdowns,
+                                  hauling=hauling[in_training])
+    site_cycles = hauling[hauling["id"].isin(set(train_df["cycle_id"]))]
+    site = calibrate_site(site_cycles, phase_residuals(durations, train_df, site_cycles["id"]))
 
     bundle = ModelBundle(
         version="candidate", fuel=fuel, payload=payload, delay=delay, durations=durations,

@@ -21,9 +21,11 @@ from pydantic import BaseModel, Field, ValidationError
 from api.chat import SOURCE_HEADER, ChatAnswer, ContextError, StrategyFacts, facts_from_legacy_context
 from api.deps import AppState, StateDep
 from api.openapi_docs import INVALID_RESPONSE
+from api.ratelimit import HeavyPlanner
 from api.requests import (CHAT_DISCRIMINATOR, CHAT_EXAMPLE, QUESTION_EXAMPLE, ChatBody, ChatRequest, LegacyChatRequest,
                           StrategiesRequest)
 from api.run_service import Busy
+from api.tracing import span
 from api.schemas import field_loc, validation_error
 from simulator.scenario import SpecError
 
@@ -80,12 +82,13 @@ def facts_from_items(items: Any, where: str) -> list[StrategyFacts]:
     return facts
 
 
-def _parse(body: LegacyChatRequest | ChatRequest, state: AppState) -> tuple[str, list[StrategyFacts], dict | None]:
-    """(question, facts, stored run or None); ContextError names what is missing."""
+def _parse(body: LegacyChatRequest | ChatRequest, state: AppState,
+           site: str) -> tuple[str, list[StrategyFacts], dict | None]:
+    """(question, facts, stored run of ``site`` or None); ContextError names what is missing."""
     if isinstance(body, LegacyChatRequest):
-        run = state.store.get_run(body.run_id) if body.run_id else None
+        run = state.store.get_run(body.run_id, site=site) if body.run_id else None
         return body.pertanyaan_user, facts_from_items(body.top_3_strategies_context, "top_3_strategies_context"), run
-    run = state.store.get_run(body.run_id)
+    run = state.store.get_run(body.run_id, site=site)  # another site's run is "not found"
     if run is None:
         raise ContextError([f"run_id: run {body.run_id} not found"])
     return body.question, facts_from_items(run["result"].get("top_3_strategies"), "run.top_3_strategies"), run
@@ -161,11 +164,11 @@ def _context_error(exc: ContextError) -> JSONResponse:
                                     for p in exc.problems]}, status_code=422)
 
 
-async def _inputs(body: LegacyChatRequest | ChatRequest,
-                  state: AppState) -> tuple[str, list[StrategyFacts], dict | None] | JSONResponse:
-    """The chat's (question, facts, run), or the 422 saying what context is missing."""
+async def _inputs(body: LegacyChatRequest | ChatRequest, state: AppState,
+                  site: str) -> tuple[str, list[StrategyFacts], dict | None] | JSONResponse:
+    """The chat's (question, facts, run of ``site``), or the 422 saying what context is missing."""
     try:
-        return await run_in_threadpool(_parse, body, state)
+        return await run_in_threadpool(_parse, body, state, site)
     except ContextError as exc:
         return _context_error(exc)
 
@@ -178,16 +181,19 @@ _BODY = Body(..., discriminator=CHAT_DISCRIMINATOR, openapi_examples={
 @router.post("/ask_chatbot", response_model=ChatAnswerBody, responses={
     200: {"headers": {SOURCE_HEADER: {"description": "`llm` or `fallback`.", "schema": {"type": "string"}}}},
     422: INVALID_RESPONSE})
-async def ask_chatbot(state: StateDep, body: ChatBody = _BODY) -> Any:
+async def ask_chatbot(state: StateDep, principal: HeavyPlanner, body: ChatBody = _BODY) -> Any:
     """Answer a planner's question from a run's numbers (LLM, or a deterministic fallback)."""
     started = time.perf_counter()
-    inputs = await _inputs(body, state)
+    inputs = await _inputs(body, state, principal.site)
     if isinstance(inputs, JSONResponse):
         return inputs
     question, facts, run = inputs
     token = current_run.set(run)
     try:
-        answer = await state.chat.answer(question, facts)
+        with span("ollama.chat", model=state.settings.ollama_model) as s:
+            answer = await state.chat.answer(question, facts)
+            if s is not None:
+                s.set_attribute("chat.source", answer.source)
     finally:
         current_run.reset(token)
     _record(state, answer, started)
@@ -215,10 +221,10 @@ SSE_EVENT_SCHEMA: dict[str, Any] = {
                          "the /ask_chatbot body.",
           "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}},
     422: INVALID_RESPONSE})
-async def ask_chatbot_stream(state: StateDep, body: ChatBody = _BODY) -> Any:
+async def ask_chatbot_stream(state: StateDep, principal: HeavyPlanner, body: ChatBody = _BODY) -> Any:
     """The same answer as server-sent events: ``data: {"delta": ...}`` chunks, then ``event: done``."""
     started = time.perf_counter()
-    inputs = await _inputs(body, state)
+    inputs = await _inputs(body, state, principal.site)
     if isinstance(inputs, JSONResponse):
         return inputs
     question, facts, run = inputs

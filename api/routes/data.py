@@ -4,8 +4,10 @@ The prototype's ``GET /`` liveness answer lives in ``api.routes.web`` (beside th
 """
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 
+from api.audit import audit_change
+from api.auth import Admin, require_own_site
 from api.deps import SettingsDep
 from api.vessels import Created, FieldError, NewSchedule, NewVessel, add_schedule, add_vessel
 
@@ -20,20 +22,25 @@ def _unprocessable(exc: FieldError) -> HTTPException:
 
 
 @router.post("/add_vessel", response_model=Created)
-def post_vessel(vessel: NewVessel, settings: SettingsDep) -> Created:
-    """Add a vessel to data/vessels.csv (422 for an implausible capacity or a name already taken)."""
+def post_vessel(vessel: NewVessel, settings: SettingsDep, principal: Admin, request: Request) -> Created:
+    """Add a vessel to data/vessels.csv (admins of this deployment's site; 422 for an implausible
+    capacity or a name already taken)."""
+    require_own_site(principal, settings, "site")
     try:
         vessel_id = add_vessel(settings.data_dir, vessel)
     except FieldError as exc:
         raise _unprocessable(exc) from exc
+    audit_change(request, {"added": "vessel", "id": vessel_id, "values": vessel.model_dump(mode="json")})
     return Created(message=f"Kapal {vessel.name} berhasil ditambahkan.", id=vessel_id)
 
 
 @router.post("/add_schedule", response_model=Created)
-def post_schedule(schedule: NewSchedule, settings: SettingsDep) -> Created:
+def post_schedule(schedule: NewSchedule, settings: SettingsDep, principal: Admin, request: Request) -> Created:
     """Add a sailing schedule to data/sailing_schedules.csv (422 for an unknown vessel or an overload)."""
+    require_own_site(principal, settings, "site")
     try:
         schedule_id = add_schedule(settings.data_dir, schedule)
     except FieldError as exc:
         raise _unprocessable(exc) from exc
+    audit_change(request, {"added": "schedule", "id": schedule_id, "values": schedule.model_dump(mode="json")})
     return Created(message="Jadwal berhasil dibuat.", id=schedule_id)

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from pydantic import BaseModel
 
+from api.auth import PUBLIC, Viewer, require_own_site
 from api.deps import SettingsDep, StateDep
 from api.openapi_docs import NOT_FOUND_RESPONSE, RETRY_AFTER_HEADER
 from api.metrics import FileFactsCollector
@@ -17,7 +18,7 @@ router = APIRouter(tags=["operations"])
 READY_RETRY_AFTER_S = 5
 
 
-@router.get("/health")
+@router.get("/health", dependencies=[PUBLIC])
 async def health() -> dict:
     """200 while the process lives (even while it warms up); answered on the event loop, no thread hop."""
     return {"status": "ok"}
@@ -39,7 +40,7 @@ class NotReady(BaseModel):
     detail: str | None
 
 
-@router.get("/ready", response_model=Ready, responses={
+@router.get("/ready", dependencies=[PUBLIC], response_model=Ready, responses={
     503: {"model": NotReady, "headers": RETRY_AFTER_HEADER, "description": "Starting, or start-up failed."}})
 async def ready(state: StateDep) -> JSONResponse:
     """200 once the champion is loaded and the simulator pool is warm, else 503."""
@@ -51,7 +52,7 @@ async def ready(state: StateDep) -> JSONResponse:
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(READY_RETRY_AFTER_S)})
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[PUBLIC])
 def metrics(state: StateDep, settings: SettingsDep) -> Response:
     """Prometheus exposition; with several workers, every worker's values aggregated."""
     from api.settings import multiprocess_dir
@@ -73,10 +74,11 @@ def metrics(state: StateDep, settings: SettingsDep) -> Response:
 
 
 @router.get("/drift/latest", responses={404: NOT_FOUND_RESPONSE})
-def drift_latest(settings: SettingsDep) -> dict:
+def drift_latest(settings: SettingsDep, principal: Viewer) -> dict:
     """The latest drift report's summary (written by ``python -m training.drift``)."""
     from training.drift import read_latest
 
+    require_own_site(principal, settings, "drift report")
     report = read_latest(settings.logs_dir)
     if report is None:
         raise HTTPException(404, detail="no drift report yet: run python -m training.drift")

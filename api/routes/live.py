@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from api.auth import Viewer, visible_site
 from api.deps import SettingsDep, StateDep
 from live.kpis import parse_shift_key
 
@@ -59,16 +60,17 @@ def _check_shift(shift: str | None) -> JSONResponse | None:
 
 
 @router.get("/kpis", responses=_KPI_RESPONSES)
-async def live_kpis(state: StateDep, settings: SettingsDep, site: str | None = SiteQuery,
+async def live_kpis(state: StateDep, settings: SettingsDep, principal: Viewer, site: str | None = SiteQuery,
                     shift: str | None = ShiftQuery) -> Any:
     """The shift's KPI snapshot, or 202 warming while there is none."""
+    site = visible_site(principal, site, settings.live_default_site)
     live = getattr(state, "live", None)
     if live is None:
         return not_configured()
     bad = _check_shift(shift)
     if bad is not None:
         return bad
-    snap = await run_in_threadpool(live.snapshot, site or settings.live_default_site, shift)
+    snap = await run_in_threadpool(live.snapshot, site, shift)
     return warming() if snap is None else JSONResponse(snap)
 
 
@@ -83,16 +85,16 @@ def _sse(event: str, data: dict) -> str:
                                              "content": {"text/event-stream": {}}},
                                        422: {"description": "shift is not YYYY-MM-DD/SHIFT_n"},
                                        **_NOT_CONFIGURED_RESPONSE})
-async def live_kpis_stream(request: Request, state: StateDep, settings: SettingsDep, site: str | None = SiteQuery,
-                           shift: str | None = ShiftQuery) -> Any:
+async def live_kpis_stream(request: Request, state: StateDep, settings: SettingsDep, principal: Viewer,
+                           site: str | None = SiteQuery, shift: str | None = ShiftQuery) -> Any:
     """Server-sent events of the site's KPI snapshots as the workers write them."""
+    site = visible_site(principal, site, settings.live_default_site)
     live = getattr(state, "live", None)
     if live is None:
         return not_configured()
     bad = _check_shift(shift)
     if bad is not None:
         return bad
-    site = site or settings.live_default_site
 
     async def events():
         async with live.subscription() as updates:  # subscribed before the snapshot is read: nothing falls between
@@ -123,12 +125,13 @@ MAX_HISTORY_SHIFTS = 300
                                                        "age_seconds, ttl_seconds}, shifts (newest first, each "
                                                        "with source speed or batch and the KPIs in data), and "
                                                        "fallback when the speed layer is stale or down"}})
-async def live_shifts(state: StateDep, settings: SettingsDep, site: str | None = SiteQuery,
+async def live_shifts(state: StateDep, settings: SettingsDep, principal: Viewer, site: str | None = SiteQuery,
                       limit: int = Query(DEFAULT_HISTORY_SHIFTS, ge=1, le=MAX_HISTORY_SHIFTS,
                                          description="How many of the latest shifts")) -> Any:
     """Shift history: the batch layer's aggregates merged with the speed layer's current shift."""
     from live.history import shift_history
 
+    site = visible_site(principal, site, settings.live_default_site)
     live = getattr(state, "live", None)
     speed = live.speed if live is not None else None
-    return await run_in_threadpool(shift_history, state.store.engine, speed, site or settings.live_default_site, limit)
+    return await run_in_threadpool(shift_history, state.store.engine, speed, site, limit)

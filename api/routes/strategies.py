@@ -1,19 +1,22 @@
 """POST /get_top_3_strategies: the prototype's body in, ranked strategies with CIs out.
 
 The body is parsed once, by its model (``simulator.request.StrategiesRequest``); the run service
-(``api.run_service``) does the rest. This route only translates: ``Busy`` -> 503 with Retry-After,
-``SpecError`` -> 422 naming the field.
+(``api.run_service``) does admission, the run, storage and metrics. This route translates HTTP:
+the caller's site (``api.auth``), the ranking cache (``X-Cache``), ``Busy`` -> 503 with
+Retry-After, ``SpecError`` -> 422 naming the field.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Header, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import StateDep
+from api.auth import require_own_site
+from api.deps import SettingsDep, StateDep
 from api.openapi_docs import BUSY_RESPONSE, INVALID_RESPONSE
 from api.presenters import StrategiesResponse
+from api.ratelimit import HeavyPlanner
 from api.requests import LEGACY_EXAMPLE, REF_A_EXAMPLE, StrategiesRequest
 from api.run_service import Busy
 from api.schemas import spec_error_response
@@ -23,6 +26,19 @@ router = APIRouter(tags=["strategies"])
 
 PATH = "/get_top_3_strategies"
 MODEL_VERSION_HEADER = "X-Model-Version"
+#: hit: the ranking came from the cache (same body and run_id as the first answer); miss: simulated now.
+CACHE_HEADER = "X-Cache"
+
+
+def cache_lookup_key(cache: Any, body: Any, champion: str) -> str | None:
+    """The ranking-cache key of ``body``, or None when the cache is off or the body is invalid (the
+    run then answers the 422 naming the field)."""
+    if cache is None or not cache.enabled:
+        return None
+    try:
+        return cache.key(body, champion)
+    except SpecError:
+        return None
 
 
 def busy(exc: Busy) -> JSONResponse:
@@ -31,26 +47,50 @@ def busy(exc: Busy) -> JSONResponse:
 
 @router.post(PATH, response_model=StrategiesResponse, responses={
     200: {"headers": {MODEL_VERSION_HEADER: {"description": "The champion version that answered.",
-                                             "schema": {"type": "string"}}}},
+                                             "schema": {"type": "string"}},
+                      CACHE_HEADER: {"description": "`hit` or `miss` when the ranking cache is on.",
+                                     "schema": {"type": "string"}}}},
     422: INVALID_RESPONSE, 503: BUSY_RESPONSE})
-async def get_top_3_strategies(state: StateDep, body: StrategiesRequest = Body(..., openapi_examples={
-        "legacy": {"summary": "The prototype dashboard's body (contracts/legacy-top3-request.json)",
-                   "value": LEGACY_EXAMPLE},
-        "ref-a": {"summary": "REF-A: 33 strategies x 30 replications (contracts/ref-a.json)",
-                  "value": REF_A_EXAMPLE}})) -> Any:
+async def get_top_3_strategies(state: StateDep, settings: SettingsDep, principal: HeavyPlanner,
+                               body: StrategiesRequest = Body(..., openapi_examples={
+                                   "legacy": {"summary": "The prototype dashboard's body "
+                                                         "(contracts/legacy-top3-request.json)",
+                                              "value": LEGACY_EXAMPLE},
+                                   "ref-a": {"summary": "REF-A: 33 strategies x 30 replications (contracts/ref-a.json)",
+                                             "value": REF_A_EXAMPLE}}),
+                               cache_control: str | None = Header(
+                                   None, alias="Cache-Control",
+                                   description="no-cache: simulate even when a cached ranking exists "
+                                               "(the new result replaces it)")) -> Any:
     """Simulate every (trucks x excavators) strategy and return the best three with CIs.
 
     Unknown fields of the prototype's sections (top level, ``fixed_conditions``,
     ``decision_variables``) are ignored and listed in ``warnings``; unknown keys of
-    ``financial_params`` and ``simulation`` are a 422.
+    ``financial_params``, ``simulation`` and ``network`` are a 422.
     """
+    require_own_site(principal, settings, "site")  # the fleet and models served here are this site's
     service = state.runs
+    sent = body.model_dump(mode="json", exclude_unset=True)
     try:
+        served = service.admit()
+        cache = getattr(state, "ranking_cache", None)
+        key = cache_lookup_key(cache, sent, served.version)  # on the loop: concurrent requests reach admission together
+        if key is not None and "no-cache" not in (cache_control or "").lower():
+            stored = await cache.get(key)
+            if stored is not None:
+                state.metrics.cache_requests.labels("hit").inc()
+                return Response(stored, media_type="application/json",
+                                headers={CACHE_HEADER: "hit", MODEL_VERSION_HEADER: served.version})
+        if key is not None:
+            state.metrics.cache_requests.labels("miss").inc()
         spec = body.to_spec(service.defaults())
-        run = await service.run(spec, request=body.model_dump(mode="json", exclude_unset=True),
-                                warnings=body.warnings())
+        run = await service.run(spec, request=sent, warnings=body.warnings(), site=principal.site, served=served)
     except Busy as exc:
         return busy(exc)
     except SpecError as exc:
         return spec_error_response(exc)
+    if key is not None and run.result.model_version == served.version:
+        payload = await cache.put(key, run.response)
+        return Response(payload, media_type="application/json",
+                        headers={CACHE_HEADER: "miss", MODEL_VERSION_HEADER: run.result.model_version})
     return JSONResponse(run.response, headers={MODEL_VERSION_HEADER: run.result.model_version})

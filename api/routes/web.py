@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from api.auth import Viewer, require_own_site
 from api.web import STATIC_DIR, TEMPLATES_DIR, master
 from api.web.i18n import LANGUAGE_COOKIE, LOCALES, pick_language, texts
 from simulator.economics import LEGACY_KEYS, FinancialParams
@@ -124,12 +125,17 @@ def page_context(state: Any, lang: str) -> dict[str, Any]:
     "description": "The planner page (HTML) for browsers; the prototype's liveness JSON otherwise",
     "content": {"text/html": {}, "application/json": {"example": {
         "status": "online", "service": SERVICE_NAME, "version": "1.0", "docs": "/docs"}}}}})
-def root(request: Request, lang: str | None = None) -> Response:
-    """The planner page (``Accept: text/html``), else the prototype's ``{"status": "online", ...}``."""
+def root(request: Request, principal: Viewer, lang: str | None = None) -> Response:
+    """The planner page (``Accept: text/html``), else the prototype's ``{"status": "online", ...}``.
+
+    Viewers and up: the page carries the site's fleet (roads, loading units, vessels), so a key of
+    another site gets 404 for it (the liveness JSON answers every viewer).
+    """
     app = request.app
     if not wants_html(request.headers.get("accept")):
         return JSONResponse({"status": "online", "service": SERVICE_NAME, "version": app.version,
                              "docs": app.docs_url})
+    require_own_site(principal, app.state.settings, "page")
     chosen = pick_language(lang, request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
     response = templates.TemplateResponse(request, "index.html", page_context(app.state, chosen),
                                           headers={"Cache-Control": "no-store"})

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from simulator.ranking import RANK_REASONS
 from tests.api.test_app import (  # noqa: F401  (module_mine is a fixture)
     WAIT_S, app_settings, contract, module_mine, small_body, wait_ready, wait_until)
 
@@ -126,6 +127,16 @@ def test_ref_a_contract_runs_990_simulations(client):
     check_items(out, replications=30)
     best = out["top_3_strategies"][0]["strategy"]
     assert best["trucks"] in range(5, 16) and best["excavators"] in (1, 2, 3)
+    # Each strategy says why it ranks above the next; where the next has the higher mean profit, the
+    # reason is a tie within the CI, never "higher mean profit".
+    ranked = out["all_strategies"]
+    for s, following in zip(ranked, ranked[1:]):
+        higher = following["profit_idr"]["mean"] > s["profit_idr"]["mean"]
+        assert (s["rank_reason"] != "higher_mean_profit") == higher, (s, following)
+    assert ranked[-1]["rank_reason"] is None
+    for item in out["top_3_strategies"]:
+        reason = item["strategy"]["rank_reason"]
+        assert reason["code"] in RANK_REASONS and f"rank {item['strategy']['rank'] + 1}" in reason["text"]
 
 
 def test_same_request_gives_the_same_numbers_under_a_new_run_id(client):

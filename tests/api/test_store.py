@@ -71,6 +71,7 @@ def test_a_saved_run_reads_back_whole(store: RunStore):
         "run_id": "r-1",
         "created_at": "2025-11-10T01:30:00.123+00:00",
         "model_version": "v3",
+        "site": "default",
         "request": request,
         "result": {"top_3_strategies": [{"profit_idr": 1.5e9, "trucks": 10}], "grid": [1.0, 2.0],
                    "when": "2025-01-01T00:00:00+00:00", "ci": [None, None]},
@@ -101,7 +102,7 @@ def test_recent_runs_are_newest_first_without_results(store: RunStore):
     assert [r["run_id"] for r in recent] == ["r-4", "r-3", "r-2"]
     assert all("result" not in r for r in recent)
     assert recent[0] == {"run_id": "r-4", "created_at": "2025-11-01T04:00:00.000+00:00", "model_version": "v1",
-                         "request": {"i": 4}, "timings": {"total_s": 4}}
+                         "site": "default", "request": {"i": 4}, "timings": {"total_s": 4}}
     assert len(store.recent_runs()) == 5
     assert store.recent_runs(limit=0) == []
 

@@ -1,7 +1,9 @@
 """The simulator's SimPy processes as they were before the analytic loader queue (commit 3377951).
 
-Kept verbatim (only ``simulate`` renamed ``simulate_reference``) so that ``test_model_equivalence.py``
-can run old and new on the same draws and prove the numbers identical. It shares ``prepare``/``draw``
+Kept verbatim (only ``simulate`` renamed ``simulate_reference``, plus the two later model changes of how
+the shift runs: a truck's breakdown cancels the cycle it happens in, and a late join delays its line-up
+start) so that ``test_model_equivalence.py`` can run old and new on the same draws and prove the
+numbers identical. It shares ``prepare``/``draw``
 and the result type with ``simulator.model``: a change to what a replication *samples* applies to both;
 a change to how the shift *runs* must be made here too (or the equivalence test says where they part).
 """
@@ -119,13 +121,14 @@ def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, down, withheld,
         else:  # no dump queue can form: one timeout for dump and return
             yield timeout(dump + back)
         end = env.now
-        loads += 1
         queue += t1 - now
         busy += (end if end < shift else shift) - now
-        cycle_sum += end - now
-        x = pay[e] + pr
-        if x > 0.0:
-            payload += x
+        if end < next_fail:  # else the truck broke down in this cycle: cancelled (no load, no cycle time)
+            loads += 1
+            cycle_sum += end - now
+            x = pay[e] + pr
+            if x > 0.0:
+                payload += x
         x = fuel[e] + fr
         if x > 0.0:
             fuel_total += x
@@ -172,8 +175,9 @@ def simulate_reference(inputs: ScenarioInputs, params: ModelParams, draws: Draws
         if failures and failures[0][0] < shift:
             env.process(_excavator_failures(env, j, shift, failures, loaders, down, withheld, exc_out))
     for i in range(t):
+        late = draws.truck_late[i] if draws.truck_late is not None else 0.0
         env.process(_truck(env, i, shift, prep, draws, loaders, down, withheld, bays, out, trace,
-                           i * params.dispatch_interval_min))
+                           i * params.dispatch_interval_min + late))
     env.run()
     (loads, payload, fuel, queue, busy, loading, cycle_sum, delays, delay_min, p_sum, breakdowns,
      downtime) = (sum(col) for col in zip(*out))

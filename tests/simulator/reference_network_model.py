@@ -2,8 +2,9 @@
 (commit a1e966e, ``simulator/network_model.py``): each loading point a ``simpy.Store`` of its
 excavators, excavator failures as processes, one event per phase and per route leg.
 
-Kept verbatim (only ``simulate`` renamed ``simulate_reference``) so that ``test_network_equivalence.py``
-can run old and new on the same draws. It shares ``prepare``/``draw`` and the inputs with
+Kept verbatim (only ``simulate`` renamed ``simulate_reference``, plus the later model changes of how the
+shift runs: a truck's breakdown cancels the cycle it happens in, a late join delays its line-up start)
+so that ``test_network_equivalence.py`` can run old and new on the same draws. It shares ``prepare``/``draw`` and the inputs with
 ``simulator.network_model``: a change to what a replication *samples* applies to both; a change to how
 the shift *runs* must be made here too (or the equivalence test says where they part).
 """
@@ -253,12 +254,13 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             yield timeout(start - t2 + dump)
             yield from _travel(env, mine, return_legs[d][nxt], ret, lost)
         end = env.now
-        loads += 1
         q_load += t1 - now
         busy += (end if end < shift else shift) - now
-        cycle_sum += end - now
-        payload += x
-        by_dest[d] += x
+        if end < next_fail:  # else the truck broke down in this cycle: cancelled (no load, no cycle time)
+            loads += 1
+            cycle_sum += end - now
+            payload += x
+            by_dest[d] += x
         x = fuel[e][d] + fr
         if x > 0.0:
             fuel_total += x
@@ -283,7 +285,8 @@ def simulate_reference(inputs: NetworkInputs, params: ModelParams, draws, *, rep
             env.process(_excavator_failures(env, j, shift, failures, mine.pools[inputs.excavator_point[j]],
                                             mine.down, mine.withheld, exc_out))
     for i in range(t):
-        env.process(_truck(env, i, mine, draws, out, i * params.dispatch_interval_min))
+        late = draws.truck_late[i] if draws.truck_late is not None else 0.0
+        env.process(_truck(env, i, mine, draws, out, i * params.dispatch_interval_min + late))
     env.run()
     cols = list(zip(*out))
     (loads, payload, fuel, q_load, q_dump, lost, busy, loading, cycle_sum, delays, delay_min, p_sum, breakdowns,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from simulator.model import (Breakdowns, Draws, ModelParams, NoiseTables, PhaseNoise, block_cycles,
-                             prepare, replication_seed, run_replication, run_replications, simulate,
+from simulator.model import (Breakdowns, Draws, ModelParams, NoiseTables, PhaseNoise, block_cycles, late_minutes,
+                             draw, prepare, replication_seed, run_replication, run_replications, simulate,
                              trace_replication)
 from simulator.replications import estimate
 from tests.simulator.conftest import CONSTANT, make_inputs
@@ -252,8 +252,9 @@ def test_excavator_failing_mid_load_finishes_that_load_then_leaves():
     assert [t for _, _, t in log[:2]] == [0.0, 12.0]
 
 
-def test_truck_breakdown_stops_it_at_its_next_cycle_start():
-    # The truck fails at minute 10 (mid-cycle): it finishes the cycle (24) and is repaired for 30 min.
+def test_truck_breakdown_cancels_its_cycle_and_stops_it_at_its_next_cycle_start():
+    # The truck fails at minute 10 (mid-cycle): it drives the cycle to its end (24), which the fleet
+    # system records as cancelled (no load, no cycle time, its fuel spent), and is repaired for 30 min.
     inputs = make_inputs(1, 1)
     params = ModelParams(shift_hours=8.0)
     draws, prep = _hand_draws(inputs, params, truck_failures=[[10.0, math.inf]])
@@ -261,7 +262,44 @@ def test_truck_breakdown_stops_it_at_its_next_cycle_start():
     result = simulate(inputs, params, draws, prepared=prep, trace=log)
     assert [t for _, _, t in log[:3]] == [0.0, 54.0, 78.0]
     assert result.breakdowns == 1 and result.downtime_hours == pytest.approx(0.5)
-    assert result.loads == 18  # 54 + 17 x 24 = 462 <= 480 - 24 + 24
+    assert result.loads == 17  # 18 cycles ran (54 + 17 x 24 = 462 <= 480), the first was cancelled
+    assert result.production_t == pytest.approx(17 * 30.0) and result.fuel_l == pytest.approx(18 * 40.0)
+    assert result.cycle_time_min == pytest.approx(24.0)
+
+
+def test_late_join_starts_the_truck_after_its_line_up_place():
+    # Truck 1 joins 100 min late (a repair carried over from the shift before): its first load is then.
+    inputs = make_inputs(2, 2)
+    params = ModelParams(shift_hours=8.0, dispatch_interval_min=1.5)
+    draws, prep = _hand_draws(inputs, params)
+    draws.truck_late = [0.0, 100.0]
+    log: list = []
+    simulate(inputs, params, draws, prepared=prep, trace=log)
+    assert min(t for i, _, t in log if i == 1) == pytest.approx(101.5)
+    assert min(t for i, _, t in log if i == 0) == 0.0
+
+
+def test_late_minutes_follow_the_measured_share_and_quantiles():
+    u = np.array([0.0, 0.01, 0.02, 0.0399, 0.04, 0.5, 0.99])
+    late = late_minutes(u, 0.04, (60.0, 120.0, 300.0))
+    assert late[:4].tolist() == pytest.approx([60.0, 90.0, 120.0, 299.1])
+    assert late[4:].tolist() == [0.0, 0.0, 0.0]
+    assert late_minutes(u, 0.0, (60.0,)).tolist() == [0.0] * len(u)
+    # Over many trucks: the share joins late, by the table's range.
+    many = late_minutes(np.random.default_rng(1).random(200_000), 0.04, (60.0, 120.0, 300.0))
+    assert (many > 0).mean() == pytest.approx(0.04, abs=0.002)  # binomial sd 0.0004
+    assert many[many > 0].min() >= 60.0 and many.max() <= 300.0
+
+
+def test_repairs_are_resampled_from_measured_quantiles():
+    inputs = make_inputs(4, 1, breakdowns=Breakdowns(2.0, 99.0, truck_repair_min=(30.0, 30.0, 30.0)))
+    params = ModelParams(cycles_per_block=40)
+    results = run_replications(inputs, params, 3, range(20))
+    # Every repair lasts 30 min (the table), not the MTTR of 99 h: downtime = 0.5 h per breakdown
+    # unless cut by the shift's end.
+    assert sum(r.breakdowns for r in results) > 10
+    assert all(r.downtime_hours <= 0.5 * r.breakdowns + 1e-9 for r in results)
+    assert sum(r.downtime_hours for r in results) > 0.4 * sum(r.breakdowns for r in results)
 
 
 def test_breakdowns_cost_production():
@@ -333,3 +371,22 @@ def test_noise_tables_pick_the_weathers_delay_lengths_else_the_pooled_ones():
     assert NoiseTables.none().for_weather("CERAH") is not None
     other = NoiseTables.build([1.0], [2.0], [10.0, 20.0], label="v7", delay_minutes_by_weather={"HUJAN_LEBAT": [41.0]})
     assert other.key != tables.key  # the per-weather arrays are part of the content hash
+
+
+def test_shift_level_factor_is_common_to_a_replications_cycles_and_mean_one():
+    # Constant cycle noise, a shift-level factor on the haul only: every haul of a replication is the same
+    # multiple of its mean, the multiple differs between replications and averages 1.
+    noise = (CONSTANT, PhaseNoise("constant", 0.0, shift_sigma=0.2), CONSTANT, CONSTANT)
+    inputs = make_inputs(3, 1, noise=noise)
+    params = ModelParams(cycles_per_block=30)
+    prep = prepare(inputs, params)
+    factors = []
+    for r in range(400):
+        values = np.asarray(draw(inputs, params, prep, r, 5).trucks).reshape(3, -1, 8)
+        assert np.all(values[:, :, 1] == values[0, 0, 1]) and np.all(values[:, :, [0, 2, 3]] == 1.0)
+        factors.append(values[0, 0, 1])
+    assert np.std(np.log(factors)) == pytest.approx(0.2, rel=0.1)   # sd of 400 draws: ~3.5 % off at most
+    assert np.mean(factors) == pytest.approx(1.0, abs=0.03)        # mean one (sd of the mean ~0.01)
+    # without a shift-level sigma the draws are exactly those of before (its stream is not touched)
+    plain = make_inputs(3, 1, noise=(CONSTANT,) * 4)
+    assert np.all(np.asarray(draw(plain, params, prepare(plain, params), 0, 5).trucks).reshape(3, -1, 8)[:, :, :4] == 1.0)

@@ -41,6 +41,10 @@ def random_scenario(rng: np.random.Generator, index: int) -> tuple[ScenarioInput
     breakdowns = (Breakdowns(float(rng.uniform(2, 30)), float(rng.uniform(0.2, 3)),
                              float(rng.uniform(2, 30)), float(rng.uniform(0.2, 3)))
                   if rng.random() < 0.5 else Breakdowns())
+    if rng.random() < 0.25:  # measured repairs and late joins (own streams: the other draws are unchanged)
+        breakdowns = dataclasses.replace(breakdowns, truck_repair_min=tuple(np.sort(rng.uniform(5, 200, 7))),
+                                         truck_late_share=float(rng.uniform(0.05, 0.5)),
+                                         truck_late_min=tuple(np.sort(rng.uniform(1, 300, 5))))
     inputs = ScenarioInputs(scenario_key=f"eq{index}", payload_t=rng.uniform(20, 40, shape),
                             fuel_l=rng.uniform(20, 60, shape), delay_probability=rng.uniform(0, 0.4, shape),
                             phase_mean_min=means, phase_noise=noise, noise=tables, breakdowns=breakdowns)

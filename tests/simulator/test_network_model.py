@@ -27,10 +27,12 @@ def test_a_network_of_one_road_replays_todays_model_exactly(bays):
     # Same draws (model.draw), same loader pool, dump recursion, breakdowns and end-of-shift rule:
     # every replication's numbers agree to float rounding, queue split included.
     pair = make_inputs(12, 3, (5.0, 12.0, 2.0, 9.0), noise=LOGNORMAL, tables=_tables(), delay_probability=0.1,
-                       breakdowns=Breakdowns(200.0, 5.0, 300.0, 8.0))
+                       breakdowns=Breakdowns(40.0, 5.0, 300.0, 8.0, truck_repair_min=(60.0, 180.0, 400.0),
+                                             truck_late_share=0.2, truck_late_min=(20.0, 240.0)))
     params = ModelParams(dump_bays=bays, dispatch_interval_min=1.5)
     today = run_replications(pair, params, 7, range(15))
     network = nm.run_replications(nm.from_pair_inputs(pair, dump_bays=bays), params, 7, range(15))
+    assert sum(r.breakdowns for r in today) > 5  # breakdowns (cancelled cycles) and late joins are exercised
     for a, b in zip(today, network):
         assert (a.loads, a.delays, a.breakdowns) == (b.loads, b.delays, b.breakdowns)
         for field in ("production_t", "fuel_l", "queue_hours", "cycle_time_min", "excavator_utilisation",

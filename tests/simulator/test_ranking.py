@@ -58,6 +58,8 @@ def test_separated_intervals_rank_by_mean_profit_without_ties():
     assert [s.scenario_key for s in ranked] == ["A", "B", "C"]
     assert [s.rank for s in ranked] == [1, 2, 3]
     assert all(s.tied_with == () for s in ranked)
+    assert [(s.rank_reason, s.rank_reason_value) for s in ranked[:2]] == [("higher_mean_profit", 20.0)] * 2
+    assert ranked[2].rank_reason == "" and ranked[2].rank_reason_value != ranked[2].rank_reason_value  # NaN
 
 
 def test_overlapping_intervals_are_tied_and_ordered_by_lower_risk():
@@ -70,16 +72,21 @@ def test_overlapping_intervals_are_tied_and_ordered_by_lower_risk():
     assert by_key(ranked)["RISKY"].tied_with == ("STEADY",)
     assert by_key(ranked)["FAR"].tied_with == ()
     assert risky.rank == 0  # inputs are not modified
+    # Rank 1 has the lower mean: it says why (tied, 20 IDR less profit std than rank 2).
+    assert (ranked[0].rank_reason, ranked[0].rank_reason_value) == ("tie_lower_profit_risk", 20.0)
+    assert (ranked[1].rank_reason, ranked[1].rank_reason_value) == ("higher_mean_profit", 90.0)
 
 
 def test_ties_with_equal_std_go_to_lower_vessel_risk_then_fewer_units():
     ranked = rank([summary("LATE", 100, half=10, std=5, p_late=0.3),
                    summary("ONTIME", 99, half=10, std=5, p_late=0.0, trucks=14)])
     assert [s.scenario_key for s in ranked] == ["ONTIME", "LATE"]
+    assert (ranked[0].rank_reason, ranked[0].rank_reason_value) == ("tie_lower_vessel_risk", pytest.approx(0.3))
     ranked = rank([summary("BIG", 100, half=10, std=5, trucks=12, excavators=3),
                    summary("SMALL", 98, half=10, std=5, trucks=8, excavators=2)])
     assert [s.scenario_key for s in ranked] == ["SMALL", "BIG"]
     assert ranked[0].tied_with == ("BIG",)
+    assert (ranked[0].rank_reason, ranked[0].rank_reason_value) == ("tie_fewer_units", 5.0)
 
 
 def test_tie_group_is_what_overlaps_its_leader():
@@ -88,6 +95,15 @@ def test_tie_group_is_what_overlaps_its_leader():
     assert by_key(ranked)["A"].tied_with == ("B",)
     assert by_key(ranked)["C"].tied_with == ()
     assert by_key(ranked)["C"].rank == 3
+
+
+def test_a_lower_mean_ahead_of_another_groups_leader_names_its_own_leader():
+    # B (80, wide) overlaps A (100); C (85, narrow) overlaps neither's leader A, so it leads the second
+    # group and ranks below B although its mean is higher: B is tied with A, 15 above C.
+    ranked = rank([summary("A", 100, half=10, std=1), summary("B", 80, half=15, std=5), summary("C", 85, half=1)])
+    assert [s.scenario_key for s in ranked] == ["A", "B", "C"]
+    assert (ranked[0].rank_reason, ranked[0].rank_reason_value) == ("higher_mean_profit", 20.0)
+    assert (ranked[1].rank_reason, ranked[1].rank_reason_value) == ("better_tie_group", 15.0)
 
 
 def test_duplicate_keys_are_refused():
@@ -121,6 +137,15 @@ def test_rank_is_a_permutation_and_the_best_mean_is_first_unless_tied(summaries)
     for s in ranked:  # ties are symmetric
         for other in s.tied_with:
             assert s.scenario_key in by_key(ranked)[other].tied_with
+    # every strategy but the last says why it is above the next; a reason other than the mean's only
+    # where the next one has the higher mean
+    for s, following in zip(ranked, ranked[1:]):
+        assert s.rank_reason in ranking.RANK_REASONS
+        higher = following.metrics["profit_idr"].mean > s.metrics["profit_idr"].mean
+        assert (s.rank_reason != "higher_mean_profit") == higher
+        if s.rank_reason.startswith("tie_"):
+            assert following.scenario_key in s.tied_with
+    assert ranked[-1].rank_reason == ""
 
 
 # --- Pareto front -----------------------------------------------------------------------------------

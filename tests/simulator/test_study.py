@@ -157,6 +157,13 @@ def test_a_study_writes_its_folder(reference):
     assert len(summary) == reference.scenarios == 12 and reference.resumed_scenarios == 0
     for _, table in summary.groupby("weather"):
         assert sorted(table["rank"]) == list(range(1, 7))
+        # each row says why it is above the next; a tie reason exactly where the next has the higher mean
+        ordered = table.sort_values("rank")
+        reasons, means = ordered["rank_reason"].tolist(), ordered["profit_idr_mean"].tolist()
+        for k in range(len(ordered) - 1):
+            assert (reasons[k] != "higher_mean_profit") == (means[k + 1] > means[k])
+        assert not isinstance(reasons[-1], str) or reasons[-1] == ""
+    assert "above the next because" in st.format_summary(reference)
     saved = json.loads(folder.summary_json.read_text())
     assert set(saved["best"]) == {"CERAH", "HUJAN_LEBAT"} and saved["simulations"] == 48
     best = summary[(summary["weather"] == "CERAH") & (summary["rank"] == 1)].iloc[0]
@@ -361,3 +368,27 @@ def test_cli_runs_a_study_and_prints_the_summary_table(trained_mine, reference, 
     assert len(folder.committed()) == 3 and not folder.replications.exists()
     pd.testing.assert_frame_equal(sorted_rows(folder.read_results()),
                                   sorted_rows(st.StudyFolder(reference.folder).read_results()))
+
+
+def test_a_network_study_ranks_dispatch_rules_and_matches_the_request_engine(trained_mine, tmp_path):
+    from tests.simulator.test_network_request import NETWORK
+
+    request = body(decision_variables={"alokasi_truk": [4, 6], "jumlah_excavator": [3],
+                                       "dispatch": ["fixed", "shortest_travel_wait"]}, network=copy.deepcopy(NETWORK))
+    one = dict(request, weathers=["Cerah"])
+    spec = st.parse_study(one)
+    assert spec.scenario_count == 4 and [s.key for s in spec.scenarios] == [
+        "T4-E3", "T4-E3/shortest_travel_wait", "T6-E3", "T6-E3/shortest_travel_wait"]
+    result = run(one, trained_mine, tmp_path)
+    legacy = dict(request, fixed_conditions={**request["fixed_conditions"], "weatherCondition": "Cerah"})
+    del legacy["weathers"], legacy["study"]
+    engine = run_request(legacy, bundle=trained_mine.bundle, fleet=trained_mine.fleet, executor=InlineExecutor(),
+                         settings=Settings(), sailing_schedules=trained_mine.export.sailing_schedules,
+                         vessels=trained_mine.export.vessels)
+    rows = result.summary.set_index("scenario_key")
+    assert len(rows) == len(engine.summaries) == 4
+    for s in engine.ranked:
+        row = rows.loc[s.scenario_key]
+        assert row["rank"] == s.rank and row["dispatch"] == s.dispatch
+        for metric in ("production_t", "bunching_hours", "production_t@ROM-01", "match_factor"):
+            assert row[f"{metric}_mean"] == s.metrics[metric].mean, (s.scenario_key, metric)

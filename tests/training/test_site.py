@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.site import (MIN_CONDITION_SHIFTS, MIN_DUMP_QUEUE_SHARE, SiteCalibration, calibrate, dump_capacity,
+from training.site import (LATE_JOIN_MIN_MIN, MIN_CONDITION_SHIFTS, MIN_DUMP_QUEUE_SHARE, SiteCalibration, calibrate,
+                           between_group_sd, dump_capacity, incident_rates, late_joins, quantiles,
                            dispatch_interval, shift_keys)
 
 T0 = pd.Timestamp("2025-11-03T00:00:00Z")  # 07:00 WIB: the start of a SHIFT_1
@@ -97,3 +98,81 @@ def test_round_trip_and_old_bundles_without_a_site():
     old = SiteCalibration.from_dict(None)
     assert old.dump_evidence == "no_data" and math.isnan(old.dump_wait_share)
     assert old.unseen_conditions("BADAI", "LICIN") == []  # no record: nothing can be flagged
+
+
+def test_a_truck_far_behind_its_line_up_place_joined_late():
+    # Four trucks 1.5 min apart; truck 2 of the second group arrives 150 min after its place.
+    a = _cycles()
+    b = _cycles(excavator="E2")
+    late_truck = b["truckId"] == "T3"
+    for col in ("queueStartTime", "loadingStartTime"):
+        b.loc[late_truck, col] += pd.Timedelta(minutes=150)
+    c = pd.concat([a, b], ignore_index=True)
+    share, minutes, note = late_joins(c, shift_keys(c), 1.5)
+    assert share == pytest.approx(1 / 8)
+    assert minutes == pytest.approx([150.0])
+    assert "1 of 8 truck-shifts" in note
+    # Within the tolerance (a truck a few minutes behind): not late.
+    b.loc[late_truck, ["queueStartTime", "loadingStartTime"]] -= pd.Timedelta(minutes=150 - LATE_JOIN_MIN_MIN + 1)
+    c = pd.concat([a, b], ignore_index=True)
+    assert late_joins(c, shift_keys(c), 1.5)[:2] == (0.0, [])
+
+
+def test_quantiles_keep_small_samples_whole_and_thin_large_ones():
+    assert quantiles([3.0, 1.0, 2.0]) == [1.0, 2.0, 3.0]
+    q = quantiles(np.arange(1001.0), n=11)
+    assert q == pytest.approx([0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000])
+
+
+def test_incident_rates_by_condition_are_shrunk_towards_the_pooled_rate():
+    n = 10_000
+    weather = np.where(np.arange(n) < n // 2, "CERAH", "HUJAN_LEBAT")
+    status = np.full(n, "COMPLETED", dtype=object)
+    status[np.arange(0, n // 2, 1000)] = "INCIDENT"           # 5 in 5,000 dry cycles (0.1 %)
+    status[n // 2 + np.arange(0, n // 2, 125)] = "INCIDENT"  # 40 in 5,000 rainy cycles (0.8 %)
+    c = pd.DataFrame({"status": status, "weatherCondition": weather, "roadCondition": "GOOD"})
+    pooled, by_weather, by_road, note = incident_rates(c, prior_cycles=2000.0)
+    assert pooled == pytest.approx(45 / n)
+    # (5 + 2000 x 0.0045) / 7000 and (40 + 9) / 7000, as ratios to the pooled rate
+    assert by_weather["CERAH"] * pooled == pytest.approx((5 + 9) / 7000)
+    assert by_weather["HUJAN_LEBAT"] * pooled == pytest.approx((40 + 9) / 7000)
+    assert by_road == {"GOOD": pytest.approx(1.0)}
+    site = SiteCalibration(incident_rate=pooled, incident_ratio_by_weather=by_weather,
+                           incident_ratio_by_road_condition=by_road)
+    assert site.incident_probability("HUJAN_LEBAT", "GOOD") == pytest.approx(49 / 7000)
+    assert site.incident_probability("KABUT", "LICIN") == pytest.approx(pooled)  # unseen: the pooled rate
+    assert SiteCalibration().incident_probability("CERAH", "GOOD") is None     # no evidence
+    assert "45 INCIDENT cycles" in note
+
+
+def test_late_joins_and_incidents_round_trip_through_json():
+    c = _cycles()
+    c["status"] = "COMPLETED"
+    site = calibrate(c)
+    back = SiteCalibration.from_dict(site.to_dict())
+    assert back == site and back.incident_rate == 0.0 and back.late_join_share == 0.0
+    assert math.isnan(SiteCalibration.from_dict({}).incident_rate)
+
+
+def test_between_group_sd_separates_a_shift_effect_from_cycle_noise():
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(400), 50)
+    within = rng.normal(0, 0.2, groups.size)
+    sd, used = between_group_sd(within, groups)
+    assert used == 400 and sd < 0.01  # pure cycle noise: no group effect (sampling sd of the estimate ~0.004)
+    effect = rng.normal(0, 0.03, 400)[groups]
+    sd, _ = between_group_sd(within + effect, groups)
+    assert sd == pytest.approx(0.03, abs=0.005)  # the group effect's sd, net of the cycle noise
+    # groups under the minimum size are left out
+    assert between_group_sd(within[:5], groups[:5])[1] == 0
+
+
+def test_calibrate_keeps_the_phase_shift_sd_when_given_residuals():
+    c = pd.concat([_cycles(n_trucks=4, cycles_per_truck=5, start=T0 + pd.Timedelta(hours=8 * k)) for k in range(6)],
+                  ignore_index=True)
+    c["shift"] = [("SHIFT_1", "SHIFT_2", "SHIFT_3")[k % 3] for k in range(6) for _ in range(20)]
+    effect = np.repeat(np.array([0.1, -0.1, 0.1, -0.1, 0.1, -0.1]), 20)
+    site = calibrate(c, {"loading": effect, "hauling": np.zeros(len(c))})
+    assert site.phase_shift_sd["loading"] == pytest.approx(np.std(effect[::20], ddof=1))
+    assert site.phase_shift_sd["hauling"] == 0.0 and "phase_shift" in site.notes
+    assert SiteCalibration.from_dict(site.to_dict()) == site
