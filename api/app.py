@@ -32,6 +32,7 @@ from api.ratelimit import RateLimiter
 from api.tracing import TracingMiddleware, setup_tracing
 from api.metrics import LATENCY_BUCKETS_S, FileFactsCollector, Metrics
 from api.openapi_docs import document_bad_bodies
+from api.prewarm import prewarm, prewarm_when_ready
 from api.run_service import RunService
 from api.settings import Settings, get_settings
 from training.bundle import ModelBundle, load_version
@@ -171,9 +172,15 @@ async def _watch_champion(app: FastAPI) -> None:
     while True:
         await asyncio.sleep(app.state.settings.model_reload_poll_s)
         try:
-            await asyncio.to_thread(reload_champion_if_changed, app)
+            promoted = await asyncio.to_thread(reload_champion_if_changed, app)
         except Exception:
             log.exception("hot reload failed; the previous champion keeps serving")
+            continue
+        if promoted is not None:  # every cached ranking is keyed on the old champion
+            try:
+                await prewarm(app)
+            except Exception:
+                log.exception("pre-warm after the promotion failed; the cache fills on demand")
 
 
 async def _probe_ollama(app: FastAPI) -> None:
@@ -192,6 +199,7 @@ async def lifespan(app: FastAPI):
     settings: Settings = state.settings
     from api.chat import ChatService
     from api.live import LiveCollector, open_live
+    from api.ranking_cache import RankingCache
     from api.prediction_log import PredictionLogWriter, default_csv_path
     from api.routes.chat import make_tool_handler
     from api.store import RunStore
@@ -212,12 +220,14 @@ async def lifespan(app: FastAPI):
     state.live = open_live(settings)  # None without MINEOPS_REDIS_URL: live routes say "not configured"
     if state.live is not None:
         state.metrics.registry.register(LiveCollector(state.live))
+    state.ranking_cache = RankingCache.from_settings(settings, state.live.aclient if state.live else None)
     from simulator.lifeline import stop_when_parent_dies
 
     stop_when_parent_dies()  # a worker of `python -m api --workers N` stops with its supervisor
     warm = threading.Thread(target=_warm_up, args=(app,), name="warm-up", daemon=True)
     warm.start()
-    tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app))]
+    tasks = [asyncio.create_task(_watch_champion(app)), asyncio.create_task(_probe_ollama(app)),
+             asyncio.create_task(prewarm_when_ready(app))]
     try:
         yield
     finally:

@@ -90,6 +90,40 @@ def open_live(settings: Settings) -> LiveService | None:
     return LiveService(settings, client, aclient, speed, broker)
 
 
+#: Every metric ``LiveCollector`` exports: name -> (type, help). Dashboards, alert rules and the
+#: monitoring tests read this catalogue.
+LIVE_METRICS: dict[str, tuple[str, str]] = {
+    "mineops_live_redis_up": ("gauge", "1 when the live path's Redis answered the scrape"),
+    "mineops_live_events": ("counter", "Stream events processed by the live workers, by outcome"),
+    "mineops_live_cycles_stored": ("counter", "Cycles counted for the first time by the speed layer"),
+    "mineops_live_stream_length": ("gauge", "Entries in the hauling event stream"),
+    "mineops_live_consumer_lag": ("gauge", "Stream entries not yet delivered to the consumer group"),
+    "mineops_live_pending": ("gauge", "Entries delivered to a worker and not yet acknowledged"),
+    "mineops_live_consumers": ("gauge", "Consumers registered in the group"),
+    "mineops_live_snapshot_age_seconds": ("gauge", "Seconds since the latest shift's KPI snapshot was written, per site"),
+    "mineops_live_snapshot_ttl_seconds": ("gauge", "Freshness limit of the KPI snapshots"),
+    "mineops_live_shift_tonnes": ("gauge", "Tonnes hauled in the site's latest shift"),
+    "mineops_live_shift_loads": ("gauge", "Loads delivered in the site's latest shift"),
+    "mineops_live_shift_trucks_working": ("gauge", "Trucks with a cycle in the site's latest shift"),
+    "mineops_live_shift_cycle_time_minutes": ("gauge", "Mean cycle time of the site's latest shift"),
+    "mineops_live_shift_queue_time_minutes": ("gauge", "Mean queue time at the loader in the site's latest shift"),
+    "mineops_live_shift_fuel_litres_per_tonne": ("gauge", "Fuel burnt per tonne hauled in the site's latest shift"),
+}
+#: Snapshot KPI behind each per-site shift gauge.
+_SHIFT_GAUGES = {
+    "mineops_live_shift_tonnes": "tonnes", "mineops_live_shift_loads": "loads",
+    "mineops_live_shift_trucks_working": "trucks_working", "mineops_live_shift_cycle_time_minutes": "mean_cycle_time_min",
+    "mineops_live_shift_queue_time_minutes": "mean_queue_time_min",
+    "mineops_live_shift_fuel_litres_per_tonne": "fuel_l_per_tonne",
+}
+
+
+def _family(name: str, labels: list[str] | None = None):  # noqa: ANN202
+    kind, doc = LIVE_METRICS[name]
+    cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+    return cls(name, doc, labels=labels)
+
+
 class LiveCollector(Collector):
     """Live-path metrics read from Redis at scrape time (the workers write them there, so every
     worker's counts are in, whichever API process answers)."""
@@ -98,7 +132,7 @@ class LiveCollector(Collector):
         self.live = live
 
     def collect(self):  # noqa: ANN201
-        up = GaugeMetricFamily("mineops_live_redis_up", "1 when the live path's Redis answered the scrape")
+        up = _family("mineops_live_redis_up")
         try:
             stats = self.live.speed.stats()
             backlog = self.live.broker.stats()
@@ -115,32 +149,28 @@ class LiveCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
-        events = CounterMetricFamily("mineops_live_events", "Stream events processed by the live workers, by outcome",
-                                     labels=["outcome"])
+        events = _family("mineops_live_events", ["outcome"])
         for outcome in ("accepted", "quarantined"):
             events.add_metric([outcome], stats.get(outcome, 0))
         yield events
-        new = CounterMetricFamily("mineops_live_cycles_stored", "Cycles counted for the first time by the speed layer")
-        new.add_metric([], stats.get("new", 0))
-        yield new
-        length = GaugeMetricFamily("mineops_live_stream_length", "Entries in the hauling event stream")
-        length.add_metric([], backlog.length)
-        yield length
-        lag = GaugeMetricFamily("mineops_live_consumer_lag", "Stream entries not yet delivered to the consumer group")
-        lag.add_metric([], backlog.lag if backlog.lag is not None else backlog.length)
-        yield lag
-        pending = GaugeMetricFamily("mineops_live_pending", "Entries delivered to a worker and not yet acknowledged")
-        pending.add_metric([], backlog.pending)
-        yield pending
-        consumers = GaugeMetricFamily("mineops_live_consumers", "Consumers registered in the group")
-        consumers.add_metric([], backlog.consumers)
-        yield consumers
-        age = GaugeMetricFamily("mineops_live_snapshot_age_seconds",
-                                "Seconds since the latest shift's KPI snapshot was written, per site", labels=["site"])
-        ttl = GaugeMetricFamily("mineops_live_snapshot_ttl_seconds", "Freshness limit of the KPI snapshots")
+        for name, value in (("mineops_live_cycles_stored", stats.get("new", 0)),
+                            ("mineops_live_stream_length", backlog.length),
+                            ("mineops_live_consumer_lag", backlog.lag if backlog.lag is not None else backlog.length),
+                            ("mineops_live_pending", backlog.pending),
+                            ("mineops_live_consumers", backlog.consumers),
+                            ("mineops_live_snapshot_ttl_seconds", self.live.settings.live_snapshot_ttl_s)):
+            family = _family(name)
+            family.add_metric([], value)
+            yield family
         now = datetime.now(timezone.utc)
+        age = _family("mineops_live_snapshot_age_seconds", ["site"])
         for site, snap in snapshots:
             age.add_metric([site], age_seconds(snap, now))
-        ttl.add_metric([], self.live.settings.live_snapshot_ttl_s)
         yield age
-        yield ttl
+        for name, kpi in _SHIFT_GAUGES.items():
+            family = _family(name, ["site", "shift"])
+            for site, snap in snapshots:
+                value = snap["data"].get(kpi)
+                if value is not None:
+                    family.add_metric([site, snap["shift"]], float(value))
+            yield family

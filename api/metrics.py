@@ -48,6 +48,9 @@ class Metrics:
                                  multiprocess_mode="livesum", registry=r)
         self.queue_limit = Gauge("mineops_simulator_queue_limit", "Requests admitted before 503",
                                  multiprocess_mode="livesum", registry=r)
+        self.cache_requests = Counter("mineops_cache_requests", "Strategies requests by ranking-cache result "
+                                      "(hit: answered from the cache; miss: simulated and stored)", ["result"],
+                                      registry=r)
         self.predictions = Counter("mineops_predictions", "Model predictions made (rows predicted)", registry=r)
         self.prediction_log_dropped = Counter("mineops_prediction_log_dropped",
                                               "Prediction-log rows dropped because the writer fell behind",

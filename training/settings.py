@@ -202,6 +202,10 @@ class Settings(BaseSettings):
         15.0, gt=0, description="Seconds between keep-alive comments on GET /live/kpis/stream",
     )
     cache_ttl_s: int = Field(900, ge=0, description="Seconds a strategies ranking is answered from the cache")
+    cache_prewarm_requests: int = Field(
+        3, ge=0, description="Latest stored requests of the running shift re-run into the cache at start-up and "
+                             "after a promotion (0 = no pre-warm); each is a full simulation",
+    )
 
     @field_validator("log_level")
     @classmethod

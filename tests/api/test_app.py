@@ -49,9 +49,11 @@ def copy_mine(source: Paths, root: Path) -> Paths:
 
 
 def app_settings(paths: Paths, **overrides: Any) -> Settings:
-    """Settings for a test app on ``paths`` (1 simulator worker, fast reload, Ollama on a closed port)."""
+    """Settings for a test app on ``paths`` (1 simulator worker, fast reload, Ollama on a closed port, no
+    ranking-cache pre-warm)."""
     values: dict[str, Any] = dict(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs, sim_workers=1,
-                                  ollama_host=closed_port_url(), ollama_timeout_s=5.0, model_reload_poll_s=0.2)
+                                  ollama_host=closed_port_url(), ollama_timeout_s=5.0, model_reload_poll_s=0.2,
+                                  cache_prewarm_requests=0)  # no start-up simulations competing with the test's
     values.update(overrides)
     return Settings(**values)
 
@@ -191,10 +193,11 @@ def test_full_queue_answers_503_with_retry_after_and_drains(module_mine):
     with TestClient(app) as client, ThreadPoolExecutor(1) as background:
         wait_ready(client)
         executor.hold()
-        held = background.submit(client.post, "/get_top_3_strategies", json=small_body())
+        fresh = {"Cache-Control": "no-cache"}  # each request must reach admission, not the ranking cache
+        held = background.submit(client.post, "/get_top_3_strategies", json=small_body(), headers=fresh)
         try:
             assert executor.entered.wait(WAIT_S), "the first request never reached the simulator"
-            rejected = client.post("/get_top_3_strategies", json=small_body())
+            rejected = client.post("/get_top_3_strategies", json=small_body(), headers=fresh)
             assert rejected.status_code == 503
             assert rejected.headers["Retry-After"] == "2"
             assert rejected.json() == {"detail": "simulator busy: 1 requests in progress (limit 1)"}
@@ -209,7 +212,7 @@ def test_full_queue_answers_503_with_retry_after_and_drains(module_mine):
             executor.release()
         first = held.result(WAIT_S)
         assert first.status_code == 200, first.text
-        again = client.post("/get_top_3_strategies", json=small_body())
+        again = client.post("/get_top_3_strategies", json=small_body(), headers=fresh)
         assert again.status_code == 200, again.text
         samples = scrape(client)
         assert metric(samples, "mineops_simulator_queue_depth") == 0.0

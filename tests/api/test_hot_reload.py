@@ -69,7 +69,8 @@ def test_promote_and_rollback_switch_the_served_version_and_in_flight_requests_k
     assert v2 == "v2"
     gated.hold()
     with ThreadPoolExecutor(1) as background:
-        in_flight = background.submit(client.post, "/get_top_3_strategies", json=small_body())
+        in_flight = background.submit(client.post, "/get_top_3_strategies", json=small_body(),
+                                      headers={"Cache-Control": "no-cache"})  # simulate, not the cached v1 ranking
         try:
             assert gated.entered.wait(WAIT_S), "the request never reached the simulator"
             Registry(models).promote(v2)
@@ -81,6 +82,7 @@ def test_promote_and_rollback_switch_the_served_version_and_in_flight_requests_k
     assert old.headers["X-Model-Version"] == old.json()["model_version"] == "v1"
     new = strategies(client)
     assert new.headers["X-Model-Version"] == new.json()["model_version"] == "v2"
+    assert new.headers["X-Cache"] == "miss"  # the new champion changes the ranking cache's key
     stored = client.get(f"/runs/{new.json()['run_id']}").json()
     assert stored["model_version"] == "v2"
 

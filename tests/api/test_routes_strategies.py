@@ -143,7 +143,10 @@ def test_same_request_gives_the_same_numbers_under_a_new_run_id(client):
     """Bit for bit: the request's predict runs single-threaded (a random forest with n_jobs=-1 would
     otherwise sum its trees in thread-completion order and change the last bits)."""
     body = small_body([3, 4], [1, 2], replications=3)
-    a, b = post(client, body).json(), post(client, body).json()
+    first = post(client, body)
+    again = client.post("/get_top_3_strategies", json=body, headers={"Cache-Control": "no-cache"})
+    assert again.headers["X-Cache"] == "miss"  # simulated again, not the cached ranking
+    a, b = first.json(), again.json()
     assert a["run_id"] != b["run_id"]
     assert a["top_3_strategies"] == b["top_3_strategies"]
     assert a["all_strategies"] == b["all_strategies"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pytest
 
 from live.broker import Message, RedisStreamBroker
 from live.db import open_engine

@@ -243,7 +243,8 @@ def exported_metric_families() -> dict[str, frozenset[str]]:
     """Series names the API exposes, by metric family, from api.metrics and the instrumentator's defaults.
 
     ``Metrics`` and the HTTP metrics are built on a fresh registry and ``FileFactsCollector`` is read
-    from empty folders, so a metric added to api/metrics.py is known here without editing this file.
+    from empty folders, so a metric added to api/metrics.py is known here without editing this file;
+    the live path's metrics come from their catalogue (``api.live.LIVE_METRICS``).
     """
     import tempfile
 
@@ -258,7 +259,11 @@ def exported_metric_families() -> dict[str, frozenset[str]]:
     families = list(registry.collect())
     with tempfile.TemporaryDirectory() as empty:
         families += list(FileFactsCollector(Path(empty), Path(empty)).collect())
-    return {f.name: frozenset(f.name + suffix for suffix in _SUFFIXES[f.type]) for f in families}
+    out = {f.name: frozenset(f.name + suffix for suffix in _SUFFIXES[f.type]) for f in families}
+    from api.live import LIVE_METRICS  # read from Redis at scrape time when the live path is configured
+
+    out.update({name: frozenset(name + suffix for suffix in _SUFFIXES[kind]) for name, (kind, _) in LIVE_METRICS.items()})
+    return out
 
 
 def exported_metric_names() -> frozenset[str]:

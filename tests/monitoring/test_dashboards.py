@@ -30,11 +30,15 @@ REQUIRED = {
     "operations": {"mineops_run_best_profit_idr", "mineops_run_best_production_t",
                    "mineops_run_best_fuel_ratio_l_per_t", "mineops_run_best_queue_hours", "mineops_simulations_total",
                    "mineops_grid_simulations_bucket"},
+    "live": {"mineops_live_shift_tonnes", "mineops_live_shift_loads", "mineops_live_shift_trucks_working",
+             "mineops_live_shift_cycle_time_minutes", "mineops_live_shift_queue_time_minutes",
+             "mineops_live_shift_fuel_litres_per_tonne", "mineops_live_events_total", "mineops_live_consumer_lag",
+             "mineops_live_pending", "mineops_live_snapshot_age_seconds", "mineops_cache_requests_total"},
 }
 
 
-def test_three_dashboards_with_unique_uids_and_titles() -> None:
-    assert set(DASHBOARDS) == {"service", "model", "operations"}
+def test_four_dashboards_with_unique_uids_and_titles() -> None:
+    assert set(DASHBOARDS) == {"service", "model", "operations", "live"}
     uids = [d.get("uid") for d in DASHBOARDS.values()]
     titles = [d.get("title") for d in DASHBOARDS.values()]
     assert all(uids) and len(set(uids)) == len(uids), uids

@@ -39,6 +39,7 @@ from tests.e2e_server import READY_TIMEOUT_S, RunningApi, free_port, running_api
 from tests.monitoring import promql
 from tests.servers import require_binary
 from tests.ollama_server import OllamaTestServer, Reply
+from tests.redis_server import RedisServer
 from training.cli import Paths
 from tests import paths
 
@@ -211,7 +212,8 @@ def drive_traffic(api: RunningApi, ollama: OllamaTestServer) -> dict[str, list[i
         def post() -> None:
             with httpx.Client(base_url=api.url, timeout=120.0) as own:
                 barrier.wait(timeout=PROMETHEUS_DEADLINE_S)
-                codes.append(own.post("/get_top_3_strategies", json=strategy_body()).status_code)
+                codes.append(own.post("/get_top_3_strategies", json=strategy_body(),
+                                      headers={"Cache-Control": "no-cache"}).status_code)  # not the cached ranking
 
         threads = [threading.Thread(target=post) for _ in range(CONCURRENT_STRATEGY_REQUESTS)]
         for t in threads:
@@ -219,6 +221,8 @@ def drive_traffic(api: RunningApi, ollama: OllamaTestServer) -> dict[str, list[i
         for t in threads:
             t.join()
         seen["strategies"] = sorted(codes)
+        cached = note("repeat strategies", client.post("/get_top_3_strategies", json=strategy_body()))
+        seen["repeat cache"] = [cached.headers.get("X-Cache")]
         bad = strategy_body()
         bad["decision_variables"]["alokasi_truk"] = []
         note("invalid strategies", client.post("/get_top_3_strategies", json=bad))
@@ -235,8 +239,29 @@ def drive_traffic(api: RunningApi, ollama: OllamaTestServer) -> dict[str, list[i
     return seen
 
 
+#: Hauling events the live worker processes per round (new ones each round, so the rates move).
+LIVE_EVENTS_PER_ROUND = 40
+
+
+def drive_live_events(settings, round_no: int) -> int:  # noqa: ANN001
+    """Publish the next slice of the mine's cycles to the stream and let a worker process them."""
+    import csv
+
+    from live.broker import RedisStreamBroker
+    from live.worker import build
+
+    with open(settings.data_dir / "hauling_activities.csv", newline="") as fh:
+        rows = [dict(r) for _, r in zip(range(LIVE_EVENTS_PER_ROUND * (round_no + 1)), csv.DictReader(fh))]
+    broker = RedisStreamBroker.from_url(settings.redis_url, settings.live_stream, settings.live_group)
+    broker.publish(rows[LIVE_EVENTS_PER_ROUND * round_no:])
+    worker, _ = build(settings, "prometheus-test")
+    return worker.run(max_idle_s=0.3).received
+
+
 def assert_round(seen: dict[str, list]) -> None:
     assert seen["strategies"].count(200) == 1 and seen["strategies"].count(503) >= 1, seen
+    assert seen["repeat strategies"] == [200] and seen["repeat cache"] == ["hit"], seen
+    assert seen["live events"] == [LIVE_EVENTS_PER_ROUND], seen
     assert seen["invalid strategies"] == [422] and seen["invalid chat"] == [422], seen
     assert seen["chat llm"] == [200] and seen["chat llm source"] == ["llm"], seen
     assert seen["chat fallback"] == [200] and seen["chat fallback source"] == ["fallback"], seen
@@ -260,7 +285,8 @@ def prometheus_binary() -> str:
 @pytest.fixture(scope="module")
 def live(prometheus_binary: str, trained_mine: Paths,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    """API + Ollama test server + Prometheus, after two rounds of traffic and the file-based facts."""
+    """API + Ollama test server + Redis + Prometheus, after two rounds of traffic (HTTP and live events)
+    and the file-based facts."""
     started = time.monotonic()
     root = tmp_path_factory.mktemp("live-prometheus")
     paths = Paths(root / "data", root / "models", root / "logs")
@@ -269,8 +295,14 @@ def live(prometheus_binary: str, trained_mine: Paths,
     paths.logs.mkdir()
     write_retrain_history(paths)
     seconds: dict[str, float] = {}
-    with OllamaTestServer() as ollama, \
-            running_api(paths, ollama.url, env_extra={"MINEOPS_SIM_QUEUE_LIMIT": "1"}, ready_timeout_s=None) as api:
+    with OllamaTestServer() as ollama, RedisServer() as redis_server, \
+            running_api(paths, ollama.url, env_extra={"MINEOPS_SIM_QUEUE_LIMIT": "1",
+                                                      "MINEOPS_REDIS_URL": redis_server.url},
+                        ready_timeout_s=None) as api:
+        from training.settings import Settings
+
+        live_settings = Settings(redis_url=redis_server.url, data_dir=paths.data, models_dir=paths.models,
+                                 logs_dir=paths.logs, live_batch_enabled=False)
         # Prometheus starts and Evidently (~4 s to import) loads while the API warms up.
         prom = start_prometheus(api.url.removeprefix("http://"), root / "prometheus")
         try:
@@ -280,10 +312,12 @@ def live(prometheus_binary: str, trained_mine: Paths,
             prom.wait_scraped_after(time.time())
             seconds["prometheus scraping"] = time.monotonic() - started
             rounds = [drive_traffic(api, ollama)]
+            rounds[0]["live events"] = [drive_live_events(live_settings, 0)]
             drift = run_drift_job(paths)  # after round 1: the prediction log has rows
             seconds["drift job"] = time.monotonic() - started
             prom.wait_scraped_after(time.time())
             rounds.append(drive_traffic(api, ollama))
+            rounds[1]["live events"] = [drive_live_events(live_settings, 1)]
             prom.wait_scraped_after(time.time())
             # one more evaluation cycle so the rules have run on the final data
             prom.wait_scraped_after(time.time())

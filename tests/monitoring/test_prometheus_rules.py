@@ -19,6 +19,7 @@ ALERTS_TEST = PROM_DIR / "alerts_test.yml"
 RULES = [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
 #: The alerts the issue asks for, plus ApiDown (without it every other API alert goes silent when the API dies).
 EXPECTED_ALERTS = {"ApiDown", "StrategiesLatencyHigh", "ChatLatencyHigh", "Api5xxRateHigh", "OllamaUnreachable",
+                   "LiveConsumerLagHigh", "LiveKpisStale",
                    "DriftDetected", "ChampionTooOld", "SimulatorPoolSaturated", "RetrainRejected"}
 
 
