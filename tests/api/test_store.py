@@ -256,8 +256,8 @@ def test_a_new_revision_is_applied_after_the_old_ones_and_only_once(store_url: s
 
 
 def _legacy_database(url: str) -> None:
-    """A run store as the hand-written migrations left it: their two steps' tables, recorded in
-    ``schema_migrations``, no ``alembic_version`` (the revisions 0001/0002 are those steps verbatim)."""
+    """A run store as the hand-written migrations left it: their three steps' tables, recorded in
+    ``schema_migrations``, no ``alembic_version`` (the revisions 0001-0003 are those steps verbatim)."""
     store = RunStore.from_url(url)
     try:
         with store.engine.begin() as conn:
@@ -265,7 +265,8 @@ def _legacy_database(url: str) -> None:
             conn.execute(text("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
                               "description VARCHAR(200) NOT NULL, applied_at TIMESTAMP NOT NULL)"))
             conn.execute(text("INSERT INTO schema_migrations VALUES (1, 'runs and predictions tables', "
-                              "'2025-11-10 00:00:00'), (2, 'live tables', '2025-11-10 00:00:00')"))
+                              "'2025-11-10 00:00:00'), (2, 'live tables', '2025-11-10 00:00:00'), "
+                              "(3, 'sites of runs, API keys, audit log', '2025-11-10 00:00:00')"))
         store.save_run("old-run", request={"a": 1}, result={"b": 2}, model_version="v1", timings={})
         store.append_predictions(log_rows(5, run_id="old-run"))
     finally:
@@ -274,7 +275,7 @@ def _legacy_database(url: str) -> None:
 
 def test_a_database_of_the_hand_written_migrations_is_upgraded_without_losing_rows(store_url: str):
     _legacy_database(store_url)
-    store = RunStore.from_url(store_url)  # stamps 0002 (the last legacy step), then upgrades
+    store = RunStore.from_url(store_url)  # stamps 0003 (the last legacy step), then upgrades
     try:
         assert _revision(store) == head_revision()
         assert store.get_run("old-run")["result"] == {"b": 2}
@@ -303,7 +304,7 @@ def test_an_unknown_legacy_step_is_refused():
     engine = create_engine("sqlite://")
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)"))
-        conn.execute(text("INSERT INTO schema_migrations VALUES (1), (2), (3)"))
+        conn.execute(text("INSERT INTO schema_migrations VALUES (1), (2), (3), (4)"))
         with pytest.raises(RuntimeError, match="newer release"):
             migrate(conn)
 
