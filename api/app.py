@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator import metrics as instrumentator_metrics
@@ -29,7 +31,9 @@ from api.logging_setup import RequestIdMiddleware, configure_logging
 from api.ratelimit import RateLimiter
 from api.tracing import TracingMiddleware, setup_tracing
 from api.metrics import LATENCY_BUCKETS_S, FileFactsCollector, Metrics
+from api.openapi_docs import document_bad_bodies
 from api.prewarm import prewarm, prewarm_when_ready
+from api.run_service import RunService
 from api.settings import Settings, get_settings
 from training.bundle import ModelBundle, load_version
 from training.cli import Paths
@@ -246,6 +250,17 @@ async def lifespan(app: FastAPI):
             await state.live.aclose()
 
 
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 for a body or parameter that failed its model: FastAPI's shape, each ``msg`` naming the field.
+    A strategies body refused here counts as an invalid simulation request, like one the fleet refuses."""
+    from api.requests import validation_error_response
+    from api.routes.strategies import PATH as STRATEGIES_PATH
+
+    if request.url.path == STRATEGIES_PATH:
+        request.app.state.metrics.simulation_requests.labels("invalid").inc()
+    return validation_error_response(exc)
+
+
 def create_app(settings: Settings | None = None, *, executor_factory: Any = None,
                tracer_provider: Any = None) -> FastAPI:
     """Build the application (``executor_factory(settings)`` lets tests inject an executor, and
@@ -275,6 +290,7 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.fleet_cache = FleetCache(settings.data_dir, settings.quarantine_dir, settings.max_bad_row_share)
     state.metrics = Metrics(CollectorRegistry())
     state.metrics.registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
+    state.runs = RunService(state)
     state.authenticator = Authenticator(settings)
     state.rate_limiter = RateLimiter.from_settings(settings)
 
@@ -282,7 +298,9 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     from api.routes import chat, data, export, health, live, master, plots, runs, strategies, web
 
     app.dependency_overrides[get_settings] = lambda: settings
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     for module in (health, strategies, chat, data, runs, plots, live, export, master, web, audit):
+        document_bad_bodies(module.router.routes)
         app.include_router(module.router)
     web.mount_static(app)
 

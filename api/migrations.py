@@ -1,120 +1,50 @@
-"""Schema migrations of the run store: an ordered list of steps, applied once each, at open.
+"""Schema migrations of the run store, by Alembic (scripts in ``api/alembic/``, shipped in the package).
 
-``schema_migrations(version, applied_at)`` records what is applied. ``migrate`` runs in ONE
-transaction that first takes a database-wide lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL
-``pg_advisory_xact_lock``), so two processes opening the same database at once apply each step
-exactly once; the second waits, then finds nothing left to do.
+``migrate(conn)`` brings the database to the newest revision. It runs in ONE transaction that first
+takes a database-wide lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``pg_advisory_xact_lock``), so
+two processes opening the same database at once apply each revision exactly once; the second waits,
+then finds nothing left to do. Alembic records the revision in ``alembic_version``.
 
-A step is history: never edit one that has shipped, append a new one. Step 1 therefore spells out
-the prediction columns as they were (the store checks at open that the table still carries every
-``training.features.PREDICTION_LOG_COLUMNS`` column and names the missing ones otherwise).
-JSON is stored as TEXT so the same schema works on both databases.
+A database made before Alembic (the hand-written steps recorded in ``schema_migrations``) is
+stamped with the revision its last step equals (:data:`LEGACY_REVISIONS`), then upgraded; its rows
+are untouched. ``schema_migrations`` stays as a record of that history.
+
+A revision is history: never edit one that has shipped, add a new one (``alembic revision`` with
+``script_location = api/alembic``, or copy the newest file). Command line:
+``python -m api.migrations [DATABASE_URL]`` (default: the settings' database).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
+import sys
+from pathlib import Path
 
-from sqlalchemy import (BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table, Text, select,
-                        text)
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, Integer, MetaData, Table, select, text
 from sqlalchemy.engine import Connection
-
-from live.tables import create_tables as create_live_tables
 
 #: Key of the PostgreSQL advisory lock that serialises migrations ("mineops" in ASCII, any fixed int64).
 PG_MIGRATION_LOCK_KEY = 0x6D696E656F7073
-
-#: Auto-increment key that is a rowid alias on SQLite (INTEGER PRIMARY KEY) and BIGSERIAL elsewhere.
-_ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def _migrations_table(metadata: MetaData) -> Table:
-    return Table(
-        "schema_migrations", metadata,
-        Column("version", Integer, primary_key=True, autoincrement=False),
-        Column("description", String(200), nullable=False),
-        Column("applied_at", DateTime(timezone=True), nullable=False),
-    )
+#: The Alembic scripts (package data of ``api``).
+SCRIPT_LOCATION = Path(__file__).resolve().parent / "alembic"
+#: Last hand-written step recorded in ``schema_migrations`` -> the Alembic revision with the same schema.
+LEGACY_REVISIONS: dict[int, str] = {1: "0001", 2: "0002", 3: "0003"}
 
 
-def _v1_runs_and_predictions(conn: Connection) -> None:
-    """runs (one row per simulation request) and predictions (the prediction log)."""
-    md = MetaData()
-    Table(
-        "runs", md,
-        Column("id", _ROW_ID, primary_key=True, autoincrement=True),
-        Column("run_id", String(64), nullable=False, unique=True),
-        Column("created_at", DateTime(timezone=True), nullable=False, index=True),
-        Column("model_version", String(64), nullable=False),
-        Column("request", Text, nullable=False),
-        Column("result", Text, nullable=False),
-        Column("timings", Text, nullable=False),
-    )
-    numeric = ("truck_capacity_t", "bucket_capacity_m3", "operator_rating", "operator_years_experience",
-               "distance_km", "log_distance_km", "gradient_pct", "max_speed_kmh", "truck_age_days",
-               "excavator_age_days", "days_since_maintenance")
-    categorical = ("weather", "road_condition", "shift", "truck_brand", "excavator_model")
-    predicted = ("predicted_payload_t", "predicted_fuel_l", "predicted_delay_probability")
-    Table(
-        "predictions", md,
-        Column("id", _ROW_ID, primary_key=True, autoincrement=True),
-        Column("logged_at", DateTime(timezone=True), nullable=False),
-        Column("run_id", String(64), nullable=False, index=True),
-        Column("model_version", String(64), nullable=False),
-        *(Column(name, Float) for name in numeric),
-        *(Column(name, String(200)) for name in categorical),
-        *(Column(name, Float) for name in predicted),
-    )
-    md.create_all(conn)
+def alembic_config(conn: Connection | None = None, script_location: Path = SCRIPT_LOCATION) -> Config:
+    """An Alembic configuration on the shipped scripts (``conn``: the connection env.py runs on)."""
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    if conn is not None:
+        config.attributes["connection"] = conn
+    return config
 
 
-def _v3_sites_keys_audit(conn: Connection) -> None:
-    """runs.site (existing runs belong to the default site), api_keys and audit_log."""
-    conn.execute(text("ALTER TABLE runs ADD COLUMN site VARCHAR(64) NOT NULL DEFAULT 'default'"))
-    conn.execute(text("CREATE INDEX ix_runs_site_created_at ON runs (site, created_at)"))
-    md = MetaData()
-    Table(
-        "api_keys", md,
-        Column("key_id", String(32), primary_key=True),
-        Column("secret_sha256", String(64), nullable=False),
-        Column("role", String(16), nullable=False),
-        Column("site", String(64), nullable=False),
-        Column("name", String(200), nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("revoked_at", DateTime(timezone=True)),
-    )
-    Table(
-        "audit_log", md,
-        Column("id", _ROW_ID, primary_key=True, autoincrement=True),
-        Column("at", DateTime(timezone=True), nullable=False, index=True),
-        Column("subject", String(200), nullable=False),
-        Column("role", String(16), nullable=False),
-        Column("site", String(64), nullable=False, index=True),
-        Column("method", String(10), nullable=False),
-        Column("route", String(200), nullable=False),
-        Column("status", Integer, nullable=False),
-        Column("request_id", String(64)),
-        Column("change", Text, nullable=False),
-    )
-    md.create_all(conn)
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One schema step: ``apply(conn)`` runs inside the migration transaction."""
-
-    version: int
-    description: str
-    apply: Callable[[Connection], None]
-
-
-#: Every step, in order. Append only.
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "runs and predictions tables", _v1_runs_and_predictions),
-    Migration(2, "live tables: cycles, quarantine, shift aggregates", create_live_tables),
-    Migration(3, "sites of runs, API keys, audit log", _v3_sites_keys_audit),
-)
+def head_revision() -> str:
+    """The newest revision of the shipped scripts."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _lock(conn: Connection) -> None:
@@ -124,39 +54,63 @@ def _lock(conn: Connection) -> None:
     # SQLite: the store opens migration transactions with BEGIN IMMEDIATE (the write lock).
 
 
-def migrate(conn: Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
-    """Apply the steps not yet recorded, in order; return the versions applied now.
+def legacy_versions(conn: Connection) -> list[int]:
+    """Steps the hand-written migrations recorded (``schema_migrations``; empty when never used)."""
+    if not conn.dialect.has_table(conn, "schema_migrations"):
+        return []
+    table = Table("schema_migrations", MetaData(), Column("version", Integer, primary_key=True))
+    return sorted(conn.execute(select(table.c.version)).scalars())
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The revision recorded in ``alembic_version`` (None: not under Alembic yet)."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(conn: Connection, script_location: Path = SCRIPT_LOCATION) -> list[str]:
+    """Bring the schema to the newest revision; return the revisions applied now (oldest first).
 
     ``conn`` must be inside a transaction that holds the write lock (SQLite ``BEGIN IMMEDIATE``);
-    on PostgreSQL the advisory lock is taken here.
+    on PostgreSQL the advisory lock is taken here. ``script_location``: the scripts (tests add one).
     """
-    versions = [m.version for m in migrations]
-    if versions != sorted(set(versions)):
-        raise ValueError(f"migration versions must be unique and increasing: {versions}")
     _lock(conn)
-    md = MetaData()
-    table = _migrations_table(md)
-    md.create_all(conn, checkfirst=True)
-    applied = set(conn.execute(select(table.c.version)).scalars())
-    unknown = applied - set(versions)
-    if unknown:
-        raise RuntimeError(f"the database has schema version(s) {sorted(unknown)} this code does not know: "
+    config = alembic_config(conn, script_location)
+    scripts = ScriptDirectory.from_config(config)
+    current = current_revision(conn)
+    if current is None:
+        legacy = legacy_versions(conn)
+        unknown = [v for v in legacy if v not in LEGACY_REVISIONS]
+        if unknown:
+            raise RuntimeError(f"the database has schema version(s) {unknown} this code does not know: "
+                               "it was migrated by a newer release")
+        if legacy:
+            current = LEGACY_REVISIONS[max(legacy)]
+            command.stamp(config, current)
+    elif current not in {s.revision for s in scripts.walk_revisions()}:
+        raise RuntimeError(f"the database is at schema revision {current!r}, which this code does not know: "
                            "it was migrated by a newer release")
-    done: list[int] = []
-    for step in migrations:
-        if step.version in applied:
-            continue
-        step.apply(conn)
-        conn.execute(table.insert().values(version=step.version, description=step.description,
-                                           applied_at=datetime.now(timezone.utc)))
-        done.append(step.version)
+    pending = [s.revision for s in scripts.walk_revisions(base="base", head="heads")]
+    pending.reverse()  # oldest first
+    done = pending[pending.index(current) + 1:] if current is not None else pending
+    command.upgrade(config, "head")
     return done
 
 
-def applied_versions(conn: Connection) -> list[int]:
-    """Versions recorded in ``schema_migrations`` (empty when the table does not exist)."""
-    md = MetaData()
-    table = _migrations_table(md)
-    if not conn.dialect.has_table(conn, table.name):
-        return []
-    return sorted(conn.execute(select(table.c.version)).scalars())
+def main(argv: list[str] | None = None) -> int:
+    """``python -m api.migrations [URL]``: migrate a run store and print its revision."""
+    from api.store import RunStore
+    from training.settings import get_settings
+
+    args = sys.argv[1:] if argv is None else argv
+    url = args[0] if args else get_settings().effective_database_url
+    store = RunStore.from_url(url)
+    try:
+        with store.engine.connect() as conn:
+            print(f"run store at revision {current_revision(conn)} (head {head_revision()})")
+    finally:
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

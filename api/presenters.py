@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from simulator.engine import RunResult
 from simulator.ranking import display_block, format_idr
 from simulator.results import Estimate, ScenarioSummary
@@ -95,8 +97,8 @@ def road_label(result: RunResult) -> str:
     return f"{road.name} ({road.size:.1f} km)"
 
 
-def top3_response(result: RunResult) -> dict[str, Any]:
-    """The body of ``POST /get_top_3_strategies``."""
+def top3_response(result: RunResult, request_warnings: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The body of ``POST /get_top_3_strategies`` (``request_warnings``: the request's ignored fields)."""
     loading_unit, road = loading_unit_label(result), road_label(result)
     items = []
     for i, s in enumerate(result.ranked[:TOP_N], start=1):
@@ -114,8 +116,9 @@ def top3_response(result: RunResult) -> dict[str, Any]:
                  "deterministic": sim.deterministic,
                  "dump_bays": None if result.params is None else result.params.dump_bays,
                  "dispatch_interval_min": None if result.params is None else result.params.dispatch_interval_min},
-        # Conditions the champion saw on too few training shifts: the numbers are extrapolation.
-        "warnings": list(result.warnings),
+        # Ignored unknown fields of the request, then conditions the champion saw on too few training
+        # shifts (the numbers are extrapolation).
+        "warnings": [*request_warnings, *result.warnings],
         "conditions": {"weather": result.spec.conditions.weather,
                        "road_condition": result.spec.conditions.road_condition,
                        "shift": result.spec.conditions.shift, "road": road, "loading_unit": loading_unit,
@@ -131,3 +134,90 @@ def top3_response(result: RunResult) -> dict[str, Any]:
         "timings_s": {"predict": result.timings.predict_s, "simulate": result.timings.simulate_s,
                       "summarise": result.timings.summarise_s, "total": result.timings.total_s},
     }
+
+
+# --- response models (documentation of the body above; ``openapi.json`` shows them) -------------------
+
+class EstimateBody(BaseModel):
+    """A mean over replications with its 95% confidence interval (null when undefined)."""
+
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+
+
+class StrategyNumbers(BaseModel):
+    """One strategy in numbers (units in the metric names)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rank: int
+    scenario_key: str = Field(examples=["T10-E2"])
+    trucks: int
+    excavators: int
+    replications: int
+    tied_with: list[str] = Field(description="Strategies whose 95% profit interval overlaps this one's.")
+    pareto: bool
+    probability_vessel_late: float | None
+    dispatch: str = Field("fixed", description="Dispatch rule of the strategy.")
+    metrics: dict[str, EstimateBody] = Field(description="Every metric's mean and 95% CI; units in the names "
+                                                         "(per destination of a network: `production_t@ROM-01`).")
+    guideline: str
+    vessel_analysis: str
+
+
+class StrategyItem(BaseModel):
+    """``{"OPSI_n": <the prototype's display block>, "strategy": <numbers>}``; the display block is the
+    FIRST key (the prototype's dashboard renders ``list(item)[0]``)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": {"type": "object"}})
+
+    strategy: StrategyNumbers
+
+
+class GridBody(BaseModel):
+    scenarios: int
+    replications: int
+    simulations: int
+    duration_hours: float
+    seed: int
+    deterministic: bool
+    dump_bays: int | None
+    dispatch_interval_min: float | None
+
+
+class ConditionsBody(BaseModel):
+    weather: str
+    road_condition: str
+    shift: str
+    road: str
+    loading_unit: str
+    start: str = Field(description="UTC start of the simulated shift, ISO-8601.")
+
+
+class RankedStrategy(BaseModel):
+    rank: int
+    scenario_key: str
+    trucks: int
+    excavators: int
+    tied_with: list[str]
+    pareto: bool
+    profit_idr: EstimateBody
+    production_t: EstimateBody
+    queue_hours: EstimateBody
+
+
+class StrategiesResponse(BaseModel):
+    """``POST /get_top_3_strategies``: the best three strategies (display block + numbers) and every
+    strategy ranked."""
+
+    run_id: str
+    top_3_strategies: list[StrategyItem]
+    model_version: str
+    grid: GridBody
+    warnings: list[str] = Field(description="Ignored unknown request fields; conditions the model rarely saw.")
+    conditions: ConditionsBody
+    pareto_front: list[str]
+    all_strategies: list[RankedStrategy]
+    timings_s: dict[str, float]

@@ -17,6 +17,9 @@ from typing import Any
 
 from api.auth import Principal, Role
 from live.kpis import current_shift_key
+from pydantic import ValidationError
+
+from simulator.request import StrategiesRequest
 from simulator.scenario import SpecError
 from training.schema import normalise_shift
 
@@ -69,7 +72,11 @@ async def prewarm(app: Any, now: datetime | None = None) -> int:
             continue
         if await cache.get(key) is not None:
             continue  # still cached (a restart with Redis keeps the entries)
-        response = await get_top_3_strategies(state, state.settings, principal, body, cache_control="no-cache")
+        try:
+            parsed = StrategiesRequest.model_validate(body)
+        except ValidationError:
+            continue
+        response = await get_top_3_strategies(state, state.settings, principal, parsed, cache_control="no-cache")
         if getattr(response, "status_code", 500) == 200:
             warmed += 1
     if warmed:

@@ -1,6 +1,6 @@
 """Cache-first strategies: a repeated request is answered with the stored ranking (same body, run_id).
 
-The key is the request's normalised spec (``simulator.scenario.parse_request`` with the settings'
+The key is the request's normalised spec (``simulator.request.parse_request`` with the settings'
 defaults: display and enum spellings, omitted defaults and key order all give the same key), the
 champion version and the data fingerprint (size and modification time of the files the simulation
 reads), so a promotion or new data misses. Entries live ``MINEOPS_CACHE_TTL_S`` seconds, in Redis
@@ -23,7 +23,7 @@ import redis
 import redis.asyncio as aioredis
 
 from simulator.engine import simulation_defaults
-from simulator.scenario import parse_request
+from simulator.request import parse_request
 from training.settings import Settings
 
 log = logging.getLogger(__name__)

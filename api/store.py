@@ -260,7 +260,7 @@ class RunStore:
         missing = [c for c in PREDICTION_LOG_COLUMNS if c not in self._predictions.c]
         if missing:
             raise RuntimeError(f"the predictions table lacks column(s) {missing} of PREDICTION_LOG_COLUMNS: "
-                               "add a migration step in api/migrations.py")
+                               "add a revision in api/alembic/versions")
 
     @classmethod
     def from_url(cls, url: str) -> "RunStore":

@@ -168,7 +168,7 @@ def bench_bare_loop(paths: Paths, body: dict, workers: int, runs: int, ref_a: tu
     from simulator.engine import bundle_site, context_table, model_params, pair_inputs
     from simulator.fleet import select_units
     from simulator.model import Breakdowns, NoiseTables
-    from simulator.scenario import parse_request
+    from simulator.request import parse_request
     from training.bundle import PHASES, load_champion
     from training.dataset import load_master
     from training.features import Fleet

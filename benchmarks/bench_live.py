@@ -125,8 +125,6 @@ def bench_latency(data: Path, events: list, workers: int, root: Path) -> None:
         broker = RedisStreamBroker.from_url(server.url, "hauling-events", "live-workers", maxlen=None)
         broker.ensure_group()
         store = CycleStore(open_engine(f"sqlite:///{logs / 'runs.sqlite3'}"))
-        procs = start_workers(workers, server.url, data, logs, "lat")
-        wait_consumers(broker, workers)
         from live.kpis import cycle_columns  # shift key of each event, as the worker computes it
         import pandas as pd
 
@@ -135,6 +133,8 @@ def bench_latency(data: Path, events: list, workers: int, root: Path) -> None:
                               "shift": frame["shift"], "truckId": frame["truckId"], "status": frame["status"],
                               "loadWeight": 0.0, "totalCycleTime": 0.0, "queueDuration": 0.0, "fuelConsumed": 0.0})
         keys = cycle_columns(typed, "default")["shift_key"].tolist()
+        procs = start_workers(workers, server.url, data, logs, "lat")  # after the set-up: they stop when idle
+        wait_consumers(broker, workers)
         sent_at: dict[str, list[float]] = {}
         reached: dict[str, list[float]] = {}
         done = threading.Event()

@@ -41,7 +41,8 @@ from simulator.engine import bundle_site, context_table, model_params, pair_inpu
 from simulator.executor import InlineExecutor, LocalPoolExecutor  # noqa: E402
 from simulator.fleet import select_units  # noqa: E402
 from simulator.model import Breakdowns, NoiseTables  # noqa: E402
-from simulator.scenario import parse_request  # noqa: E402
+from simulator.engine import simulation_defaults  # noqa: E402
+from simulator.request import parse_request  # noqa: E402
 from training.bundle import PHASES  # noqa: E402
 from training.features import Fleet  # noqa: E402
 from training.settings import Settings  # noqa: E402
@@ -132,10 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     pool = LocalPoolExecutor(workers)
     print(f"pool: {workers} workers started and warmed in {time.perf_counter() - t0:.2f} s")
+    request_spec = parse_request(request, defaults=simulation_defaults(settings))
     runs = []
     try:
         for _ in range(args.repeats):
-            runs.append(run_request(request, bundle=bundle, fleet=fleet, executor=pool, settings=settings))
+            runs.append(run_request(request_spec, bundle=bundle, fleet=fleet, executor=pool, settings=settings))
     finally:
         pool.close()
     sims = runs[0].simulations
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks = scenario_tasks(spec, full, params)
     inline = InlineExecutor()
     model_ms = cpu_per_simulation(lambda: inline.map_scenarios(tasks), sims)
-    request_ms = cpu_per_simulation(lambda: run_request(request, bundle=bundle, fleet=fleet, executor=inline,
+    request_ms = cpu_per_simulation(lambda: run_request(request_spec, bundle=bundle, fleet=fleet, executor=inline,
                                                         settings=settings), sims)
     phases = tuple(float(table[f"{p}_mean_min"].mean()) for p in PHASES)
     sigma = tuple(float(table[f"{p}_sigma"].iloc[0]) for p in PHASES)

@@ -21,9 +21,10 @@ from typing import Any
 
 from simulator.engine import RunResult, run_request, simulation_defaults
 from simulator.executor import InlineExecutor, LocalPoolExecutor
-from simulator.scenario import SpecError, parse_request
+from simulator.inputs import load_champion_and_fleet
+from simulator.request import parse_body, parse_request
+from simulator.scenario import SpecError
 from training.cli import EXIT_BAD_INPUT, EXIT_OK, add_path_args, resolve_paths, write_json_report
-from training.errors import BadInputError, RegistryError
 from training.settings import get_settings
 
 #: Metrics shown per strategy in the JSON output's compact block (all estimates are in ``metrics``).
@@ -123,35 +124,25 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
     try:  # fail fast on the request itself, before loading models and data
-        parse_request(request, defaults=simulation_defaults(settings), max_simulations=settings.sim_max_grid_simulations)
+        spec = parse_request(request, defaults=simulation_defaults(settings),
+                             max_simulations=settings.sim_max_grid_simulations)
     except SpecError as exc:
         print(f"simulator: invalid request {args.spec}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    for warning in parse_body(request).warnings():
+        print(f"simulator: {args.spec}: {warning}", file=sys.stderr)
 
-    from training.bundle import load_champion
-    from training.dataset import load_master
     from training.features import Fleet
-    from training.registry import Registry
 
-    try:
-        bundle = load_champion(Registry(paths.models))
-    except RegistryError as exc:
-        print(f"simulator: cannot load the champion from {paths.models}: {exc}", file=sys.stderr)
+    inputs = load_champion_and_fleet("simulator", paths, settings)
+    if inputs is None:
         return EXIT_BAD_INPUT
-    if bundle is None:
-        print(f"simulator: no champion model in {paths.models}; train one first with "
-              f"`python -m training.retrain --data {paths.data} --models {paths.models}`", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        export = load_master(paths.data, quarantine_dir=None, max_bad_share=settings.max_bad_row_share)
-    except BadInputError as exc:
-        print(f"simulator: bad fleet data in {paths.data}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    bundle, export = inputs.bundle, inputs.export
 
     workers = args.workers or settings.effective_workers
     executor = InlineExecutor() if workers <= 1 else LocalPoolExecutor(workers)
     try:
-        run = run_request(request, bundle=bundle, fleet=Fleet.from_export(export), executor=executor,
+        run = run_request(spec, bundle=bundle, fleet=Fleet.from_export(export), executor=executor,
                           settings=settings, sailing_schedules=export.sailing_schedules, vessels=export.vessels,
                           deterministic=True if args.deterministic else None)
     except SpecError as exc:

@@ -60,12 +60,13 @@ from scipy.stats import binomtest
 from simulator.engine import bundle_site, context_tables, model_params, pair_inputs, scenario_tasks
 from simulator.executor import Executor, InlineExecutor, LocalPoolExecutor, ScenarioTask
 from simulator.fleet import Selection, Unit
+from simulator.inputs import load_champion_and_fleet
 from simulator.model import Breakdowns, NoiseTables
 from simulator.scenario import Conditions, Grid, RequestSpec, SimulationParams
 from training.cli import (EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, add_path_args, resolve_paths, setup_logging,
                           write_json_report)
 from training.dataset import Export
-from training.errors import BadInputError, RegistryError
+from training.errors import BadInputError
 from training.features import Fleet
 from training.prepare import FINISHED_STATUSES, training_frame
 from training.schema import MINE_UTC_OFFSET_HOURS, SHIFT_LENGTH_HOURS, shift_starts
@@ -543,24 +544,10 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     setup_logging(settings.log_level)
     paths = resolve_paths(args, settings)
 
-    from training.bundle import load_champion
-    from training.dataset import load_export
-    from training.registry import Registry
-
-    try:
-        bundle = load_champion(Registry(paths.models))
-    except RegistryError as exc:
-        print(f"backtest: cannot load the champion from {paths.models}: {exc}", file=sys.stderr)
+    inputs = load_champion_and_fleet("backtest", paths, settings, full=True)
+    if inputs is None:
         return EXIT_BAD_INPUT
-    if bundle is None:
-        print(f"backtest: no champion model in {paths.models}; train one first with "
-              f"`python -m training.retrain --data {paths.data} --models {paths.models}`", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        export = load_export(paths.data, quarantine_dir=None, max_bad_share=settings.max_bad_row_share)
-    except BadInputError as exc:
-        print(f"backtest: bad input in {paths.data}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    bundle, export = inputs.bundle, inputs.export
     workers = settings.effective_workers if args.workers is None else args.workers
     executor = InlineExecutor() if workers <= 1 else LocalPoolExecutor(workers, settings=settings)
     try:

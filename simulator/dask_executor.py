@@ -23,11 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from simulator.engine import simulation_defaults
 from simulator.executor import UNITS_PER_WORKER, WORKER_CACHE_VERSIONS, Executor, NoiseRef, ScenarioTask, run_task
 from simulator.model import NoiseTables
 from simulator.results import ReplicationResult
-from simulator.scenario import parse_request
+from simulator.scenario import RequestSpec
 from training.settings import Settings
 
 #: What a shipped task's ``NoiseRef.path`` says: the arrays come with the unit as a scattered future.
@@ -125,9 +124,9 @@ def executor_for(settings: Settings, simulations: int) -> Executor | None:
     return DaskExecutor(settings.dask_scheduler_address, timeout_s=settings.dask_timeout_s)
 
 
-def requested_simulations(body: Any, settings: Settings) -> int:
-    """Scenarios x replications a request body asks for, before any limit (raises ``SpecError``)."""
-    return parse_request(body, defaults=simulation_defaults(settings)).simulations
+def requested_simulations(spec: RequestSpec) -> int:
+    """Scenarios x replications a parsed request asks for, before any limit."""
+    return spec.simulations
 
 
 def cluster_settings(settings: Settings) -> Settings:

@@ -89,37 +89,6 @@ class FinancialParams:
             if value < 0:
                 raise ValueError(f"FinancialParams.{f.name} must be >= 0, got {value!r}")
 
-    @classmethod
-    def accepted_keys(cls) -> tuple[str, ...]:
-        """Keys ``from_request`` accepts: the legacy names, then the field names of the extras."""
-        extras = tuple(f.name for f in fields(cls) if f.name not in LEGACY_KEYS.values())
-        return tuple(LEGACY_KEYS) + extras
-
-    @classmethod
-    def from_request(cls, d: Mapping[str, Any] | None) -> "FinancialParams":
-        """Parameters from a request's ``financial_params`` (legacy keys and extras); missing keys keep defaults.
-
-        Raises ValueError naming the key for an unknown key, a non-number, a non-finite or a negative value.
-        """
-        if d is None:
-            return cls()
-        if not isinstance(d, Mapping):
-            raise ValueError(f"financial_params must be an object, got {type(d).__name__}")
-        accepted = cls.accepted_keys()
-        values: dict[str, float] = {}
-        for key, raw in d.items():
-            if key not in accepted:
-                raise ValueError(f"unknown financial_params key {key!r}; accepted keys: {', '.join(accepted)}")
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-                raise ValueError(f"financial_params[{key!r}] must be a number, got {raw!r}")
-            value = float(raw)
-            if not math.isfinite(value):
-                raise ValueError(f"financial_params[{key!r}] must be finite, got {raw!r}")
-            if value < 0:
-                raise ValueError(f"financial_params[{key!r}] must be >= 0, got {raw!r}")
-            values[LEGACY_KEYS.get(key, key)] = value
-        return cls(**values)
-
     def to_legacy(self) -> dict[str, float | int]:
         """The five legacy ``financial_params`` keys with this object's values (integral values as int)."""
         out: dict[str, float | int] = {}

@@ -1,7 +1,7 @@
 """A whole request: parse, select units, one batched prediction, replicate every scenario, rank.
 
-``run_request(request, bundle=..., fleet=..., executor=..., settings=...) -> RunResult`` is what the
-API and ``python -m simulator`` call. The champion is asked once per request: one ``build_features``
+``run_request(spec, bundle=..., fleet=..., executor=..., settings=...) -> RunResult`` is what the
+API's run service and ``python -m simulator`` call with a parsed ``RequestSpec``. The champion is asked once per request: one ``build_features``
 and one ``bundle.predict`` over every (truck, excavator) pair of the largest scenario. Smaller
 scenarios use the first rows/columns of that table (trucks and excavators are prefix-ordered). The
 table (features + predictions) is kept in the result: the API stores it as the prediction log.
@@ -26,7 +26,7 @@ from simulator.fleet import Selection, select_units, vessel_target
 from simulator.model import (DEFAULT_DUMP_BAYS, DEFAULT_INCIDENT_PROBABILITY, Breakdowns, ModelParams, NoiseTables, PhaseNoise,
                              ScenarioInputs, block_cycles)
 from simulator.results import ReplicationResult, ScenarioSummary
-from simulator.scenario import RequestSpec, SimulationParams, parse_request, scenario_key
+from simulator.scenario import RequestSpec, SimulationParams, scenario_key
 from training.bundle import PHASES
 from training.features import FEATURE_COLUMNS, Fleet, build_features
 from training.settings import Settings
@@ -192,17 +192,19 @@ def scenario_tasks(spec: RequestSpec, full: ScenarioInputs, params: ModelParams)
             for t, e in spec.grid.scenarios]
 
 
-def run_request(request: Any, *, bundle: Any, fleet: Fleet, executor: Executor, settings: Settings,
+def run_request(spec: RequestSpec, *, bundle: Any, fleet: Fleet, executor: Executor, settings: Settings,
                 sailing_schedules: pd.DataFrame | None = None, vessels: pd.DataFrame | None = None,
                 deterministic: bool | None = None, now: datetime | None = None) -> RunResult:
-    """Simulate and rank every strategy of ``request`` (raises ``SpecError`` naming a bad field).
+    """Simulate and rank every strategy of ``spec`` (a parsed request: ``simulator.request``; raises
+    ``SpecError`` naming a bad field: the grid limit ``settings.sim_max_grid_simulations``, unknown ids).
 
     ``deterministic`` overrides the request's ``simulation.deterministic``; ``now`` places a shift
     without ``simulation_start_date`` (default: the current time).
     """
     started = time.perf_counter()
-    spec = parse_request(request, defaults=simulation_defaults(settings),
-                         max_simulations=settings.sim_max_grid_simulations)
+    if not isinstance(spec, RequestSpec):
+        raise TypeError(f"run_request takes a RequestSpec (simulator.request.parse_request), got {type(spec).__name__}")
+    spec.check_limit(settings.sim_max_grid_simulations)
     if deterministic is not None:
         spec = replace(spec, simulation=replace(spec.simulation, deterministic=deterministic))
     site = bundle_site(bundle)

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -486,6 +487,10 @@ def draw(inputs: ScenarioInputs, params: ModelParams, prep: Prepared, replicatio
 #: (:func:`shared_draws`): about 32 bytes each, so about 32 MB. REF-A needs about 58,000.
 DRAW_CACHE_VALUES: int = 1_000_000
 _DRAW_CACHE: OrderedDict = OrderedDict()  # key -> (trucks, excavators, values, Draws)
+#: Guards ``_DRAW_CACHE``: a Dask worker (and the API's inline executor) runs scenarios on several
+#: threads of one process, and an eviction scan while another thread inserts raised
+#: "OrderedDict mutated during iteration".
+_DRAW_CACHE_LOCK = threading.Lock()
 
 
 def shared_draws(inputs: ScenarioInputs, params: ModelParams, prep: Prepared, replication: int,
@@ -500,17 +505,21 @@ def shared_draws(inputs: ScenarioInputs, params: ModelParams, prep: Prepared, re
     """
     t, e = inputs.trucks, inputs.excavators
     key = (inputs.sampling_key, params.deterministic, prep.cycles_per_block, seed, replication)
-    hit = _DRAW_CACHE.get(key)
-    if hit is not None and hit[0] >= t and hit[1] >= e:
-        _DRAW_CACHE.move_to_end(key)
-        return hit[3]
-    draws = draw(inputs, params, prep, replication, seed)
+    with _DRAW_CACHE_LOCK:
+        hit = _DRAW_CACHE.get(key)
+        if hit is not None and hit[0] >= t and hit[1] >= e:
+            _DRAW_CACHE.move_to_end(key)
+            return hit[3]
+    draws = draw(inputs, params, prep, replication, seed)  # outside the lock: the costly part
     values = t * prep.cycles_per_block * _PER_CYCLE
-    _DRAW_CACHE[key] = (t, e, values, draws)
-    _DRAW_CACHE.move_to_end(key)
-    total = sum(entry[2] for entry in _DRAW_CACHE.values())
-    while total > DRAW_CACHE_VALUES and len(_DRAW_CACHE) > 1:
-        total -= _DRAW_CACHE.popitem(last=False)[1][2]
+    with _DRAW_CACHE_LOCK:
+        held = _DRAW_CACHE.get(key)
+        if held is None or held[0] < t or held[1] < e:  # another thread may have stored a larger one
+            _DRAW_CACHE[key] = (t, e, values, draws)
+        _DRAW_CACHE.move_to_end(key)
+        total = sum(entry[2] for entry in _DRAW_CACHE.values())
+        while total > DRAW_CACHE_VALUES and len(_DRAW_CACHE) > 1:
+            total -= _DRAW_CACHE.popitem(last=False)[1][2]
     return draws
 
 

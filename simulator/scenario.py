@@ -1,16 +1,19 @@
-"""A simulation request parsed into frozen dataclasses, with errors that name the offending field.
+"""A simulation request as frozen dataclasses (the domain spec), with errors that name the offending field.
 
-The legacy body (``contracts/legacy-top3-request.json``) is accepted unchanged; ``financial_params``
-and ``simulation`` are optional additions (``contracts/ref-a.json``). Every validation error is a
+``simulator.request`` parses a body (the legacy ``contracts/legacy-top3-request.json`` unchanged,
+``contracts/ref-a.json`` with its optional ``financial_params`` and ``simulation``) into a
+:class:`RequestSpec`; everything downstream takes the spec. Every validation error is a
 :class:`SpecError` whose message starts with the field path, e.g.
 ``decision_variables.alokasi_truk[2]: must be a positive integer, got -1`` (the API maps it to 422,
 the command line to exit code 2).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,14 +21,11 @@ from simulator.dispatch import RULES
 from simulator.economics import FinancialParams
 from simulator.model import DEFAULT_DUMP_BAYS
 from simulator.network import Closure, Destination, LoadingPoint
-from training.schema import normalise_road_condition, normalise_shift, normalise_weather
 
 #: Longest shift a request may simulate (one week), h. Guards memory and time, not physics.
 MAX_DURATION_HOURS: float = 168.0
 #: Most replications per scenario a request may ask for (the grid limit of the settings applies too).
 MAX_REPLICATIONS: int = 1000
-#: Keys the optional ``simulation`` section accepts (anything else is a typo and is refused).
-SIMULATION_KEYS: tuple[str, ...] = ("duration_hours", "replications", "seed", "deterministic", "dump_bays")
 
 
 class SpecError(ValueError):
@@ -109,7 +109,7 @@ class NetworkSpec:
 
 @dataclass(frozen=True)
 class RequestSpec:
-    """A whole parsed request; ``financial`` comes from ``economics.FinancialParams.from_request``."""
+    """A whole parsed request (``simulator.request.StrategiesRequest.to_spec``)."""
 
     conditions: Conditions
     grid: Grid
@@ -122,41 +122,40 @@ class RequestSpec:
         """Strategies x replications: the work the request asks for."""
         return len(self.grid.strategies) * self.simulation.effective_replications
 
+    def check_limit(self, max_simulations: int) -> "RequestSpec":
+        """``self``, or SpecError when scenarios x replications exceed ``max_simulations``."""
+        if self.simulations > max_simulations:
+            raise SpecError(
+                "simulation.replications",
+                f"{len(self.grid.strategies)} scenarios x {self.simulation.effective_replications} replications = "
+                f"{self.simulations} simulations exceeds the limit of {max_simulations}")
+        return self
+
+    def with_grid(self, trucks: int, excavators: int, replications: int | None = None) -> "RequestSpec":
+        """The same request for one strategy (the chat's what-if), optionally with other replications."""
+        simulation = self.simulation if replications is None else replace(self.simulation, replications=replications)
+        return replace(self, grid=replace(self.grid, truck_counts=(trucks,), excavator_counts=(excavators,)),
+                       simulation=simulation)
+
+    def canonical(self) -> dict[str, Any]:
+        """The spec as plain JSON data in one canonical form (enum spellings, sorted counts, UTC start,
+        every financial parameter): two bodies asking for the same simulation give equal dicts."""
+        data = asdict(self)
+        start = self.conditions.start
+        data["conditions"]["start"] = None if start is None else start.isoformat()
+        return data
+
+    def normalized_key(self) -> str:
+        """A stable hash of :meth:`canonical` (cache key of a request; a start of None means "now" and is
+        part of the key as null, so a cache must add the resolved start itself)."""
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
 
 def scenario_key(trucks: int, excavators: int, dispatch: str = "fixed") -> str:
     """The strategy's name in results: ``T10-E2`` (fixed dispatch), ``T10-E2/shortest_wait``."""
     return f"T{trucks}-E{excavators}" if dispatch == "fixed" else f"T{trucks}-E{excavators}/{dispatch}"
-
-
-# --- field parsers --------------------------------------------------------------------------------
-
-def _section(body: Mapping[str, Any], name: str, required: bool) -> Mapping[str, Any]:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise SpecError(name, "required object is missing")
-        return {}
-    if not isinstance(value, Mapping):
-        raise SpecError(name, f"must be an object, got {type(value).__name__}")
-    return value
-
-
-def _category(section: Mapping[str, Any], path: str, key: str, normalise) -> str:
-    if section.get(key) is None:
-        raise SpecError(f"{path}.{key}", "required value is missing")
-    try:
-        return normalise(section[key])
-    except ValueError as exc:
-        raise SpecError(f"{path}.{key}", str(exc)) from None
-
-
-def _optional_id(section: Mapping[str, Any], path: str, key: str) -> str | None:
-    value = section.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise SpecError(f"{path}.{key}", f"must be a non-empty string id or null, got {value!r}")
-    return value.strip()
 
 
 def parse_start(value: Any, path: str) -> datetime | None:
@@ -179,94 +178,6 @@ def parse_start(value: Any, path: str) -> datetime | None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _counts(section: Mapping[str, Any], path: str, key: str) -> tuple[int, ...]:
-    where = f"{path}.{key}"
-    values = section.get(key)
-    if values is None:
-        raise SpecError(where, "required list is missing")
-    if not isinstance(values, (list, tuple)):
-        raise SpecError(where, f"must be a list of positive integers, got {type(values).__name__}")
-    if not values:
-        raise SpecError(where, "must not be empty")
-    for i, v in enumerate(values):
-        if not _is_int(v) or v < 1:
-            raise SpecError(f"{where}[{i}]", f"must be a positive integer, got {v!r}")
-    return tuple(sorted(set(values)))
-
-
-def _simulation(section: Mapping[str, Any], defaults: SimulationParams) -> SimulationParams:
-    unknown = sorted(set(section) - set(SIMULATION_KEYS))
-    if unknown:
-        raise SpecError(f"simulation.{unknown[0]}", f"unknown key; accepted: {', '.join(SIMULATION_KEYS)}")
-    out = defaults
-    if section.get("duration_hours") is not None:
-        v = section["duration_hours"]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= MAX_DURATION_HOURS:
-            raise SpecError("simulation.duration_hours", f"must be a number in (0, {MAX_DURATION_HOURS:g}], got {v!r}")
-        out = replace(out, duration_hours=float(v))
-    if section.get("replications") is not None:
-        v = section["replications"]
-        if not _is_int(v) or not 1 <= v <= MAX_REPLICATIONS:
-            raise SpecError("simulation.replications", f"must be an integer in [1, {MAX_REPLICATIONS}], got {v!r}")
-        out = replace(out, replications=v)
-    if section.get("seed") is not None:
-        v = section["seed"]
-        if not _is_int(v) or v < 0:
-            raise SpecError("simulation.seed", f"must be a non-negative integer, got {v!r}")
-        out = replace(out, seed=v)
-    if section.get("deterministic") is not None:
-        v = section["deterministic"]
-        if not isinstance(v, bool):
-            raise SpecError("simulation.deterministic", f"must be true or false, got {v!r}")
-        out = replace(out, deterministic=v)
-    if section.get("dump_bays") is not None:
-        v = section["dump_bays"]
-        if not _is_int(v) or v < 1:
-            raise SpecError("simulation.dump_bays", f"must be a positive integer, got {v!r}")
-        out = replace(out, dump_bays=v)
-    return out
-
-
-def parse_request(body: Any, *, defaults: SimulationParams | None = None,
-                  max_simulations: int | None = None) -> RequestSpec:
-    """Parse and validate a request body (legacy or extended); raises SpecError naming the field.
-
-    ``defaults`` fills what the body's ``simulation`` section leaves out (the settings' defaults);
-    ``max_simulations`` caps scenarios x replications.
-    """
-    if not isinstance(body, Mapping):
-        raise SpecError("(body)", f"must be a JSON object, got {type(body).__name__}")
-    fixed = _section(body, "fixed_conditions", required=True)
-    path = "fixed_conditions"
-    conditions = Conditions(
-        weather=_category(fixed, path, "weatherCondition", normalise_weather),
-        road_condition=_category(fixed, path, "roadCondition", normalise_road_condition),
-        shift=_category(fixed, path, "shift", normalise_shift),
-        road_id=_optional_id(fixed, path, "target_road_id"),
-        excavator_id=_optional_id(fixed, path, "target_excavator_id"),
-        schedule_id=_optional_id(fixed, path, "target_schedule_id"),
-        start=parse_start(fixed.get("simulation_start_date"), f"{path}.simulation_start_date"),
-    )
-    decisions = _section(body, "decision_variables", required=True)
-    network = parse_network(body.get("network"))
-    grid = Grid(truck_counts=_counts(decisions, "decision_variables", "alokasi_truk"),
-                excavator_counts=_counts(decisions, "decision_variables", "jumlah_excavator"),
-                dispatch=_dispatch(decisions, network))
-    try:
-        financial = FinancialParams.from_request(body.get("financial_params"))
-    except ValueError as exc:
-        raise SpecError("financial_params", str(exc)) from None
-    simulation = _simulation(_section(body, "simulation", required=False), defaults or SimulationParams())
-    spec = RequestSpec(conditions=conditions, grid=grid, simulation=simulation, financial=financial,
-                       network=network)
-    if max_simulations is not None and spec.simulations > max_simulations:
-        raise SpecError(
-            "simulation.replications",
-            f"{len(grid.strategies)} scenarios x {simulation.effective_replications} replications = "
-            f"{spec.simulations} simulations exceeds the limit of {max_simulations}")
-    return spec
 
 
 # --- the optional haul network (issue: several pits and dumps) -------------------------------------
@@ -364,22 +275,3 @@ def parse_network(value: Any) -> NetworkSpec | None:
         raise SpecError("network.single_lane", "must be a list of road segment ids or codes")
     return NetworkSpec(tuple(points), tuple(destinations), tuple(lanes), _number(value, "network", "headway_min"),
                        tuple(ids))
-
-
-def _dispatch(decisions: Mapping[str, Any], network: NetworkSpec | None) -> tuple[str, ...]:
-    """``decision_variables.dispatch``: rule names (deduplicated, request order); default fixed."""
-    values = decisions.get("dispatch")
-    if values is None:
-        return ("fixed",)
-    if not isinstance(values, list) or not values:
-        raise SpecError("decision_variables.dispatch", f"must be a non-empty list of rule names ({', '.join(RULES)})")
-    out: list[str] = []
-    for i, v in enumerate(values):
-        if v not in RULES:
-            raise SpecError(f"decision_variables.dispatch[{i}]", f"unknown rule {v!r}; known: {', '.join(RULES)}")
-        if v not in out:
-            out.append(v)
-    if any(v != "fixed" for v in out) and (network is None or len(network.loading_points) < 2):
-        raise SpecError("decision_variables.dispatch",
-                        "dynamic rules choose between loading points: give a network with at least two")
-    return tuple(out)

@@ -67,7 +67,9 @@ from simulator.model import Breakdowns, ModelParams, NoiseTables, ScenarioInputs
 from simulator.network_engine import network_params, network_plan
 from simulator.network_model import NetworkInputs
 from simulator.results import Estimate, ReplicationResult, ScenarioSummary
-from simulator.scenario import Grid, RequestSpec, SimulationParams, SpecError, parse_request, scenario_key
+from simulator.inputs import load_champion_and_fleet
+from simulator.request import parse_request
+from simulator.scenario import Grid, RequestSpec, SimulationParams, SpecError, scenario_key
 from training.cli import EXIT_BAD_INPUT, EXIT_OK, add_path_args, resolve_paths
 from training.features import Fleet
 from training.schema import normalise_weather
@@ -912,25 +914,10 @@ def main(argv: list[str] | None = None) -> int:
     spec = replace(spec, options=options)
     output = args.output or options.output or paths.logs / STUDIES_FOLDER
 
-    from training.bundle import load_champion
-    from training.dataset import load_master
-    from training.errors import BadInputError, RegistryError
-    from training.registry import Registry
-
-    try:
-        bundle = load_champion(Registry(paths.models))
-    except RegistryError as exc:
-        print(f"study: cannot load the champion from {paths.models}: {exc}", file=sys.stderr)
+    inputs = load_champion_and_fleet("study", paths, settings)
+    if inputs is None:
         return EXIT_BAD_INPUT
-    if bundle is None:
-        print(f"study: no champion model in {paths.models}; train one first with "
-              f"`python -m training.retrain --data {paths.data} --models {paths.models}`", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        export = load_master(paths.data, quarantine_dir=None, max_bad_share=settings.max_bad_row_share)
-    except BadInputError as exc:
-        print(f"study: bad fleet data in {paths.data}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    bundle, export = inputs.bundle, inputs.export
     run_id = spec.run_id(str(bundle.version))
     print(f"study {run_id}: {spec.scenario_count} scenarios x {spec.replications} replications = "
           f"{spec.simulations} simulations -> {Path(output) / run_id}", file=sys.stderr, flush=True)

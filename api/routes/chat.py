@@ -16,13 +16,18 @@ from typing import Any
 from fastapi import APIRouter, Body
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field, ValidationError
 
-from api.chat import SOURCE_HEADER, ChatAnswer, ContextError, StrategyFacts, facts_from_legacy_context, \
-    validate_question
-from api.deps import StateDep
+from api.chat import SOURCE_HEADER, ChatAnswer, ContextError, StrategyFacts, facts_from_legacy_context
+from api.deps import AppState, StateDep
+from api.openapi_docs import INVALID_RESPONSE
 from api.ratelimit import HeavyPlanner
+from api.requests import (CHAT_DISCRIMINATOR, CHAT_EXAMPLE, QUESTION_EXAMPLE, ChatBody, ChatRequest, LegacyChatRequest,
+                          StrategiesRequest)
+from api.run_service import Busy
 from api.tracing import span
 from api.schemas import field_loc, validation_error
+from simulator.scenario import SpecError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["chat"])
@@ -30,11 +35,6 @@ router = APIRouter(tags=["chat"])
 #: The run a chat is about (its stored request), for what-if tool calls made during that chat.
 current_run: contextvars.ContextVar[dict | None] = contextvars.ContextVar("current_run", default=None)
 
-CHAT_EXAMPLE = {"pertanyaan_user": "Mengapa opsi 1 lebih baik dari opsi 2?", "top_3_strategies_context": [
-    {"OPSI_1": {"TYPE": "REKOMENDASI UTAMA",
-                "INSTRUKSI_FLAT": {"JUMLAH_DUMP_TRUCK": "10 Unit", "JUMLAH_EXCAVATOR": "2 Unit"},
-                "KPI_PREDIKSI": {"PROFIT": "1.21 Miliar IDR", "PRODUKSI": "1,802 Ton",
-                                 "FUEL_RATIO": "0.41 L/Ton", "IDLE_ANTRIAN": "0.8 Jam"}}}]}
 
 
 def _refine(fact: StrategyFacts, numbers: Any, labels_by_key: dict[str, str]) -> StrategyFacts:
@@ -82,30 +82,32 @@ def facts_from_items(items: Any, where: str) -> list[StrategyFacts]:
     return facts
 
 
-def _parse(body: Any, state: Any, site: str) -> tuple[str, list[StrategyFacts], dict | None]:
-    """(question, facts, stored run or None); ContextError names what is missing."""
-    if not isinstance(body, dict):
-        raise ContextError(["body: expected a JSON object"])
-    if "pertanyaan_user" in body or "top_3_strategies_context" in body:
-        question = validate_question(body.get("pertanyaan_user"), "pertanyaan_user")
-        run = None
-        run_id = body.get("run_id")
-        if run_id:
-            run = state.store.get_run(str(run_id), site=site)
-        return question, facts_from_items(body.get("top_3_strategies_context"), "top_3_strategies_context"), run
-    question = validate_question(body.get("question"), "question")
-    run_id = body.get("run_id")
-    if not run_id:
-        raise ContextError(["run_id: missing (send {question, run_id} or the prototype's "
-                            "{pertanyaan_user, top_3_strategies_context})"])
-    run = state.store.get_run(str(run_id), site=site)  # another site's run is "not found"
+def _parse(body: LegacyChatRequest | ChatRequest, state: AppState,
+           site: str) -> tuple[str, list[StrategyFacts], dict | None]:
+    """(question, facts, stored run of ``site`` or None); ContextError names what is missing."""
+    if isinstance(body, LegacyChatRequest):
+        run = state.store.get_run(body.run_id, site=site) if body.run_id else None
+        return body.pertanyaan_user, facts_from_items(body.top_3_strategies_context, "top_3_strategies_context"), run
+    run = state.store.get_run(body.run_id, site=site)  # another site's run is "not found"
     if run is None:
-        raise ContextError([f"run_id: run {run_id} not found"])
-    return question, facts_from_items(run["result"].get("top_3_strategies"), "run.top_3_strategies"), run
+        raise ContextError([f"run_id: run {body.run_id} not found"])
+    return body.question, facts_from_items(run["result"].get("top_3_strategies"), "run.top_3_strategies"), run
+
+
+class ChatAnswerBody(BaseModel):
+    """The answer; ``jawaban_ai`` (the prototype's field) and ``answer`` hold the same text."""
+
+    jawaban_ai: str
+    answer: str
+    model: str = Field(description="The model that answered, or `deterministic-fallback`.")
+    grounded: bool = Field(description="Every number of the answer follows from the run's numbers.")
+    source: str = Field(description="`llm` or `fallback`.")
+    run_id: str | None = None
 
 
 def make_tool_handler(app: Any):
-    """The chat's what-if tool: re-simulate a strategy of the current run with other counts."""
+    """The chat's what-if tool: re-simulate a strategy of the current run with other counts (through the
+    run service, like the strategies route; the stored request is parsed by the same model)."""
 
     async def handler(name: str, args: dict) -> dict:
         run = current_run.get()
@@ -113,29 +115,20 @@ def make_tool_handler(app: Any):
             return {"error": f"unknown tool {name}"}
         if run is None or not isinstance(run.get("request"), dict):
             return {"error": "what-if needs the run's request: ask with {question, run_id}"}
-        state = app.state
-        if not state.ready:
-            return {"error": "the simulator is warming up"}
-        if state.inflight >= state.settings.sim_queue_limit:  # the same bound as POST /get_top_3_strategies
+        state: AppState = app.state
+        service = state.runs
+        try:
+            stored = StrategiesRequest.model_validate(run["request"]).to_spec(service.defaults())
+            spec = stored.with_grid(int(args["trucks"]), int(args["excavators"]),
+                                    state.settings.chat_what_if_replications)
+            result = (await service.run(spec, record=False)).result
+        except Busy as exc:
+            if exc.reason == "not_ready":
+                return {"error": "the simulator is warming up"}
             return {"error": f"the simulator is busy ({state.inflight} requests in progress); "
                              "answer from the ranked options"}
-        request = json.loads(json.dumps(run["request"]))
-        request["decision_variables"] = {"alokasi_truk": [int(args["trucks"])],
-                                         "jumlah_excavator": [int(args["excavators"])]}
-        sim = dict(request.get("simulation") or {})
-        sim["replications"] = state.settings.chat_what_if_replications
-        request["simulation"] = sim
-        from api.routes.strategies import simulate
-
-        state.inflight += 1
-        state.metrics.queue_depth.set(state.inflight)
-        try:
-            result = await run_in_threadpool(simulate, state, state.settings, request, state.served)
-        finally:
-            state.inflight -= 1
-            state.metrics.queue_depth.set(state.inflight)
-        state.metrics.simulations.inc(result.simulations)
-        state.metrics.predictions.inc(len(result.context_table))
+        except (ValidationError, SpecError) as exc:
+            return {"error": f"the run's request cannot be re-simulated: {exc}"}
         best = result.ranked[0]
         return {"strategy": args.get("strategy_label"), "trucks": best.trucks, "excavators": best.excavators,
                 "replications": best.replications,
@@ -171,7 +164,8 @@ def _context_error(exc: ContextError) -> JSONResponse:
                                     for p in exc.problems]}, status_code=422)
 
 
-async def _inputs(body: Any, state: Any, site: str) -> tuple[str, list[StrategyFacts], dict | None] | JSONResponse:
+async def _inputs(body: LegacyChatRequest | ChatRequest, state: AppState,
+                  site: str) -> tuple[str, list[StrategyFacts], dict | None] | JSONResponse:
     """The chat's (question, facts, run of ``site``), or the 422 saying what context is missing."""
     try:
         return await run_in_threadpool(_parse, body, state, site)
@@ -179,9 +173,15 @@ async def _inputs(body: Any, state: Any, site: str) -> tuple[str, list[StrategyF
         return _context_error(exc)
 
 
-@router.post("/ask_chatbot")
-async def ask_chatbot(state: StateDep, principal: HeavyPlanner,
-                      body: Any = Body(..., examples=[CHAT_EXAMPLE])) -> Any:
+_BODY = Body(..., discriminator=CHAT_DISCRIMINATOR, openapi_examples={
+    "legacy": {"summary": "The prototype's body (contracts/legacy-chat-request.json)", "value": CHAT_EXAMPLE},
+    "run": {"summary": "A question about a stored run", "value": QUESTION_EXAMPLE}})
+
+
+@router.post("/ask_chatbot", response_model=ChatAnswerBody, responses={
+    200: {"headers": {SOURCE_HEADER: {"description": "`llm` or `fallback`.", "schema": {"type": "string"}}}},
+    422: INVALID_RESPONSE})
+async def ask_chatbot(state: StateDep, principal: HeavyPlanner, body: ChatBody = _BODY) -> Any:
     """Answer a planner's question from a run's numbers (LLM, or a deterministic fallback)."""
     started = time.perf_counter()
     inputs = await _inputs(body, state, principal.site)
@@ -203,9 +203,25 @@ async def ask_chatbot(state: StateDep, principal: HeavyPlanner,
     return JSONResponse(fields, headers={SOURCE_HEADER: answer.source})
 
 
-@router.post("/ask_chatbot/stream")
-async def ask_chatbot_stream(state: StateDep, principal: HeavyPlanner,
-                             body: Any = Body(..., examples=[CHAT_EXAMPLE])) -> Any:
+#: One server-sent event of the stream (OpenAPI 3.1: the ``text/event-stream`` schema describes each
+#: event); ``data`` is JSON: ``{"delta": ...}`` chunks, then the ``/ask_chatbot`` body in ``event: done``.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["data"],
+    "properties": {
+        "event": {"type": "string", "description": "`message` for a chunk, `done` for the final answer."},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"anyOf": [
+            {"type": "object", "required": ["delta"], "properties": {"delta": {"type": "string"}}},
+            {"$ref": "#/components/schemas/ChatAnswerBody"}]}},
+    },
+}
+
+
+@router.post("/ask_chatbot/stream", response_class=StreamingResponse, responses={
+    200: {"description": "Server-sent events: `data: {\"delta\": \"...\"}` chunks, then `event: done` with "
+                         "the /ask_chatbot body.",
+          "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}},
+    422: INVALID_RESPONSE})
+async def ask_chatbot_stream(state: StateDep, principal: HeavyPlanner, body: ChatBody = _BODY) -> Any:
     """The same answer as server-sent events: ``data: {"delta": ...}`` chunks, then ``event: done``."""
     started = time.perf_counter()
     inputs = await _inputs(body, state, principal.site)

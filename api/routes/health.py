@@ -5,8 +5,11 @@ from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from pydantic import BaseModel
+
 from api.auth import PUBLIC, Viewer, require_own_site
 from api.deps import SettingsDep, StateDep
+from api.openapi_docs import NOT_FOUND_RESPONSE, RETRY_AFTER_HEADER
 from api.metrics import FileFactsCollector
 
 router = APIRouter(tags=["operations"])
@@ -21,7 +24,24 @@ async def health() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/ready", dependencies=[PUBLIC])
+class Ready(BaseModel):
+    """200: the champion is loaded and the simulator pool is warm."""
+
+    status: str
+    champion: str
+    workers: int | None
+
+
+class NotReady(BaseModel):
+    """503: still starting (``phase`` says where) or start-up failed (``detail`` says why)."""
+
+    status: str
+    phase: str
+    detail: str | None
+
+
+@router.get("/ready", dependencies=[PUBLIC], response_model=Ready, responses={
+    503: {"model": NotReady, "headers": RETRY_AFTER_HEADER, "description": "Starting, or start-up failed."}})
 async def ready(state: StateDep) -> JSONResponse:
     """200 once the champion is loaded and the simulator pool is warm, else 503."""
     if state.ready and state.served is not None:
@@ -53,7 +73,7 @@ def metrics(state: StateDep, settings: SettingsDep) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/drift/latest")
+@router.get("/drift/latest", responses={404: NOT_FOUND_RESPONSE})
 def drift_latest(settings: SettingsDep, principal: Viewer) -> dict:
     """The latest drift report's summary (written by ``python -m training.drift``)."""
     from training.drift import read_latest

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 
 from api.auth import Viewer, require_own_site
 from api.deps import SettingsDep
+from api.openapi_docs import NOT_FOUND_RESPONSE
 from simulator.plots import MEDIA_TYPES, list_plots
 from simulator.study import plots_folder
 
@@ -32,13 +33,16 @@ def _plots(run_id: str, settings, principal) -> dict:
     return files
 
 
-@router.get("/{run_id}/plots")
+@router.get("/{run_id}/plots", responses={404: NOT_FOUND_RESPONSE})
 def get_plot_list(run_id: str, settings: SettingsDep, principal: Viewer) -> dict[str, list[str]]:
     """The plot files of a study (PNG and interactive HTML), or 404."""
     return {"plots": sorted(_plots(run_id, settings, principal))}
 
 
-@router.get("/{run_id}/plots/{name}")
+@router.get("/{run_id}/plots/{name}", response_class=FileResponse, responses={
+    200: {"description": "The file.", "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                                                  for media in sorted(set(MEDIA_TYPES.values()))}},
+    404: NOT_FOUND_RESPONSE})
 def get_plot(run_id: str, name: str, settings: SettingsDep, principal: Viewer) -> FileResponse:
     """One plot file of a study (``fleet_size.png``, ``pareto.html``, ...), or 404."""
     path = _plots(run_id, settings, principal).get(name)

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from api.auth import Viewer
 from api.deps import StoreDep
+from api.openapi_docs import NOT_FOUND_RESPONSE
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -34,7 +35,7 @@ class Run(RunSummary):
     result: Any
 
 
-@router.get("/{run_id}", response_model=Run)
+@router.get("/{run_id}", response_model=Run, responses={404: NOT_FOUND_RESPONSE})
 def get_run(run_id: str, store: StoreDep, principal: Viewer) -> dict[str, Any]:
     """The stored run of the caller's site, or 404 (also for another site's run)."""
     run = store.get_run(run_id, site=principal.site)

@@ -283,7 +283,7 @@ def test_request_threads_predict_single_threaded(module_mine):
     from joblib.parallel import get_active_backend
     from threadpoolctl import threadpool_info
 
-    from api.routes.strategies import PREDICT_OPENMP_THREADS
+    from api.run_service import PREDICT_OPENMP_THREADS
 
     seen: list[list[int]] = []
     backends: list[str] = []

@@ -61,7 +61,7 @@ def test_request_id_sent_is_on_every_line_of_the_request_and_echoed(client, line
     assert line["request_id"] == rid
     assert line["run_id"] == r.json()["run_id"]
     assert line["model_version"] == "v1"
-    assert line["level"] == "INFO" and line["logger"] == "api.routes.strategies"
+    assert line["level"] == "INFO" and line["logger"] == "api.run_service"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
     reread = [line for line in logged if line["logger"] == "training.dataset"]
     assert reread, "the fleet was not re-read in the request's thread"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,15 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 
-from api.migrations import MIGRATIONS, Migration, applied_versions, migrate
+from api.migrations import SCRIPT_LOCATION, current_revision, head_revision, legacy_versions, migrate
 from api.store import (RunExistsError, RunStore, append_csv, normalise_url, prediction_columns, read_csv_records,
                        read_csv_text)
 from tests.fixtures_postgres import create_database, postgres_url  # noqa: F401
 from training.features import CATEGORICAL_FEATURES, PREDICTION_LOG_COLUMNS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: A run store written by the release before Alembic (3 runs, 4 prediction rows).
+LEGACY_SQLITE = Path(__file__).resolve().parent / "data" / "runstore_before_alembic.sqlite"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -153,15 +156,22 @@ def test_prediction_columns_orders_and_cleans():
     assert all(dt.tzinfo is not None for dt in by_name["logged_at"])
 
 
-# --- migrations -------------------------------------------------------------------------------------------
+# --- migrations (Alembic: api/alembic/) -------------------------------------------------------------------
+
+def _revision(store: RunStore) -> str | None:
+    with store.engine.connect() as conn:
+        return current_revision(conn)
+
 
 def test_open_migrates_once_and_the_schema_matches_the_log_columns(store_url: str):
     RunStore.from_url(store_url).close()
     store = RunStore.from_url(store_url)  # second open: nothing to apply
     try:
+        assert _revision(store) == head_revision()
+        with store.engine.connect() as conn, conn.begin():
+            assert migrate(conn) == []
         with store.engine.connect() as conn:
-            assert applied_versions(conn) == [m.version for m in MIGRATIONS]
-            assert conn.execute(text("SELECT COUNT(*) FROM schema_migrations")).scalar_one() == len(MIGRATIONS)
+            assert conn.execute(text("SELECT COUNT(*) FROM alembic_version")).scalar_one() == 1
             columns = [c["name"] for c in inspect(conn).get_columns("predictions")]
         assert columns == ["id", *PREDICTION_LOG_COLUMNS]
     finally:
@@ -187,8 +197,9 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(store_url: str
     assert [code for code, _ in outcomes] == [0, 0], outcomes
     store = RunStore.from_url(store_url)
     try:
+        assert _revision(store) == head_revision()
         with store.engine.connect() as conn:
-            assert conn.execute(text("SELECT COUNT(*) FROM schema_migrations")).scalar_one() == len(MIGRATIONS)
+            assert conn.execute(text("SELECT COUNT(*) FROM alembic_version")).scalar_one() == 1
     finally:
         store.close()
 
@@ -212,45 +223,90 @@ def test_threads_opening_a_new_database_at_once_migrate_it_once(store_url: str):
     assert errors == []
     store = RunStore.from_url(store_url)
     try:
-        with store.engine.connect() as conn:
-            assert applied_versions(conn) == [m.version for m in MIGRATIONS]
+        assert _revision(store) == head_revision()
     finally:
         store.close()
 
 
-def test_a_new_step_is_applied_after_the_old_ones_and_only_once(store_url: str):
+def test_a_new_revision_is_applied_after_the_old_ones_and_only_once(store_url: str, tmp_path: Path):
     RunStore.from_url(store_url).close()
-    calls: list[int] = []
-    new = MIGRATIONS[-1].version + 1
-    shipped = [m.version for m in MIGRATIONS]
-
-    def step2(conn) -> None:
-        calls.append(new)
-        conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
-
-    steps = MIGRATIONS + (Migration(new, "notes", step2),)
+    scripts = Path(shutil.copytree(SCRIPT_LOCATION, tmp_path / "alembic"))
+    head = head_revision()
+    (scripts / "versions" / "9999_notes.py").write_text(textwrap.dedent(f'''
+        from alembic import op
+        revision = "9999"
+        down_revision = {head!r}
+        def upgrade():
+            op.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        def downgrade():
+            op.drop_table("notes")
+    '''))
     store = RunStore.from_url(store_url)
     try:
-        for expected in ([new], []):
+        for expected in (["9999"], []):
             with store.engine.connect() as conn, conn.begin():
-                assert migrate(conn, steps) == expected
-        assert calls == [new]
+                assert migrate(conn, script_location=scripts) == expected
         with store.engine.connect() as conn:
-            assert applied_versions(conn) == shipped + [new]
-            # The released code does not know the new version: opening must refuse, not guess.
+            assert current_revision(conn) == "9999" and inspect(conn).has_table("notes")
+        # The released code does not know the new revision: opening must refuse, not guess.
         with pytest.raises(RuntimeError, match="newer release"):
             RunStore.from_url(store_url)
     finally:
         store.close()
 
 
-def test_migration_versions_must_increase(store_url: str):
-    store = RunStore.from_url(store_url)
+def _legacy_database(url: str) -> None:
+    """A run store as the hand-written migrations left it: their three steps' tables, recorded in
+    ``schema_migrations``, no ``alembic_version`` (the revisions 0001-0003 are those steps verbatim)."""
+    store = RunStore.from_url(url)
     try:
-        with store.engine.connect() as conn, conn.begin(), pytest.raises(ValueError, match="increasing"):
-            migrate(conn, (Migration(2, "b", lambda c: None), Migration(1, "a", lambda c: None)))
+        with store.engine.begin() as conn:
+            conn.execute(text("DROP TABLE alembic_version"))
+            conn.execute(text("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                              "description VARCHAR(200) NOT NULL, applied_at TIMESTAMP NOT NULL)"))
+            conn.execute(text("INSERT INTO schema_migrations VALUES (1, 'runs and predictions tables', "
+                              "'2025-11-10 00:00:00'), (2, 'live tables', '2025-11-10 00:00:00'), "
+                              "(3, 'sites of runs, API keys, audit log', '2025-11-10 00:00:00')"))
+        store.save_run("old-run", request={"a": 1}, result={"b": 2}, model_version="v1", timings={})
+        store.append_predictions(log_rows(5, run_id="old-run"))
     finally:
         store.close()
+
+
+def test_a_database_of_the_hand_written_migrations_is_upgraded_without_losing_rows(store_url: str):
+    _legacy_database(store_url)
+    store = RunStore.from_url(store_url)  # stamps 0003 (the last legacy step), then upgrades
+    try:
+        assert _revision(store) == head_revision()
+        assert store.get_run("old-run")["result"] == {"b": 2}
+        assert store.count_predictions("old-run") == 5
+    finally:
+        store.close()
+
+
+def test_the_sqlite_file_the_previous_release_wrote_opens_with_its_rows(tmp_path: Path):
+    """tests/api/data/runstore_before_alembic.sqlite was written by the run store before Alembic
+    (3 runs, 4 prediction rows, schema_migrations 1-2)."""
+    path = Path(shutil.copy(LEGACY_SQLITE, tmp_path / "runs.sqlite3"))
+    store = RunStore.from_url(f"sqlite:///{path}")
+    try:
+        assert _revision(store) == head_revision()
+        assert [r["run_id"] for r in store.recent_runs(10)] == ["legacy-run-2", "legacy-run-1", "legacy-run-0"]
+        assert store.get_run("legacy-run-1")["timings"] == {"total": 1.5}
+        assert store.count_predictions("legacy-run-0") == 4
+        with store.engine.connect() as conn:
+            assert legacy_versions(conn) == [1, 2]  # the old record is kept
+    finally:
+        store.close()
+
+
+def test_an_unknown_legacy_step_is_refused():
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO schema_migrations VALUES (1), (2), (3), (4)"))
+        with pytest.raises(RuntimeError, match="newer release"):
+            migrate(conn)
 
 
 # --- URLs and SQLite settings --------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import pytest
 from simulator import dask_executor as dx
 from simulator.executor import InlineExecutor, LocalPoolExecutor
 from simulator.model import NoiseTables
+from simulator.engine import simulation_defaults
+from simulator.request import parse_request
 from simulator.scenario import SpecError
 from tests.simulator.test_executor import _tasks
 from training.settings import Settings
@@ -111,10 +113,8 @@ def test_the_api_sends_only_grids_above_its_local_limit_to_a_configured_cluster(
     body = {"fixed_conditions": {"weatherCondition": "Cerah", "roadCondition": "GOOD", "shift": "SHIFT_1"},
             "decision_variables": {"alokasi_truk": list(range(1, 21)), "jumlah_excavator": [1, 2]},
             "simulation": {"replications": 30}}
-    assert dx.requested_simulations(body, configured) == 20 * 2 * 30
+    assert dx.requested_simulations(parse_request(body, defaults=simulation_defaults(configured))) == 20 * 2 * 30
     assert dx.cluster_settings(configured).sim_max_grid_simulations == 50_000
-    with pytest.raises(SpecError):
-        dx.requested_simulations({"fixed_conditions": {}}, configured)
 
 
 def test_a_request_above_the_local_limit_runs_on_the_cluster_as_the_api_would(cluster, trained_mine):
@@ -127,14 +127,15 @@ def test_a_request_above_the_local_limit_runs_on_the_cluster_as_the_api_would(cl
             "decision_variables": {"alokasi_truk": [2, 3], "jumlah_excavator": [1, 2]},
             "simulation": {"duration_hours": 2, "replications": 3, "seed": 5}}
     kwargs = dict(bundle=trained_mine.bundle, fleet=trained_mine.fleet)
+    spec = parse_request(body, defaults=simulation_defaults(settings))
     with pytest.raises(SpecError, match="exceeds the limit of 10"):
-        run_request(body, executor=InlineExecutor(), settings=settings, **kwargs)
-    executor = dx.executor_for(settings, dx.requested_simulations(body, settings))
+        run_request(spec, executor=InlineExecutor(), settings=settings, **kwargs)
+    executor = dx.executor_for(settings, dx.requested_simulations(spec))
     assert isinstance(executor, dx.DaskExecutor)
     try:
-        remote = run_request(body, executor=executor, settings=dx.cluster_settings(settings), **kwargs)
+        remote = run_request(spec, executor=executor, settings=dx.cluster_settings(settings), **kwargs)
     finally:
         executor.close()
-    local = run_request(body, executor=InlineExecutor(), settings=dx.cluster_settings(settings), **kwargs)
+    local = run_request(spec, executor=InlineExecutor(), settings=dx.cluster_settings(settings), **kwargs)
     assert remote.simulations == 12 and remote.results == local.results
     assert [s.scenario_key for s in remote.ranked] == [s.scenario_key for s in local.ranked]

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.engine import run_request
+from simulator.engine import run_request, simulation_defaults
+from simulator.request import parse_request
 from simulator.executor import InlineExecutor, LocalPoolExecutor
 from simulator.fleet import roster_operators, select_trucks, shift_start, vessel_target
 from simulator.scenario import SpecError
@@ -39,7 +40,8 @@ def settings() -> Settings:
 
 
 def _run(body, bundle, fleet, settings, executor=None, **kw):
-    return run_request(body, bundle=bundle, fleet=fleet, executor=executor or InlineExecutor(), settings=settings,
+    spec = parse_request(body, defaults=simulation_defaults(settings))
+    return run_request(spec, bundle=bundle, fleet=fleet, executor=executor or InlineExecutor(), settings=settings,
                        now=NOW, **kw)
 
 
@@ -199,7 +201,7 @@ def test_trained_champion_on_the_synthetic_mine(trained_mine, settings):
     body["decision_variables"] = {"alokasi_truk": [5, 10, 15], "jumlah_excavator": [1, 3]}
     body["fixed_conditions"]["target_schedule_id"] = schedule["id"]
     body["simulation"] = {"replications": 8, "seed": 1}
-    run = run_request(body, bundle=trained_mine.bundle, fleet=trained_mine.fleet, executor=InlineExecutor(),
+    run = run_request(parse_request(body, defaults=simulation_defaults(settings)), bundle=trained_mine.bundle, fleet=trained_mine.fleet, executor=InlineExecutor(),
                       settings=settings, sailing_schedules=export.sailing_schedules, vessels=export.vessels)
     assert run.model_version == trained_mine.version
     assert run.vessel is not None and run.vessel.planned_t == float(schedule["plannedQuantity"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -135,3 +136,34 @@ def test_draws_shared_across_a_requests_scenarios_change_no_number():
     other = dataclasses.replace(full, phase_noise=(PhaseNoise("exponential"),) * 4)
     assert model.run_replications(other, params, 5, range(2)) == [model.run_replication(other, params, r, 5)
                                                                   for r in range(2)]
+
+
+def test_shared_draws_are_safe_from_several_threads(monkeypatch):
+    # A Dask worker runs scenarios on several threads of one process: with a tiny cache every insert
+    # evicts, so unguarded threads scanning and popping the cache at once raised "OrderedDict mutated
+    # during iteration". Each thread must still get exactly its own draws.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    full, params = random_scenario(rng, 200)
+    full = full.subset(20, 4, "th") if full.trucks >= 20 else full
+    values = full.trucks * model.prepare(full, params).cycles_per_block * model._PER_CYCLE
+    monkeypatch.setattr(model, "DRAW_CACHE_VALUES", 40 * values)  # a long cache that keeps evicting
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    model._DRAW_CACHE.clear()
+    jobs = [(t, e, r) for t in range(full.trucks, 0, -1) for e in range(full.excavators, 0, -1) for r in range(60)]
+
+    def one(job):
+        t, e, r = job
+        scenario = full.subset(t, e, f"th-{t}x{e}")
+        prep = model.prepare(scenario, params)
+        shared = model.shared_draws(scenario, params, prep, r, 3)
+        fresh = model.draw(scenario, params, prep, r, 3)
+        return shared.trucks[:t] == fresh.trucks and shared.excavator_failures[:e] == fresh.excavator_failures
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert all(pool.map(one, jobs))
+    finally:
+        sys.setswitchinterval(interval)

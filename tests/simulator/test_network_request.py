@@ -8,7 +8,8 @@ import pytest
 
 from simulator.engine import run_request
 from simulator.executor import InlineExecutor
-from simulator.scenario import SpecError, parse_request
+from simulator.request import parse_request
+from simulator.scenario import SpecError
 from tests.paths import CONTRACTS
 from training.settings import Settings
 
@@ -34,7 +35,7 @@ def _body(**decisions):
 
 def test_fixed_and_dynamic_dispatch_are_ranked_together_with_cis_and_the_new_kpis(reference_fleet, fake_bundle):
     body = _body(dispatch=["fixed", "shortest_travel_wait"])
-    result = run_request(body, bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(),
+    result = run_request(parse_request(body), bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(),
                          settings=Settings())
     keys = {s.scenario_key for s in result.summaries}
     assert keys == {"T4-E2", "T4-E2/shortest_travel_wait", "T4-E3", "T4-E3/shortest_travel_wait",
@@ -55,8 +56,8 @@ def test_fixed_and_dynamic_dispatch_are_ranked_together_with_cis_and_the_new_kpi
 
 def test_the_same_network_request_gives_the_same_numbers(reference_fleet, fake_bundle):
     body = _body(dispatch=["shortest_queue"])
-    a = run_request(body, bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=Settings())
-    b = run_request(body, bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=Settings())
+    a = run_request(parse_request(body), bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=Settings())
+    b = run_request(parse_request(body), bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=Settings())
     assert a.results == b.results
 
 
@@ -80,7 +81,7 @@ def test_unknown_nodes_are_refused_by_the_engine(reference_fleet, fake_bundle):
     body = _body()
     body["network"]["destinations"][0]["node"] = "Nowhere"
     with pytest.raises(SpecError, match="network.destinations"):
-        run_request(body, bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=Settings())
+        run_request(parse_request(body), bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=Settings())
 
 
 def test_the_legacy_body_still_runs_the_one_road_model():

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from simulator.economics import FinancialParams
-from simulator.scenario import (SimulationParams, SpecError, parse_request, parse_start,
+from simulator.request import parse_request
+from simulator.scenario import (SimulationParams, SpecError, parse_start,
                                 scenario_key)
 from tests import paths
 
@@ -100,8 +101,8 @@ def _error(mutate) -> SpecError:
     (lambda b: b["fixed_conditions"].__setitem__("target_road_id", 12), "fixed_conditions.target_road_id", "string"),
     (lambda b: b["fixed_conditions"].__setitem__("simulation_start_date", "10/11/2025"),
      "fixed_conditions.simulation_start_date", "ISO-8601"),
-    (lambda b: b["financial_params"].__setitem__("HargaSolar", -1), "financial_params", "HargaSolar"),
-    (lambda b: b["financial_params"].__setitem__("Bonus", 1), "financial_params", "unknown"),
+    (lambda b: b["financial_params"].__setitem__("HargaSolar", -1), "financial_params.HargaSolar", ">= 0, got -1"),
+    (lambda b: b["financial_params"].__setitem__("Bonus", 1), "financial_params.Bonus", "unknown key"),
     (lambda b: b["simulation"].__setitem__("replications", 0), "simulation.replications", "integer in [1"),
     (lambda b: b["simulation"].__setitem__("duration_hours", 0), "simulation.duration_hours", "(0, 168]"),
     (lambda b: b["simulation"].__setitem__("seed", -3), "simulation.seed", "non-negative"),
@@ -131,3 +132,43 @@ def test_body_must_be_an_object():
 ])
 def test_start_dates_become_utc(text, expected):
     assert parse_start(text, "x") == expected
+
+
+def test_unknown_fields_of_the_prototype_sections_are_warnings_with_the_closest_name():
+    from simulator.request import parse_body
+
+    body = _contract("legacy-top3-request.json")
+    body["fixed_conditions"]["weatherConditon"] = "Hujan Lebat"
+    body["decision_variables"]["alokasi_trukk"] = [3]
+    body["jumlah_excavatorr"] = [1]
+    body["comment"] = "from the dashboard"
+    request = parse_body(body)
+    assert request.warnings() == [
+        "jumlah_excavatorr ignored: unknown field; did you mean decision_variables.jumlah_excavator?",
+        "comment ignored: unknown field",
+        "fixed_conditions.weatherConditon ignored: unknown field; did you mean weatherCondition?",
+        "decision_variables.alokasi_trukk ignored: unknown field; did you mean alokasi_truk?",
+    ]
+    spec = request.to_spec()  # the typos change nothing: the sent weather and counts are used
+    assert spec == parse_request(_contract("legacy-top3-request.json"))
+
+
+@pytest.mark.parametrize("section", ["financial_params", "simulation"])
+def test_unknown_fields_of_the_new_sections_are_refused_naming_the_path(section):
+    body = _contract("ref-a.json")
+    body[section]["HargaSolarr" if section == "financial_params" else "replicatons"] = 1
+    with pytest.raises(SpecError) as err:
+        parse_request(body)
+    assert err.value.field.startswith(f"{section}.")
+    assert "unknown key; accepted:" in str(err.value) and "did you mean" in str(err.value)
+
+
+def test_equal_requests_have_one_normalized_key():
+    a = _contract("legacy-top3-request.json")
+    b = _contract("legacy-top3-request.json")
+    b["fixed_conditions"]["weatherCondition"] = "HUJAN_RINGAN"  # another spelling of the same weather
+    b["decision_variables"]["alokasi_truk"] = [10, 5, 5]  # another order, a duplicate
+    b["financial_params"] = {"HargaSolar": 15000}  # the default, written out
+    assert parse_request(a).normalized_key() == parse_request(b).normalized_key()
+    b["simulation"] = {"seed": 43}
+    assert parse_request(a).normalized_key() != parse_request(b).normalized_key()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.engine import run_request, site_dump_bays
+from simulator.engine import run_request, simulation_defaults, site_dump_bays
+from simulator.request import parse_request
 from simulator.executor import InlineExecutor
 from simulator.model import DEFAULT_DUMP_BAYS, ModelParams, run_replication, trace_replication
 from training.settings import Settings
@@ -30,7 +31,9 @@ def _body(**simulation) -> dict:
 
 
 def _run(bundle, fleet, body):
-    return run_request(body, bundle=bundle, fleet=fleet, executor=InlineExecutor(), settings=Settings(_env_file=None),
+    settings = Settings(_env_file=None)
+    return run_request(parse_request(body, defaults=simulation_defaults(settings)), bundle=bundle, fleet=fleet,
+                       executor=InlineExecutor(), settings=settings,
                        now=NOW)
 
 
