@@ -15,8 +15,6 @@ processes) never tear or lose a row.
 """
 from __future__ import annotations
 
-import sqlite3
-import time
 
 import csv
 import dataclasses
@@ -33,15 +31,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import MetaData, Table, create_engine, desc, event, func, insert, select
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from api.migrations import migrate
+from live.db import SQLITE_BUSY_TIMEOUT_S, database_url, sqlite_pragmas
 from training.features import CATEGORICAL_FEATURES, PREDICTION_LOG_COLUMNS
 
-#: How long a SQLite writer waits for another writer's lock before "database is locked" (s).
-SQLITE_BUSY_TIMEOUT_S = 30.0
 #: Rows per INSERT round trip when appending predictions (bounds statement size and memory).
 INSERT_CHUNK_ROWS = 5_000
 #: Execution option that makes the next SQLite transaction take the write lock at BEGIN.
@@ -62,37 +59,9 @@ class RunExistsError(ValueError):
 
 # --- URLs and engines --------------------------------------------------------------------------------
 
-def normalise_url(url: str) -> URL:
-    """SQLAlchemy URL; ``postgres://`` / ``postgresql://`` get the psycopg 3 driver."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgres", "postgresql"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
-                         "use sqlite:///path or postgresql://user@host/db")
-    return parsed
-
-
-#: Pause between attempts to switch a new SQLite file to WAL while another process holds it, s.
-WAL_RETRY_PAUSE_S = 0.05
-
-
-def _set_wal(cur) -> None:  # noqa: ANN001
-    """Switch to WAL mode, retrying while another process holds the file.
-
-    Changing the journal mode needs an exclusive lock, and SQLite may answer "database is locked"
-    at once instead of waiting through the busy timeout (seen with two processes opening a new
-    database together), so the wait happens here, bounded by the same busy timeout.
-    """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
-    while True:
-        try:
-            cur.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(WAL_RETRY_PAUSE_S)
+#: SQLAlchemy URL of a database URL (``postgresql://`` gets the psycopg 3 driver; one rule with the
+#: live worker, which writes to the same database).
+normalise_url = database_url
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -109,10 +78,7 @@ def _sqlite_engine(url: URL) -> Engine:
     def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (pysqlite's own is deferred)
         cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        if not memory:
-            _set_wal(cur)
-            cur.execute("PRAGMA synchronous = NORMAL")  # durable across app crashes in WAL mode
+        sqlite_pragmas(cur, file=not memory)
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -32,7 +32,13 @@ def database_url(url: str) -> URL:
     return parsed
 
 
-def _wal(cur) -> None:  # noqa: ANN001
+def set_wal(cur) -> None:  # noqa: ANN001
+    """Switch a SQLite connection to WAL mode, retrying while another process holds the file.
+
+    Changing the journal mode needs an exclusive lock, and SQLite may answer "database is locked"
+    at once instead of waiting through the busy timeout (seen with two processes opening a new
+    database together), so the wait happens here, bounded by the same busy timeout.
+    """
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
     while True:
         try:
@@ -42,6 +48,15 @@ def _wal(cur) -> None:  # noqa: ANN001
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(WAL_RETRY_PAUSE_S)
+
+
+def sqlite_pragmas(cur, *, file: bool = True) -> None:  # noqa: ANN001
+    """What every SQLite connection of the run store's database sets: the busy timeout, and for a
+    file (not ``:memory:``) WAL mode with synchronous=NORMAL (durable across app crashes in WAL)."""
+    cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    if file:
+        set_wal(cur)
+        cur.execute("PRAGMA synchronous = NORMAL")
 
 
 def open_engine(url: str) -> Engine:
@@ -54,9 +69,7 @@ def open_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
             cur = dbapi_conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-            _wal(cur)
-            cur.execute("PRAGMA synchronous = NORMAL")
+            sqlite_pragmas(cur)
             cur.close()
     else:
         engine = create_engine(parsed, pool_pre_ping=True)
