@@ -39,6 +39,7 @@ today's model. What the network adds:
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -165,6 +166,7 @@ class _Prepared:
     p_delay: list
     point_load: list       # [truck][point] mean load minutes at the point
     point_back: list       # [truck][dest][point] mean empty minutes from dest to point
+    return_ratio: list     # [dest][from point][to point] (``NetworkInputs.return_ratio``)
     homes: tuple
     simple_haul: list      # [point][dest] True: the route has no single-lane leg (one timeout)
     simple_back: list      # [dest][point]
@@ -204,7 +206,7 @@ def prepare(inputs: NetworkInputs, params: ModelParams) -> _Prepared:
     return _Prepared(load=inputs.load_min.tolist(), payload=inputs.payload_t.tolist(), haul=haul.tolist(),
                      dump=inputs.dump_min.tolist(), back=inputs.return_min.tolist(), fuel=inputs.fuel_l.tolist(),
                      p_delay=inputs.delay_probability.tolist(), point_load=point_load.tolist(),
-                     point_back=point_back.tolist(), homes=homes,
+                     point_back=point_back.tolist(), return_ratio=inputs.return_ratio.tolist(), homes=homes,
                      simple_haul=[[all(lane < 0 for _, lane in legs) for legs in row] for row in inputs.haul_legs],
                      simple_back=[[all(lane < 0 for _, lane in legs) for legs in row] for row in inputs.return_legs],
                      cycles_per_block=k, det_draws=det,
@@ -230,10 +232,27 @@ class _Mine:
         t = inputs.trucks
         self.bays = [None if b is None or b >= t else [0.0] * b for b in inputs.bays]
         self.lane_exit = [-math.inf] * inputs.lanes
-        self.loads: list[list] = [[] for _ in range(e)]  # per excavator (start, end) of loads assigned
+        # The dispatcher's view of each point, brought up to a decision's minute when one is taken: the
+        # loads assigned there not yet started by then (a heap of (start, assignment, excavator's place
+        # at the point, end)) and, per excavator at the point, the end of its latest load started.
+        self.local = [0] * e
+        for exc in self.point_excavators:
+            for k, j in enumerate(exc):
+                self.local[j] = k
+        self.pending: list[list[tuple]] = [[] for _ in range(n_points)]
+        self.started_end = [[-math.inf] * len(exc) for exc in self.point_excavators]
+        self.point_spans = [[(k, self.spans[j]) for k, j in enumerate(exc) if j in self.spans]
+                            for exc in self.point_excavators]
+        self.dispatch_points = [p for p in range(n_points) if self.point_excavators[p]]
         self.en_route: list[list[float]] = [[] for _ in range(n_points)]  # expected arrivals
         self.sent_t = [0.0] * n_dest              # tonnes dispatched per destination
         self.rule = dispatch_rules.rule(inputs.dispatch)
+        self.any_closure = any(inputs.closures_min)
+        # Per point, each destination's share of the point's allowed destinations' shares.
+        self.share_of_allowed = []
+        for allowed in inputs.allowed:
+            total = sum(inputs.shares[d] for d in allowed) or 1.0
+            self.share_of_allowed.append({d: inputs.shares[d] / total for d in allowed})
         self.headway = inputs.headway_min
         self.prep = prep
 
@@ -258,37 +277,31 @@ class _Mine:
         sees it at ``now`` (its working loaders' loads in progress, trucks queued, loading and sent)."""
         prep = self.prep
         point_load, point_back = prep.point_load[i], prep.point_back[i][d]
-        spans, loads_of, projected_wait = self.spans, self.loads, dispatch_rules.projected_wait
+        option, pop = dispatch_rules.LoaderOption, heapq.heappop
         options = []
-        for p in range(self.inputs.points):
-            mean_load = point_load[p]
-            if mean_load == math.inf:
-                continue
+        for p in self.dispatch_points:
             travel = point_back[p]
             arrive = now + travel
-            free_at = []
-            queued = loading = 0
-            for j in self.point_excavators[p]:
-                q = loads_of[j]
-                while len(q) > 1 and q[1][0] <= now:  # keep the latest load started by now
-                    del q[0]
-                busy_until = now
-                for start, end in q:
-                    if start > now:
-                        queued += 1
-                    elif end > now:
-                        loading += 1
-                        busy_until = end
-                if not (j in spans and any(a <= now < b for a, b in spans[j])):  # working (not in an outage)
-                    free_at.append(busy_until)
+            pending, started_end = self.pending[p], self.started_end[p]
+            while pending and pending[0][0] <= now:  # loads started since the last look
+                load = pop(pending)
+                started_end[load[2]] = load[3]
+            queued = len(pending)
+            busy = [x if x > now else now for x in started_end]  # each loader's load in progress ends
+            loading = len(busy) - busy.count(now)
+            spans = self.point_spans[p]
+            if spans:  # loaders in an outage are not working
+                down = {k for k, s in spans if any(a <= now < b for a, b in s)}
+                if down:
+                    busy = [x for k, x in enumerate(busy) if k not in down]
             en_route = self.en_route[p]  # sorted
-            before = en_route[:bisect.bisect_right(en_route, arrive)]
-            if not queued and not before:  # projected_wait's answer without its loops
-                wait = (max(min(free_at), now) - arrive if free_at else math.inf)
-                wait = wait if wait > 0.0 else 0.0
-            else:
-                wait = projected_wait(now, arrive, free_at, queued, before, mean_load)
-            options.append(dispatch_rules.LoaderOption(p, travel, queued + loading + len(before), len(free_at), wait))
+            k = bisect.bisect_right(en_route, arrive) if en_route else 0
+            if not queued and not k:  # projected_wait's answer without its loops
+                wait = (max(min(busy), now) - arrive if busy else math.inf)
+                options.append(option(p, travel, loading, len(busy), wait if wait > 0.0 else 0.0))
+            else:  # worked out if the rule reads it
+                options.append(option(p, travel, queued + loading + k, len(busy),
+                                      projection=(now, arrive, busy, queued, en_route[:k], point_load[p])))
         return self.rule.choose(i, home, options) if options else home
 
     def choose_destination(self, p: int, now: float) -> int:
@@ -296,12 +309,22 @@ class _Mine:
         allowed = self.inputs.allowed[p]
         if len(allowed) == 1:
             return allowed[0]
-        closures = self.inputs.closures_min
-        open_ = [d for d in allowed if not any(a <= now < b for a, b in closures[d])] or list(allowed)
-        shares = self.inputs.shares
-        total_share = sum(shares[d] for d in allowed) or 1.0
-        sent = sum(self.sent_t[d] for d in allowed)
-        return max(open_, key=lambda d: (shares[d] / total_share * sent - self.sent_t[d], shares[d], -d))
+        sent_t = self.sent_t
+        sent = 0.0
+        for d in allowed:
+            sent += sent_t[d]
+        if self.any_closure:
+            closures = self.inputs.closures_min
+            open_ = [d for d in allowed if not any(a <= now < b for a, b in closures[d])] or allowed
+        else:
+            open_ = allowed
+        shares, fraction = self.inputs.shares, self.share_of_allowed[p]
+        best = best_key = None
+        for d in open_:  # the largest (shortfall, share, -index): max()'s answer without its key calls
+            key = (fraction[d] * sent - sent_t[d], shares[d], -d)
+            if best_key is None or key > best_key:
+                best, best_key = d, key
+        return best
 
     def dump_start(self, d: int, arrival: float, dump_min: float) -> float:
         """When truck arriving at ``arrival`` starts tipping at ``d`` (bays FIFO, then closures)."""
@@ -356,12 +379,13 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
     """
     inputs, prep, shift = mine.inputs, mine.prep, mine.shift
     timeout = env.timeout
+    heappush = heapq.heappush
     load, pay, haul, dmp, back, fuel, pdel = (prep.load[i], prep.payload[i], prep.haul[i], prep.dump[i],
                                               prep.back[i], prep.fuel[i], prep.p_delay[i])
-    haul_legs, return_legs, ratio = inputs.haul_legs, inputs.return_legs, inputs.return_ratio
+    haul_legs, return_legs, ratio = inputs.haul_legs, inputs.return_legs, prep.return_ratio
     simple_haul, simple_back = prep.simple_haul, prep.simple_back
     bays = mine.bays
-    free_at, order, loads_of = mine.free_at, mine.order, mine.loads
+    free_at, order, pending, local = mine.free_at, mine.order, mine.pending, mine.local
     dynamic = mine.rule.dynamic
     d_list = draws.trucks[i]
     ttf, ttr = draws.truck_ttf[i], draws.truck_ttr[i]
@@ -409,12 +433,12 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
         if t1 + lt + stop + h + dump + ret > shift:  # the drawn cycle would not end in the shift: stop
             free_at[e] = t1                          # and hand the excavator on at once
             if dynamic:  # it stands in the queue until then, as the dispatcher sees it
-                loads_of[e].append((t1, t1))
+                heappush(pending[p], (t1, mine.released, local[e], t1))
             break
         loaded = t1 + lt
         free_at[e] = loaded
         if dynamic:
-            loads_of[e].append((t1, loaded))
+            heappush(pending[p], (t1, mine.released, local[e], loaded))
         x = pay[e] + pr
         x = x if x > 0.0 else 0.0
         mine.sent_t[d] += x
