@@ -109,20 +109,24 @@ class ShortestTravelPlusWait:
     dynamic: ClassVar[bool] = True
 
     def choose(self, truck: int, home: int, options: Sequence[LoaderOption]) -> int:
-        usable = [o for o in options if o.loaders] or list(options)
+        usable = [o for o in options if o.loaders] or options
+        if len(usable) == 1:
+            return usable[0].index
         # Nearest first: travel + wait >= travel, so a point whose travel alone is clearly above the
         # best sum found cannot be chosen, nor can any further one; their waits are not worked out.
         best = math.inf
-        seen = set()
+        values = {}
         for o in sorted(usable, key=_travel):
-            if o.travel_min > best + _CLEARLY_BELOW_MIN:
+            travel = o.travel_min
+            if travel > best + _CLEARLY_BELOW_MIN:
                 break
-            value = o.travel_min + o.expected_wait_min
+            value = values[o.index] = travel + o.expected_wait_min
             if value < best:
                 best = value
-            seen.add(o.index)
-        usable = [o for o in usable if o.index in seen]
-        return smallest(usable, [o.travel_min + o.expected_wait_min for o in usable], lambda o: o.index != home).index
+        if len(values) == 1:
+            return next(iter(values))
+        usable = [o for o in usable if o.index in values]
+        return smallest(usable, [values[o.index] for o in usable], lambda o: o.index != home).index
 
 
 def _travel(option: LoaderOption) -> float:

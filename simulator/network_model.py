@@ -1,5 +1,5 @@
-"""The SimPy model of one shift on a haul network: several loading points and destinations, dispatch
-rules, dump bays with closures, and bunching on single-lane roads.
+"""The discrete-event model of one shift on a haul network: several loading points and destinations,
+dispatch rules, dump bays with closures, and bunching on single-lane roads.
 
 ``run_replication(inputs, params, replication, seed) -> ReplicationResult`` is pure, like
 ``simulator.model`` whose pieces it reuses: the replication's random numbers (``model.draw``: the same
@@ -9,10 +9,12 @@ today's model. What the network adds:
 
 * Loading points: each serves its excavators FIFO analytically, as ``model`` does for its one pool (the
   Kiefer-Wolfowitz recursion with the excavators' outages drawn ahead): a truck arriving at a point
-  takes the excavator that frees first and its destination at once, so loading costs no SimPy event.
-  SimPy wakes a truck only where it reads or changes what other trucks see: at its arrival at a point,
+  takes the excavator that frees first and its destination at once, so loading costs no event.
+  A truck is woken only where it reads or changes what other trucks see: at its arrival at a point,
   at a single-lane entry, at a dump with a queue, and (dynamic rules) when it leaves the dump; in
-  between it keeps its own clock, the floats a leg-by-leg clock gives (``model.exact_delay``). This
+  between it keeps its own clock, the floats a leg-by-leg clock gives. Its process is a SimPy-style
+  generator that yields the minute of its next wake-up; :func:`run_wakeups` orders them in SimPy's
+  order with a heap (:func:`run_on_simpy` runs them on SimPy, with the same results). This
   replaced one ``simpy.Store`` per point (kept in ``tests/simulator/reference_network_model.py``): with
   one destination per point the results are bit-identical on randomized networks, whatever the rule,
   bays, closures, lanes and breakdowns (``test_network_equivalence.py``); with several, the destination
@@ -41,7 +43,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -343,10 +345,11 @@ class _Mine:
         return start
 
 
-def _drive(env, mine: _Mine, legs, minutes: float, clock: float, lost: list):
-    """Drive a route of ``minutes`` split over ``legs`` from minute ``clock``; returns the arrival
-    minute. Only a single-lane leg's entry is an event (the lane's order is the order of entries);
-    free legs are added to the truck's clock as the leg-by-leg timeouts summed them."""
+def _drive(mine: _Mine, legs, minutes: float, clock: float, at: float, lost: list):
+    """Drive a route of ``minutes`` split over ``legs`` from minute ``clock`` (``at``: the minute the truck
+    was last woken); returns the arrival minute and ``at``. Only a single-lane leg's entry is a wake-up
+    (the lane's order is the order of entries); free legs are added to the truck's clock as the
+    leg-by-leg timeouts summed them."""
     pending = 0.0
     for share, lane in legs:
         if lane < 0:
@@ -355,8 +358,8 @@ def _drive(env, mine: _Mine, legs, minutes: float, clock: float, lost: list):
         if pending:
             clock = clock + pending
             pending = 0.0
-        if clock != env.now:  # (else the truck is at the lane already, in this very event)
-            yield env.timeout(exact_delay(env.now, clock))
+        if clock != at:  # (else the truck is at the lane already, in this very wake-up)
+            at = yield clock
         entry = clock
         leave = entry + share * minutes
         behind = mine.lane_exit[lane] + mine.headway
@@ -367,18 +370,18 @@ def _drive(env, mine: _Mine, legs, minutes: float, clock: float, lost: list):
         clock = entry + (leave - entry)
     if pending:
         clock = clock + pending
-    return clock
+    return clock, at
 
 
-def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
+def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
     """One truck's shift (see the module docstring); totals into ``out[i]``.
 
-    The truck keeps its own clock; SimPy wakes it only where it reads or changes what other trucks see:
+    The truck keeps its own clock; it is woken only where it reads or changes what other trucks see:
     at its arrival at a loading point (it takes a loader and a destination), at a single-lane entry, at
-    a dump with a queue, and (dynamic rules) when it leaves the dump.
+    a dump with a queue, and (dynamic rules) when it leaves the dump. It yields the minute of its next
+    wake-up and is sent that minute back (:func:`run_wakeups`).
     """
     inputs, prep, shift = mine.inputs, mine.prep, mine.shift
-    timeout = env.timeout
     heappush = heapq.heappush
     load, pay, haul, dmp, back, fuel, pdel = (prep.load[i], prep.payload[i], prep.haul[i], prep.dump[i],
                                               prep.back[i], prep.fuel[i], prep.p_delay[i])
@@ -397,10 +400,10 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
     loads = delays = breakdowns = 0
     q_load = q_dump = busy = loading = payload = fuel_total = delay_min = cycle_sum = p_sum = downtime = 0.0
     by_dest = [0.0] * len(inputs.bays)
-    clock = 0.0
+    clock = at = 0.0  # the truck's clock; the minute it was last woken
     if dispatch_at:
         clock = dispatch_at
-        yield timeout(dispatch_at)
+        at = yield dispatch_at
     while True:
         now = clock
         if now >= next_fail:
@@ -408,7 +411,7 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             breakdowns += 1
             downtime += repair if now + repair < shift else max(shift - now, 0.0)
             now = clock = now + repair
-            yield timeout(exact_delay(env.now, clock))
+            at = yield clock
             n_fail += 1
             next_fail = now + ttf[n_fail] if n_fail < len(ttf) else math.inf
         if now >= shift:
@@ -452,14 +455,14 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             t2 = loaded + (stop + h)
         else:
             t2 = loaded + stop if stop else loaded
-            t2 = yield from _drive(env, mine, haul_legs[p][d], h, t2, lost)
+            t2, at = yield from _drive(mine, haul_legs[p][d], h, t2, at, lost)
         if bays[d] is not None:  # a dump queue: bays are taken in the order trucks arrive
-            yield timeout(exact_delay(env.now, t2))
+            at = yield t2
         start = mine.dump_start(d, t2, dump)
         q_dump += start - t2
         if dynamic:
             left = t2 + (start - t2 + dump)
-            yield timeout(exact_delay(env.now, left))
+            at = yield left
             nxt = mine.choose_point(i, d, home, left)
         else:
             nxt = p
@@ -470,13 +473,13 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             if simple_back[d][nxt]:
                 end = arrive
             else:
-                end = yield from _drive(env, mine, return_legs[d][nxt], ret, left, lost)
+                end, at = yield from _drive(mine, return_legs[d][nxt], ret, left, at, lost)
         elif simple_back[d][nxt]:
             end = t2 + (start - t2 + dump + ret)
         else:
             left = t2 + (start - t2 + dump)
-            end = yield from _drive(env, mine, return_legs[d][nxt], ret, left, lost)
-        yield timeout(exact_delay(env.now, end))  # arrival at the loading point
+            end, at = yield from _drive(mine, return_legs[d][nxt], ret, left, at, lost)
+        at = yield end  # arrival at the loading point
         if dynamic:
             mine.en_route[nxt].remove(arrive)
         q_load += t1 - now
@@ -495,11 +498,59 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
               p_sum, breakdowns, downtime, by_dest)
 
 
-def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: int = 0,
-             prepared: _Prepared | None = None) -> ReplicationResult:
-    """Run the SimPy shift on given draws (``model.draw``'s layout)."""
-    prep = prepared or prepare(inputs, params)
+def run_wakeups(processes: Sequence[Generator[float, float, None]]) -> None:
+    """Run processes that each yield the minute they next need waking (and are sent it back) to their
+    end, in SimPy's order: by minute, then in the order the wake-ups were asked for (a ``Timeout``'s
+    event id), the processes started in creation order at minute 0 (its ``Initialize`` events).
+
+    The trucks' queues, bays and lanes are served analytically, so the scheduler only orders wake-ups;
+    a heap of (minute, request number, process) does that for about a third of what a SimPy
+    ``Environment`` spends per timeout (event objects, callbacks; ``benchmarks/bench_network.py``), with
+    the very same order: :func:`run_on_simpy` runs the same processes on SimPy, and the two give
+    bit-identical shifts (``tests/simulator/test_network_equivalence.py``).
+    """
+    heap = []
+    asked = 0
+    for process in processes:
+        try:
+            heap.append((next(process), asked, process))
+        except StopIteration:
+            continue
+        asked += 1
+    heapq.heapify(heap)
+    replace, pop = heapq.heapreplace, heapq.heappop
+    while heap:
+        when, _, process = heap[0]
+        try:
+            replace(heap, (process.send(when), asked, process))
+        except StopIteration:
+            pop(heap)
+            continue
+        asked += 1
+
+
+def run_on_simpy(processes: Sequence[Generator[float, float, None]]) -> None:
+    """:func:`run_wakeups` on a SimPy environment: each wake-up an ``env.timeout`` (``exact_delay``)."""
     env = simpy.Environment()
+
+    def wrap(process):
+        try:
+            when = next(process)
+            while True:
+                yield env.timeout(exact_delay(env.now, when))
+                when = process.send(when)
+        except StopIteration:
+            return
+
+    for process in processes:
+        env.process(wrap(process))
+    env.run()
+
+
+def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: int = 0,
+             prepared: _Prepared | None = None, runner=run_wakeups) -> ReplicationResult:
+    """Run the shift on given draws (``model.draw``'s layout); ``runner`` orders the trucks' wake-ups."""
+    prep = prepared or prepare(inputs, params)
     shift = params.shift_hours * _MIN_PER_HOUR
     outages: dict = {}
     counted: list = []
@@ -511,10 +562,9 @@ def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: 
     mine = _Mine(inputs, params, prep, outages)
     t, e = inputs.trucks, inputs.excavators
     out: list = [None] * t
-    for i in range(t):
-        late = draws.truck_late[i] if getattr(draws, "truck_late", None) is not None else 0.0  # late joins
-        env.process(_truck(env, i, mine, draws, out, i * params.dispatch_interval_min + late))
-    env.run()
+    late = getattr(draws, "truck_late", None)  # late joins
+    runner([_truck(i, mine, draws, out, i * params.dispatch_interval_min + (late[i] if late is not None else 0.0))
+            for i in range(t)])
     exc_downtime = 0.0
     for _, minutes in sorted(counted):  # summed in the order the failures happen
         exc_downtime += minutes
