@@ -1,9 +1,7 @@
-"""A finished study: its result, the ranked summary table, ``summary.csv|json`` and the closing table."""
+"""A finished study: its result, the ranked summary table, what ``summary.json`` holds and the closing table."""
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,12 +72,9 @@ def _finite(x: Any) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
 
-def write_summary(result: StudyResult, folder: StudyFolder) -> None:
-    """``summary.csv`` (every scenario, ranked per weather) and ``summary.json`` (best and front per weather)."""
+def summary_record(result: StudyResult, folder: StudyFolder) -> dict[str, Any]:
+    """What ``summary.json`` holds: the run's figures, and per weather the best strategy and the front."""
     summary = result.summary
-    tmp = folder.root / ".summary.csv.tmp"
-    summary.to_csv(tmp, index=False)
-    os.replace(tmp, folder.summary_csv)
     best: dict[str, Any] = {}
     front: dict[str, list[str]] = {}
     for weather, table in summary.groupby("weather", sort=False) if len(summary) else []:
@@ -90,7 +85,7 @@ def write_summary(result: StudyResult, folder: StudyFolder) -> None:
                                 "ci_high": _finite(top[f"{m}_ci_high"])}
                             for m in ("profit_idr", "production_t", "queue_hours", "fuel_ratio_l_per_t")}}
         front[weather] = table[table["pareto"]].sort_values("rank")["scenario_key"].tolist()
-    payload = {
+    return {
         "run_id": result.run_id, "model_version": result.model_version, "scenarios": result.scenarios,
         "replications": result.replications, "simulations": result.simulations,
         "resumed_scenarios": result.resumed_scenarios, "simulated_scenarios": result.simulated_scenarios,
@@ -99,9 +94,6 @@ def write_summary(result: StudyResult, folder: StudyFolder) -> None:
         "files": {"summary_csv": folder.summary_csv.name, "results": f"{folder.results.name}/",
                   "plots": sorted(result.plots)},
     }
-    tmp = folder.root / ".summary.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
-    os.replace(tmp, folder.summary_json)
 
 
 def _num(x: float, digits: int = 0) -> str:

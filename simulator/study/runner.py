@@ -7,7 +7,6 @@ batches are read back, so memory stays flat as the grid grows.
 from __future__ import annotations
 
 import hashlib
-import json
 import queue
 import threading
 import time
@@ -29,10 +28,10 @@ from simulator.network_engine import network_params, network_plan
 from simulator.network_model import NetworkInputs
 from simulator.scenario import RequestSpec
 from simulator.study.progress import Progress
-from simulator.study.report import StudyResult, ranked_summary, write_summary
+from simulator.study.report import StudyResult, ranked_summary, summary_record
 from simulator.study.rows import replication_frame, summary_row
 from simulator.study.spec import STUDY_FORMAT, StudyScenario, StudySpec
-from simulator.study.storage import StudyFolder, _fsync_replace
+from simulator.study.storage import StudyFolder
 from training.features import Fleet
 
 #: Batches handed to the executor at once: one is simulated while the other's results are summarised.
@@ -86,23 +85,18 @@ def _resolve_start(spec: StudySpec, folder: StudyFolder, now: datetime | None) -
     given = spec.requests[0].conditions.start
     if given is not None:
         return given
-    if folder.spec_path.exists():
-        recorded = json.loads(folder.spec_path.read_text()).get("start")
-        if recorded:
-            return datetime.fromisoformat(recorded)
+    recorded = folder.recorded_start()
+    if recorded is not None:
+        return recorded
     return shift_start(spec.requests[0].conditions.shift, now or datetime.now(timezone.utc))
 
 
-def _write_spec(spec: StudySpec, folder: StudyFolder, run_id: str, model_version: str, start: datetime) -> None:
-    if folder.spec_path.exists():
-        return
-    payload = {"run_id": run_id, "format": STUDY_FORMAT, "model_version": model_version,
-               "created_at": datetime.now(timezone.utc).isoformat(), "start": start.isoformat(),
-               "scenarios": spec.scenario_count, "replications": spec.replications,
-               "simulations": spec.simulations, "resolved": spec.identity(), "spec": spec.source}
-    tmp = folder.root / ".spec.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
-    _fsync_replace(tmp, folder.spec_path)
+def _spec_record(spec: StudySpec, run_id: str, model_version: str, start: datetime) -> dict[str, Any]:
+    """What ``spec.json`` holds: the spec as given and resolved, the model version and the shift's start."""
+    return {"run_id": run_id, "format": STUDY_FORMAT, "model_version": model_version,
+            "created_at": datetime.now(timezone.utc).isoformat(), "start": start.isoformat(),
+            "scenarios": spec.scenario_count, "replications": spec.replications,
+            "simulations": spec.simulations, "resolved": spec.identity(), "spec": spec.source}
 
 
 def weather_context(spec: RequestSpec, *, bundle: Any, fleet: Fleet, noise: NoiseTables, breakdowns: Breakdowns,
@@ -141,7 +135,7 @@ def run_study(spec: StudySpec, *, bundle: Any, fleet: Fleet, executor: Executor,
         start = _resolve_start(spec, folder, now)
         spec = replace(spec, requests=tuple(replace(r, conditions=replace(r.conditions, start=start))
                                             for r in spec.requests))
-        _write_spec(spec, folder, run_id, model_version, start)
+        folder.write_spec(_spec_record(spec, run_id, model_version, start))
         folder.clean()
         done = folder.done()
         ordered = list(enumerate(spec.scenarios))
@@ -168,7 +162,7 @@ def run_study(spec: StudySpec, *, bundle: Any, fleet: Fleet, executor: Executor,
                              scenarios=len(ordered), replications=reps, resumed_scenarios=len(done),
                              simulated_scenarios=len(remaining), elapsed_s=time.perf_counter() - started,
                              simulate_s=simulate_s, summary=summary, plots=plots)
-        write_summary(result, folder)
+        folder.write_summary(summary, summary_record(result, folder))
         return result
     finally:
         folder.unlock()

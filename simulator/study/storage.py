@@ -7,6 +7,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,6 @@ STUDIES_FOLDER = "studies"
 
 class StudyBusyError(RuntimeError):
     """Another process holds the study's lock (the same study is already running)."""
-
 
 
 def load_spec_file(path: Path) -> Any:
@@ -121,6 +122,30 @@ class StudyFolder:
         path = self.results / name
         _fsync_replace(tmp, path)
         return path
+
+    def recorded_start(self) -> datetime | None:
+        """The shift's start recorded in ``spec.json`` when the study began (None before it began)."""
+        if not self.spec_path.exists():
+            return None
+        recorded = json.loads(self.spec_path.read_text()).get("start")
+        return datetime.fromisoformat(recorded) if recorded else None
+
+    def write_spec(self, record: Mapping[str, Any]) -> None:
+        """Write ``spec.json`` once: a resumed study keeps the record of its first run."""
+        if self.spec_path.exists():
+            return
+        tmp = self.root / ".spec.json.tmp"
+        tmp.write_text(json.dumps(record, indent=2, default=str, ensure_ascii=False))
+        _fsync_replace(tmp, self.spec_path)
+
+    def write_summary(self, summary: pd.DataFrame, record: Mapping[str, Any]) -> None:
+        """``summary.csv`` (the ranked table) and ``summary.json`` (``record``), each replaced whole."""
+        tmp = self.root / ".summary.csv.tmp"
+        summary.to_csv(tmp, index=False)
+        os.replace(tmp, self.summary_csv)
+        tmp = self.root / ".summary.json.tmp"
+        tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str))
+        os.replace(tmp, self.summary_json)
 
     def read_results(self) -> pd.DataFrame:
         """Every committed scenario row."""
