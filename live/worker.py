@@ -126,7 +126,7 @@ def build(settings: Settings, consumer: str) -> tuple[Worker, redis.Redis]:
     speed = SpeedLayer(client, settings.live_snapshot_ttl_s, settings.live_shift_plan_tonnes)
     parents = FleetParents(settings.data_dir, settings.max_bad_row_share)
     parents()  # fail now, with the loader's message, if the fleet's master tables are unusable
-    ingestor = Ingestor(CycleStore(engine), speed, parents, settings.live_default_site, settings.live_stream)
+    ingestor = Ingestor(CycleStore(engine), speed, parents, settings.site, settings.live_stream)
     return Worker(broker, ingestor, settings, consumer), client
 
 

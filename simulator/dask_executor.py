@@ -7,6 +7,8 @@ largest first). The per-model-version noise arrays are sent to every worker once
 ``client.scatter(..., broadcast=True)``; a unit carries a small :class:`~simulator.executor.NoiseRef`
 and the scattered future, which Dask resolves to the worker's local copy. A replication's numbers
 depend only on (inputs, params, seed, replication index), so results equal the local pool's.
+A traced caller's ``TraceLink`` sends the W3C trace context with each unit and gets each unit's
+``simulator.batch`` span back with its results, as with the local pool (``simulator/tracing.py``).
 
 Workers must be able to import this project (the service image, or the same checkout).
 ``executor_for(settings, simulations)`` is how the API sends a grid above its local limit to the
@@ -23,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from simulator.executor import UNITS_PER_WORKER, WORKER_CACHE_VERSIONS, Executor, NoiseRef, ScenarioTask, run_task
+from simulator.executor import (UNITS_PER_WORKER, WORKER_CACHE_VERSIONS, Executor, NoiseRef, ScenarioTask,
+                                batch_attributes, run_task)
 from simulator.model import NoiseTables
 from simulator.results import ReplicationResult
 from simulator.scenario import RequestSpec
+from simulator.tracing import TraceLink
 from training.settings import Settings
 
 #: What a shipped task's ``NoiseRef.path`` says: the arrays come with the unit as a scattered future.
@@ -45,11 +49,17 @@ def split_units(tasks: Sequence[ScenarioTask], slots: int,
     return sorted(units, key=lambda u: -tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1))
 
 
-def _run_dask_unit(task: ScenarioTask, noise: NoiseTables | None, start: int, stop: int) -> list[ReplicationResult]:
-    """Worker side: put the worker's copy of the noise tables back into the task and replicate."""
+def _run_dask_unit(task: ScenarioTask, noise: NoiseTables | None, start: int, stop: int,
+                   carrier: dict[str, str] | None = None) -> tuple[list[ReplicationResult], list]:
+    """Worker side: put the worker's copy of the noise tables back into the task and replicate; with a
+    trace ``carrier``, inside a ``simulator.batch`` span whose record comes back with the results."""
     if noise is not None:
         task = replace(task, inputs=replace(task.inputs, noise=noise))
-    return run_task(task, start, stop)
+    if carrier is None:
+        return run_task(task, start, stop), []
+    from simulator.tracing import run_traced
+
+    return run_traced(carrier, batch_attributes(task, start, stop), lambda: run_task(task, start, stop))
 
 
 class DaskExecutor:
@@ -83,7 +93,8 @@ class DaskExecutor:
                     self._scattered.popitem(last=False)  # dropping the future frees the workers' copies
             return future
 
-    def map_scenarios(self, tasks: Sequence[ScenarioTask]) -> list[list[ReplicationResult]]:
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None
+                      ) -> list[list[ReplicationResult]]:
         if not tasks:
             return []
         shipped: list[tuple[ScenarioTask, Any]] = []
@@ -95,9 +106,14 @@ class DaskExecutor:
             else:
                 shipped.append((task, None))
         units = split_units(tasks, self.workers, self.units_per_slot)
-        futures = [self.client.submit(_run_dask_unit, shipped[i][0], shipped[i][1], a, b, pure=False)
+        extra = (trace.carrier,) if trace is not None else ()
+        futures = [self.client.submit(_run_dask_unit, shipped[i][0], shipped[i][1], a, b, *extra, pure=False)
                    for i, a, b in units]
-        parts = dict(zip(units, self.client.gather(futures)))
+        answers = self.client.gather(futures)
+        parts = {unit: results for unit, (results, _) in zip(units, answers)}
+        spans = [s for _, unit_spans in answers for s in unit_spans]
+        if trace is not None and spans:
+            trace.on_spans(spans)
         out: list[list[ReplicationResult]] = [[] for _ in tasks]
         for unit in sorted(parts):
             out[unit[0]].extend(parts[unit])

@@ -34,7 +34,7 @@ _KPI_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_NOT_CONFIGURED_RESPONSE,
 }
 
-SiteQuery = Query(None, description="Site (default: MINEOPS_LIVE_DEFAULT_SITE)")
+SiteQuery = Query(None, description="Site (default: this deployment's, MINEOPS_SITE)")
 ShiftQuery = Query(None, description="Shift as YYYY-MM-DD/SHIFT_n (mine-local start date); "
                                      "default: the site's latest shift with events, i.e. the current one")
 
@@ -63,7 +63,7 @@ def _check_shift(shift: str | None) -> JSONResponse | None:
 async def live_kpis(state: StateDep, settings: SettingsDep, principal: Viewer, site: str | None = SiteQuery,
                     shift: str | None = ShiftQuery) -> Any:
     """The shift's KPI snapshot, or 202 warming while there is none."""
-    site = visible_site(principal, site, settings.live_default_site)
+    site = visible_site(principal, site, settings.site)
     live = getattr(state, "live", None)
     if live is None:
         return not_configured()
@@ -88,7 +88,7 @@ def _sse(event: str, data: dict) -> str:
 async def live_kpis_stream(request: Request, state: StateDep, settings: SettingsDep, principal: Viewer,
                            site: str | None = SiteQuery, shift: str | None = ShiftQuery) -> Any:
     """Server-sent events of the site's KPI snapshots as the workers write them."""
-    site = visible_site(principal, site, settings.live_default_site)
+    site = visible_site(principal, site, settings.site)
     live = getattr(state, "live", None)
     if live is None:
         return not_configured()
@@ -131,7 +131,7 @@ async def live_shifts(state: StateDep, settings: SettingsDep, principal: Viewer,
     """Shift history: the batch layer's aggregates merged with the speed layer's current shift."""
     from live.history import shift_history
 
-    site = visible_site(principal, site, settings.live_default_site)
+    site = visible_site(principal, site, settings.site)
     live = getattr(state, "live", None)
     speed = live.speed if live is not None else None
     return await run_in_threadpool(shift_history, state.store.engine, speed, site, limit)

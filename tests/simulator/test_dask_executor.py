@@ -139,3 +139,12 @@ def test_a_request_above_the_local_limit_runs_on_the_cluster_as_the_api_would(cl
     local = run_request(spec, executor=InlineExecutor(), settings=dx.cluster_settings(settings), **kwargs)
     assert remote.simulations == 12 and remote.results == local.results
     assert [s.scenario_key for s in remote.ranked] == [s.scenario_key for s in local.ranked]
+
+
+def test_cluster_units_run_in_worker_spans_of_the_callers_trace(dask2, noise):
+    from tests.simulator.test_tracing import check_batches, traced_map
+
+    tasks = _tasks(noise)
+    results, caller, batches = traced_map(dask2, tasks)
+    assert results == InlineExecutor().map_scenarios(tasks)
+    check_batches(batches, caller, tasks, dx.split_units(tasks, dask2.workers, dask2.units_per_slot))

@@ -79,9 +79,9 @@ def test_a_worker_loads_a_version_once_and_then_serves_it_from_memory(tmp_path, 
 
     by_ref = replace(by_ref, inputs=replace(by_ref.inputs, noise=NoiseRef(noise.key + "-test", str(path))))
     ex._WORKER_NOISE.clear()
-    first, _ = ex._run_unit(by_ref, 0, 3)
+    first, _, _ = ex._run_unit(by_ref, 0, 3)
     path.unlink()  # a second unit must not read the file again
-    second, _ = ex._run_unit(by_ref, 3, 7)
+    second, _, _ = ex._run_unit(by_ref, 3, 7)
     assert first + second == run_task(task)
     ex._WORKER_NOISE.clear()
 
