@@ -1,0 +1,96 @@
+"""The deterministic answer written from the numbers alone, when the model cannot answer. Pure."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from api.chat.context import StrategyFacts, detect_language
+from api.chat.prompt import _clean_text
+from api.chat_format import Language, format_idr, format_number
+
+_WORDS = {
+    "id": {"intro": "Penjelasan otomatis dari angka simulasi:",
+           "rank": "{label} berada di peringkat {rank}{type}",
+           "why_best": ", terutama karena profitnya paling tinggi",
+           "kpis": "{trucks} dump truck dan {excavators} excavator, profit {profit}{ci}, produksi {prod} ton, "
+                   "rasio BBM {fuel} L/ton, antrian {queue} jam",
+           "ci": " (interval {level}%: {lo} sampai {hi})",
+           "vs": "Dibanding {label} ({trucks} dump truck, {excavators} excavator)",
+           "higher": "lebih tinggi", "lower": "lebih rendah", "same": "sama", "longer": "lebih lama",
+           "shorter": "lebih singkat",
+           "profit": "profit", "production": "produksi", "fuel": "rasio BBM", "queue": "antrian",
+           "tradeoff": "Trade-off: {best} unggul di {wins}, sedangkan {other} lebih baik di {loses}.",
+           "dominates": "{best} sama atau lebih baik dari {other} di semua indikator ini.",
+           "tie": "{a} dan {b} setara secara statistik: selisih profitnya masih dalam ketidakpastian simulasi.",
+           "and": " dan ", "vessel": "Kapal", "safety": "SOP keselamatan",
+           "unit_t": " ton", "unit_fuel": " L/ton", "unit_h": " jam"},
+    "en": {"intro": "Automatic explanation from the simulation numbers:",
+           "rank": "{label} ranks {rank}{type}",
+           "why_best": ", mainly because its profit is the highest",
+           "kpis": "{trucks} dump trucks and {excavators} excavators, profit {profit}{ci}, production {prod} t, "
+                   "fuel ratio {fuel} L/t, queue {queue} hours",
+           "ci": " ({level}% interval: {lo} to {hi})",
+           "vs": "Compared with {label} ({trucks} dump trucks, {excavators} excavators)",
+           "higher": "higher", "lower": "lower", "same": "the same", "longer": "longer", "shorter": "shorter",
+           "profit": "profit", "production": "production", "fuel": "fuel ratio", "queue": "queue",
+           "tradeoff": "Trade-off: {best} is ahead on {wins}, while {other} is better on {loses}.",
+           "dominates": "{best} is as good as or better than {other} on all of these.",
+           "tie": "{a} and {b} are statistically tied: their profit difference is within the simulation's uncertainty.",
+           "and": " and ", "vessel": "Vessel", "safety": "Safety SOP",
+           "unit_t": " t", "unit_fuel": " L/t", "unit_h": " h"},
+}
+
+
+def fallback_answer(question: str, facts: Sequence[StrategyFacts], language: Language | None = None) -> str:
+    """A deterministic explanation from the numbers alone, in the question's language."""
+    lang = language or detect_language(question)
+    w, num = _WORDS[lang], (lambda value, decimals: format_number(value, decimals, lang))
+    money = lambda value: format_idr(value, lang)  # noqa: E731
+    ranked = sorted(facts, key=lambda f: f.rank)
+    best = ranked[0]
+    ci = ""
+    if best.profit_ci_idr:
+        ci = w["ci"].format(level=num(best.profit_ci_level * 100, 1), lo=money(best.profit_ci_idr[0]),
+                            hi=money(best.profit_ci_idr[1]))
+    head = w["rank"].format(label=best.label, rank=best.rank,
+                            type=f" ({_clean_text(best.type_label)})" if best.type_label else "")
+    if len(ranked) > 1 and all(best.profit_idr > f.profit_idr for f in ranked[1:]):
+        head += w["why_best"]
+    kpis = w["kpis"].format(trucks=best.trucks, excavators=best.excavators, profit=money(best.profit_idr), ci=ci,
+                            prod=num(best.production_t, 0), fuel=num(best.fuel_ratio_l_per_t, 2),
+                            queue=num(best.queue_hours, 2))
+    lines = [w["intro"], f"{head}: {kpis}."]
+    for other in ranked[1:]:
+        parts, wins, loses = [], [], []
+        for key, b, o, fmt, higher_better, unit in (
+            ("profit", best.profit_idr, other.profit_idr, money, True, ""),
+            ("production", best.production_t, other.production_t, lambda v: num(v, 0), True, w["unit_t"]),
+            ("fuel", best.fuel_ratio_l_per_t, other.fuel_ratio_l_per_t, lambda v: num(v, 2), False, w["unit_fuel"]),
+            ("queue", best.queue_hours, other.queue_hours, lambda v: num(v, 2), False, w["unit_h"]),
+        ):
+            diff = fmt(abs(b - o))
+            if diff == fmt(0.0):
+                parts.append(f"{w[key]} {w['same']} ({fmt(b)}{unit})")
+                continue
+            direction = ("longer" if b > o else "shorter") if key == "queue" else ("higher" if b > o else "lower")
+            parts.append(f"{w[key]} {w[direction]} {diff}{unit} ({fmt(b)} vs {fmt(o)}{unit})")
+            (wins if (b > o) == higher_better else loses).append(w[key])
+        lines.append(w["vs"].format(label=other.label, trucks=other.trucks, excavators=other.excavators)
+                     + f", {best.label}: " + "; ".join(parts) + ".")
+        if wins and loses:
+            lines.append(w["tradeoff"].format(best=best.label, other=other.label, wins=w["and"].join(wins),
+                                              loses=w["and"].join(loses)))
+        elif not loses:
+            lines.append(w["dominates"].format(best=best.label, other=other.label))
+        if other.label in best.tied_with or best.label in other.tied_with:
+            lines.append(w["tie"].format(a=best.label, b=other.label))
+    notes = [f"{w[k]}: {_clean_text(text)}" for k, text in (("vessel", best.vessel_note), ("safety", best.guideline))
+             if _clean_text(text)]
+    if notes:
+        lines.append(f"{best.label}: " + "; ".join(notes) + ".")
+    return "\n".join(lines)
+
+
+INTERRUPTED_NOTE = {
+    "id": "\n\n[Jawaban terputus; berikut penjelasan otomatis dari angka simulasi.]\n\n",
+    "en": "\n\n[The answer was interrupted; here is the automatic explanation from the simulation numbers.]\n\n",
+}
