@@ -23,7 +23,7 @@ import pydantic
 
 from api.chat.context import StrategyFacts, detect_language
 from api.chat.fallback import INTERRUPTED_NOTE, fallback_answer
-from api.chat.grounding import LEAK_WINDOW_CHARS, GroundingResult, _LeakScanner, _result_values, _text_values, \
+from api.chat.grounding import LEAK_WINDOW_CHARS, GroundingResult, LeakScanner, result_values, text_values, \
     check_grounding, grounding_note, leaks_instructions
 from api.chat.prompt import build_messages, compare_strategies, tool_schemas
 from api.chat_format import Language
@@ -181,7 +181,7 @@ class ChatService:
             return "empty", GroundingResult(True, ())
         if leaks_instructions(content, language):
             return "prompt_leak", GroundingResult(True, ())
-        extra = _text_values(question) + [v for r in records for v in _result_values([r.arguments, r.result])]
+        extra = text_values(question) + [v for r in records for v in result_values([r.arguments, r.result])]
         return None, check_grounding(content, facts, extra)
 
     def _fallback(self, question: str, facts: Sequence[StrategyFacts], language: Language, reason: str,
@@ -271,7 +271,7 @@ class ChatStream:
         messages: list[dict[str, Any]] = build_messages(question, facts, language)
         labels = [f.label for f in facts]
         records: list[ToolCallRecord] = []
-        scanner = _LeakScanner(language)
+        scanner = LeakScanner(language)
         prompt_tokens = completion_tokens = 0
         model, text, sent, leaked = svc.model, "", 0, False
         try:

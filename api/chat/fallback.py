@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from api.chat.context import StrategyFacts, detect_language
-from api.chat.prompt import _clean_text
+from api.chat.prompt import clean_text
 from api.chat_format import Language, format_idr, format_number
 
 _WORDS = {
@@ -52,7 +52,7 @@ def fallback_answer(question: str, facts: Sequence[StrategyFacts], language: Lan
         ci = w["ci"].format(level=num(best.profit_ci_level * 100, 1), lo=money(best.profit_ci_idr[0]),
                             hi=money(best.profit_ci_idr[1]))
     head = w["rank"].format(label=best.label, rank=best.rank,
-                            type=f" ({_clean_text(best.type_label)})" if best.type_label else "")
+                            type=f" ({clean_text(best.type_label)})" if best.type_label else "")
     if len(ranked) > 1 and all(best.profit_idr > f.profit_idr for f in ranked[1:]):
         head += w["why_best"]
     kpis = w["kpis"].format(trucks=best.trucks, excavators=best.excavators, profit=money(best.profit_idr), ci=ci,
@@ -83,8 +83,8 @@ def fallback_answer(question: str, facts: Sequence[StrategyFacts], language: Lan
             lines.append(w["dominates"].format(best=best.label, other=other.label))
         if other.label in best.tied_with or best.label in other.tied_with:
             lines.append(w["tie"].format(a=best.label, b=other.label))
-    notes = [f"{w[k]}: {_clean_text(text)}" for k, text in (("vessel", best.vessel_note), ("safety", best.guideline))
-             if _clean_text(text)]
+    notes = [f"{w[k]}: {clean_text(text)}" for k, text in (("vessel", best.vessel_note), ("safety", best.guideline))
+             if clean_text(text)]
     if notes:
         lines.append(f"{best.label}: " + "; ".join(notes) + ".")
     return "\n".join(lines)

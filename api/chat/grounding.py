@@ -38,7 +38,7 @@ def _fact_kinds(f: StrategyFacts) -> dict[str, list[float]]:
     return kinds
 
 
-def _text_values(text: str) -> list[float]:
+def text_values(text: str) -> list[float]:
     return [value for token in extract_numbers(text) for value, _ in token.readings]
 
 
@@ -62,7 +62,7 @@ def supported_values(facts: Sequence[StrategyFacts], extra: Iterable[float] = ()
     values.update(base)
     for f in facts:
         for text in (f.label, f.type_label, f.loading_unit, f.road, f.vessel_note, f.guideline):
-            values.update(_text_values(text))
+            values.update(text_values(text))
     kinds_all = {k for kinds in per_strategy for k in kinds}
     for kind in kinds_all:
         same = [v for kinds in per_strategy for v in kinds.get(kind, ())]
@@ -135,22 +135,22 @@ def leaks_instructions(answer: str, language: Language) -> bool:
 
 
 
-def _result_values(node: Any) -> list[float]:
+def result_values(node: Any) -> list[float]:
     """Every number in a tool call's arguments or result (numeric leaves and numbers written in strings)."""
     if isinstance(node, bool):
         return []
     if isinstance(node, (int, float)):
         return [float(node)]
     if isinstance(node, str):
-        return _text_values(node)
+        return text_values(node)
     if isinstance(node, Mapping):
-        return [v for item in node.values() for v in _result_values(item)]
+        return [v for item in node.values() for v in result_values(item)]
     if isinstance(node, (list, tuple)):
-        return [v for item in node for v in _result_values(item)]
+        return [v for item in node for v in result_values(item)]
     return []
 
 
-class _LeakScanner:
+class LeakScanner:
     """Incremental :func:`leaks_instructions` over a growing text (rescans only the new tail)."""
 
     def __init__(self, language: Language):
