@@ -7,37 +7,32 @@ from api.chat.context import StrategyFacts, detect_language
 from api.chat.prompt import clean_text
 from api.chat_format import Language, format_idr, format_number
 
-_WORDS = {
-    "id": {"intro": "Penjelasan otomatis dari angka simulasi:",
-           "rank": "{label} berada di peringkat {rank}{type}",
-           "why_best": ", terutama karena profitnya paling tinggi",
-           "kpis": "{trucks} dump truck dan {excavators} excavator, profit {profit}{ci}, produksi {prod} ton, "
-                   "rasio BBM {fuel} L/ton, antrian {queue} jam",
-           "ci": " (interval {level}%: {lo} sampai {hi})",
-           "vs": "Dibanding {label} ({trucks} dump truck, {excavators} excavator)",
-           "higher": "lebih tinggi", "lower": "lebih rendah", "same": "sama", "longer": "lebih lama",
-           "shorter": "lebih singkat",
-           "profit": "profit", "production": "produksi", "fuel": "rasio BBM", "queue": "antrian",
-           "tradeoff": "Trade-off: {best} unggul di {wins}, sedangkan {other} lebih baik di {loses}.",
-           "dominates": "{best} sama atau lebih baik dari {other} di semua indikator ini.",
-           "tie": "{a} dan {b} setara secara statistik: selisih profitnya masih dalam ketidakpastian simulasi.",
-           "and": " dan ", "vessel": "Kapal", "safety": "SOP keselamatan",
-           "unit_t": " ton", "unit_fuel": " L/ton", "unit_h": " jam"},
-    "en": {"intro": "Automatic explanation from the simulation numbers:",
-           "rank": "{label} ranks {rank}{type}",
-           "why_best": ", mainly because its profit is the highest",
-           "kpis": "{trucks} dump trucks and {excavators} excavators, profit {profit}{ci}, production {prod} t, "
-                   "fuel ratio {fuel} L/t, queue {queue} hours",
-           "ci": " ({level}% interval: {lo} to {hi})",
-           "vs": "Compared with {label} ({trucks} dump trucks, {excavators} excavators)",
-           "higher": "higher", "lower": "lower", "same": "the same", "longer": "longer", "shorter": "shorter",
-           "profit": "profit", "production": "production", "fuel": "fuel ratio", "queue": "queue",
-           "tradeoff": "Trade-off: {best} is ahead on {wins}, while {other} is better on {loses}.",
-           "dominates": "{best} is as good as or better than {other} on all of these.",
-           "tie": "{a} and {b} are statistically tied: their profit difference is within the simulation's uncertainty.",
-           "and": " and ", "vessel": "Vessel", "safety": "Safety SOP",
-           "unit_t": " t", "unit_fuel": " L/t", "unit_h": " h"},
+#: Each phrase of the fallback answer: (Indonesian, English).
+_PHRASES: dict[str, tuple[str, str]] = {
+    "intro": ("Penjelasan otomatis dari angka simulasi:", "Automatic explanation from the simulation numbers:"),
+    "rank": ("{label} berada di peringkat {rank}{type}", "{label} ranks {rank}{type}"),
+    "why_best": (", terutama karena profitnya paling tinggi", ", mainly because its profit is the highest"),
+    "kpis": ("{trucks} dump truck dan {excavators} excavator, profit {profit}{ci}, produksi {prod} ton, "
+             "rasio BBM {fuel} L/ton, antrian {queue} jam",
+             "{trucks} dump trucks and {excavators} excavators, profit {profit}{ci}, production {prod} t, "
+             "fuel ratio {fuel} L/t, queue {queue} hours"),
+    "ci": (" (interval {level}%: {lo} sampai {hi})", " ({level}% interval: {lo} to {hi})"),
+    "vs": ("Dibanding {label} ({trucks} dump truck, {excavators} excavator)",
+           "Compared with {label} ({trucks} dump trucks, {excavators} excavators)"),
+    "higher": ("lebih tinggi", "higher"), "lower": ("lebih rendah", "lower"), "same": ("sama", "the same"),
+    "longer": ("lebih lama", "longer"), "shorter": ("lebih singkat", "shorter"),
+    "profit": ("profit", "profit"), "production": ("produksi", "production"),
+    "fuel": ("rasio BBM", "fuel ratio"), "queue": ("antrian", "queue"),
+    "tradeoff": ("Trade-off: {best} unggul di {wins}, sedangkan {other} lebih baik di {loses}.",
+                 "Trade-off: {best} is ahead on {wins}, while {other} is better on {loses}."),
+    "dominates": ("{best} sama atau lebih baik dari {other} di semua indikator ini.",
+                  "{best} is as good as or better than {other} on all of these."),
+    "tie": ("{a} dan {b} setara secara statistik: selisih profitnya masih dalam ketidakpastian simulasi.",
+            "{a} and {b} are statistically tied: their profit difference is within the simulation's uncertainty."),
+    "and": (" dan ", " and "), "vessel": ("Kapal", "Vessel"), "safety": ("SOP keselamatan", "Safety SOP"),
+    "unit_t": (" ton", " t"), "unit_fuel": (" L/ton", " L/t"), "unit_h": (" jam", " h"),
 }
+_WORDS = {lang: {key: phrases[i] for key, phrases in _PHRASES.items()} for i, lang in enumerate(("id", "en"))}
 
 
 def fallback_answer(question: str, facts: Sequence[StrategyFacts], language: Language | None = None) -> str:
