@@ -28,9 +28,9 @@ take the unit out of service but are not written).
 
 The modules, along their seams: ``formats`` (the export's names, ids, timestamps and shifts),
 ``fleet`` (the units the mine runs and ``FleetPlan``), ``maintenance`` (downtime), ``events`` (the
-event simulation), ``tables`` (the export's frames), ``writer`` (reading the folder, ``generate``,
-writing the CSV files) and ``cli`` (the command; ``__main__`` runs it). Only what callers outside
-the package use is re-exported here.
+event simulation), ``tables`` (the export's frames), ``build`` (all of it in memory), ``writer``
+(reading the folder, ``generate``, writing the CSV files) and ``cli`` (the command; ``__main__``
+runs it). Only what callers outside the package use is re-exported here.
 """
 from training.synthetic.cli import main
 from training.synthetic.fleet import FleetPlan

@@ -17,9 +17,9 @@ from training.ground_truth import (
     road_condition_today, road_wetness, sample_delay_min, sample_hours_to_failure, sample_incident_stop_min,
     sample_phase_durations, sample_repair_hours, sample_weather,
 )
-from training.synthetic.fleet import FleetPlan, _age_years, _Fleet
-from training.synthetic.formats import _DAY_S, _SHIFT_S
-from training.synthetic.maintenance import _Job, _Maintenance
+from training.synthetic.fleet import FleetPlan, WorkingFleet, age_years
+from training.synthetic.formats import DAY_S, SHIFT_S
+from training.synthetic.maintenance import MaintenanceJob, MaintenanceState
 
 
 def _allocate(n: int, weights: np.ndarray) -> np.ndarray:
@@ -58,7 +58,7 @@ def _free_at(intervals: list[tuple[float, float]], t: float) -> float:
 def _days_since(done: list[float], t: float) -> float:
     """Days since the latest maintenance completed at or before t (the features' as-of rule)."""
     i = bisect.bisect_right(done, t)
-    return NO_MAINTENANCE_ON_RECORD_DAYS if i == 0 else (t - done[i - 1]) / _DAY_S
+    return NO_MAINTENANCE_ON_RECORD_DAYS if i == 0 else (t - done[i - 1]) / DAY_S
 
 
 _CYCLE_FIELDS = ("truck", "excavator", "operator", "road", "shift_index", "queue_start", "loading_start",
@@ -91,13 +91,13 @@ class _ShiftDraws:
     cycles_done: list[int]
 
 
-class _Mine:
+class Mine:
     """The event simulation: shifts, pits, FIFO queues at the excavators, breakdowns."""
 
     #: Upper bound of cycles per truck and shift: every phase lasts >= 1 min, so a cycle >= 4 min.
-    MAX_CYCLES = _SHIFT_S // 240 + 1
+    MAX_CYCLES = SHIFT_S // 240 + 1
 
-    def __init__(self, fleet: _Fleet, t0: float, maintenance: _Maintenance, rng: np.random.Generator,
+    def __init__(self, fleet: WorkingFleet, t0: float, maintenance: MaintenanceState, rng: np.random.Generator,
                  gt: GroundTruth, plan: FleetPlan):
         self.fleet, self.t0, self.maintenance, self.rng, self.gt, self.plan = fleet, t0, maintenance, rng, gt, plan
         self.wear = {kind: self._new_wear(kind, purchase) for kind, purchase in (
@@ -106,7 +106,7 @@ class _Mine:
         self._seq = 0  # heap tie-breaker: equal times are served first come, first served
 
     def _new_wear(self, kind: str, purchase: np.ndarray) -> _Wear:
-        ages = np.array([_age_years(p, self.t0) for p in purchase])
+        ages = np.array([age_years(p, self.t0) for p in purchase])
         return _Wear([0.0] * len(ages), list(sample_hours_to_failure(ages, kind, self.rng, self.gt) * 3600.0))
 
     def _maybe_break(self, kind: str, unit: int, purchase: float, at: float) -> bool:
@@ -114,9 +114,10 @@ class _Mine:
         wear = self.wear[kind]
         if wear.accrued[unit] < wear.to_failure[unit]:
             return False
-        self.maintenance.add(_Job(kind, unit, "CORRECTIVE", at, float(sample_repair_hours(kind, self.rng, self.gt))))
+        repair_hours = float(sample_repair_hours(kind, self.rng, self.gt))
+        self.maintenance.add(MaintenanceJob(kind, unit, "CORRECTIVE", at, repair_hours))
         wear.accrued[unit] = 0.0
-        age = _age_years(purchase, self.t0 + at)
+        age = age_years(purchase, self.t0 + at)
         wear.to_failure[unit] = float(sample_hours_to_failure(age, kind, self.rng, self.gt)) * 3600.0
         return True
 
@@ -134,7 +135,7 @@ class _Mine:
 
     def _shift(self, k: int, shift: str, weather: str, wetness: int) -> None:
         fleet, gt, rng, m = self.fleet, self.gt, self.rng, self.maintenance
-        s0, s1 = k * _SHIFT_S, (k + 1) * _SHIFT_S
+        s0, s1 = k * SHIFT_S, (k + 1) * SHIFT_S
         ready = s0 + self.plan.shift_prep_min * 60.0
         for intervals in (*m.truck_down, *m.exc_down):  # forget downtime that ended before the shift
             if intervals and min(end for _, end in intervals) <= s0:

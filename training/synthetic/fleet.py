@@ -15,8 +15,8 @@ import pandas as pd
 from training.errors import BadInputError
 from training.features import operator_years_experience
 from training.schema import SHIFTS, normalise_road_condition
-from training.synthetic.formats import (_DAY_S, _UPPER_ALNUM, FLEET_TABLES, LOCAL_UTC_OFFSET_HOURS, _epoch, _ids,
-                                        _iso, _truthy)
+from training.synthetic.formats import (DAY_S, FLEET_TABLES, LOCAL_UTC_OFFSET_HOURS, UPPER_ALNUM, epoch_seconds,
+                                        iso_stamps, new_ids, truthy)
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class FleetPlan:
 
 
 @dataclass
-class _Fleet:
+class WorkingFleet:
     """Selected units as arrays (index = unit number in the simulation)."""
 
     truck_id: list[str]
@@ -137,9 +137,9 @@ class _Fleet:
     operators_by_shift: dict[str, np.ndarray]
 
 
-def _age_years(purchase_s: float, at_s: float) -> float:
+def age_years(purchase_s: float, at_s: float) -> float:
     """Age in years at ``at_s`` (epoch s) of a unit bought at ``purchase_s`` (unknown purchase = new)."""
-    return 0.0 if math.isnan(purchase_s) else max(0.0, (at_s - purchase_s) / _DAY_S / 365.25)
+    return 0.0 if math.isnan(purchase_s) else max(0.0, (at_s - purchase_s) / DAY_S / 365.25)
 
 
 def _numeric(frame: pd.DataFrame, column: str, table: str) -> np.ndarray:
@@ -170,16 +170,16 @@ def _road_condition(value: object) -> str:
         raise BadInputError(f"road_segments.csv: {exc}") from exc
 
 
-def _fleet_from_tables(tables: dict[str, pd.DataFrame], n_trucks: int, n_excavators: int,
-                       rng: np.random.Generator, plan: FleetPlan) -> _Fleet:
+def fleet_from_tables(tables: dict[str, pd.DataFrame], n_trucks: int, n_excavators: int,
+                       rng: np.random.Generator, plan: FleetPlan) -> WorkingFleet:
     """Pick the working units from master tables (active haul trucks, active excavators and roads)."""
     trucks, excs, ops, roads = (tables[t] for t in FLEET_TABLES)
     cap = _numeric(trucks, "capacity", "trucks")
-    haulers = trucks[_truthy(trucks["isActive"]) & (cap >= plan.min_truck_capacity_t)]
+    haulers = trucks[truthy(trucks["isActive"]) & (cap >= plan.min_truck_capacity_t)]
     bucket = _numeric(excs, "bucketCapacity", "excavators")
-    loaders = excs[_truthy(excs["isActive"]) & (bucket > 0)]
+    loaders = excs[truthy(excs["isActive"]) & (bucket > 0)]
     dist, speed = _numeric(roads, "distance", "road_segments"), _numeric(roads, "maxSpeed", "road_segments")
-    usable_roads = roads[_truthy(roads["isActive"]) & (dist > 0) & (speed > 0)]
+    usable_roads = roads[truthy(roads["isActive"]) & (dist > 0) & (speed > 0)]
     drivers = ops[(ops["status"].astype(str) == "ACTIVE") & _competent_drivers(ops)
                   & ops["shift"].isin(SHIFTS)]
     problems = [f"no {what}" for what, frame in (
@@ -196,11 +196,11 @@ def _fleet_from_tables(tables: dict[str, pd.DataFrame], n_trucks: int, n_excavat
     if len(r) < len(e):
         e = e.iloc[: len(r)]
     grad = np.nan_to_num(_numeric(r, "gradient", "road_segments"), nan=0.0)
-    return _Fleet(
+    return WorkingFleet(
         truck_id=t["id"].tolist(), truck_capacity=_numeric(t, "capacity", "trucks"),
-        truck_purchase_s=_epoch(t["purchaseDate"]),
+        truck_purchase_s=epoch_seconds(t["purchaseDate"]),
         exc_id=e["id"].tolist(), exc_bucket=_numeric(e, "bucketCapacity", "excavators"),
-        exc_purchase_s=_epoch(e["purchaseDate"]),
+        exc_purchase_s=epoch_seconds(e["purchaseDate"]),
         road_id=r["id"].tolist(), road_distance=_numeric(r, "distance", "road_segments"),
         road_speed=_numeric(r, "maxSpeed", "road_segments"), road_gradient=grad,
         road_condition=[_road_condition(v) for v in r["roadCondition"]],
@@ -211,10 +211,10 @@ def _fleet_from_tables(tables: dict[str, pd.DataFrame], n_trucks: int, n_excavat
 
 
 @dataclass
-class _FreshFleet:
+class GeneratedFleet:
     """A generated fleet: the arrays the simulation needs plus the attributes only the files need."""
 
-    fleet: _Fleet
+    fleet: WorkingFleet
     trucks: pd.DataFrame
     excavators: pd.DataFrame
     operators: pd.DataFrame
@@ -226,7 +226,7 @@ def _uniform_int(rng: np.random.Generator, bounds: tuple[int, int], n: int) -> n
     return rng.integers(bounds[0], bounds[1] + 1, size=n)
 
 
-def _spread(rng: np.random.Generator, share: float, n: int) -> np.ndarray:
+def spread(rng: np.random.Generator, share: float, n: int) -> np.ndarray:
     """``n`` multipliers drawn uniformly from 1 +/- ``share``."""
     return rng.uniform(1.0 - share, 1.0 + share, size=n)
 
@@ -234,11 +234,11 @@ def _spread(rng: np.random.Generator, share: float, n: int) -> np.ndarray:
 def _purchase_dates(rng: np.random.Generator, years: np.ndarray) -> np.ndarray:
     """Purchase at local midnight (17:00Z) of a random day of the model year, epoch seconds."""
     jan1 = np.array([datetime(int(y), 1, 1, tzinfo=timezone.utc).timestamp() for y in years])
-    return jan1 + rng.integers(0, 365, size=len(years)) * _DAY_S - LOCAL_UTC_OFFSET_HOURS * 3600
+    return jan1 + rng.integers(0, 365, size=len(years)) * DAY_S - LOCAL_UTC_OFFSET_HOURS * 3600
 
 
-def _fresh_fleet(n_trucks: int, n_excavators: int, export_s: float, rng: np.random.Generator,
-                 plan: FleetPlan) -> _FreshFleet:
+def fresh_fleet(n_trucks: int, n_excavators: int, export_s: float, rng: np.random.Generator,
+                 plan: FleetPlan) -> GeneratedFleet:
     """A plausible fleet in the reference export's style (ranges taken from it)."""
     export_year = datetime.fromtimestamp(export_s, tz=timezone.utc).year
     n_exc = max(1, min(n_excavators, n_trucks))
@@ -248,7 +248,7 @@ def _fresh_fleet(n_trucks: int, n_excavators: int, export_s: float, rng: np.rand
     first_year = export_year - plan.fleet_max_age_years
     t_years = rng.integers(first_year, export_year, size=n_trucks)
     trucks = pd.DataFrame({
-        "id": _ids(rng, n_trucks), "code": [f"HD-{i + 1:04d}" for i in range(n_trucks)],
+        "id": new_ids(rng, n_trucks), "code": [f"HD-{i + 1:04d}" for i in range(n_trucks)],
         "name": [f"{b} {m}-{i + 1:03d}" for i, (b, m) in enumerate(zip(brands, models))],
         "brand": brands.astype(object), "model": models, "yearManufacture": t_years,
         "capacity": _uniform_int(rng, plan.truck_capacity_range_t, n_trucks),
@@ -260,7 +260,7 @@ def _fresh_fleet(n_trucks: int, n_excavators: int, export_s: float, rng: np.rand
     e_models = [EXCAVATOR_MODELS[b][rng.integers(len(EXCAVATOR_MODELS[b]))] for b in e_brands]
     e_years = rng.integers(first_year, export_year, size=n_exc)
     excavators = pd.DataFrame({
-        "id": _ids(rng, n_exc), "code": [f"EXC-{i + 1:04d}" for i in range(n_exc)],
+        "id": new_ids(rng, n_exc), "code": [f"EXC-{i + 1:04d}" for i in range(n_exc)],
         "name": [f"{b} {m}-{i + 1:03d}" for i, (b, m) in enumerate(zip(e_brands, e_models))],
         "brand": e_brands.astype(object), "model": e_models, "yearManufacture": e_years,
         "bucketCapacity": rng.uniform(*plan.bucket_range_m3, size=n_exc),
@@ -268,8 +268,8 @@ def _fresh_fleet(n_trucks: int, n_excavators: int, export_s: float, rng: np.rand
     e_purchase = _purchase_dates(rng, e_years)
 
     roads = pd.DataFrame({
-        "id": _ids(rng, n_exc), "code": [f"ROAD-{i + 1:04d}" for i in range(n_exc)],
-        "name": [f"Road Segment {i + 1}" for i in range(n_exc)], "miningSiteId": _ids(rng, n_exc),
+        "id": new_ids(rng, n_exc), "code": [f"ROAD-{i + 1:04d}" for i in range(n_exc)],
+        "name": [f"Road Segment {i + 1}" for i in range(n_exc)], "miningSiteId": new_ids(rng, n_exc),
         "startPoint": [f"PIT-{i + 1:02d}" for i in range(n_exc)],
         "endPoint": [DUMP_POINTS[i % len(DUMP_POINTS)] for i in range(n_exc)],
         "distance": rng.uniform(*plan.road_distance_range_km, size=n_exc),
@@ -283,20 +283,20 @@ def _fresh_fleet(n_trucks: int, n_excavators: int, export_s: float, rng: np.rand
     years = _uniform_int(rng, plan.operator_years_range, n_ops)
     heavy = rng.random(n_ops) < 0.5
     operators = pd.DataFrame({
-        "id": _ids(rng, n_ops), "userId": _ids(rng, n_ops),
+        "id": new_ids(rng, n_ops), "userId": new_ids(rng, n_ops),
         "employeeNumber": [f"OPR-{i + 1:04d}" for i in range(n_ops)],
         "licenseNumber": ["SIM-" + s for s in np.ascontiguousarray(
-            _UPPER_ALNUM[rng.integers(0, 36, size=(n_ops, 8))]).view("S8").ravel().astype(str)],
+            UPPER_ALNUM[rng.integers(0, 36, size=(n_ops, 8))]).view("S8").ravel().astype(str)],
         "licenseType": np.where(heavy, "OPERATOR_ALAT_BERAT", "SIM_B2").astype(object),
-        "licenseExpiry": _iso(export_s + rng.integers(120, 900, size=n_ops) * _DAY_S),
+        "licenseExpiry": iso_stamps(export_s + rng.integers(120, 900, size=n_ops) * DAY_S),
         "competency": [json.dumps({"dump_truck": True, "heavy_equipment": bool(h), "years_experience": int(y)},
                                   separators=(",", ":")) for h, y in zip(heavy, years)],
         "status": "ACTIVE", "shift": [SHIFTS[i // per_shift] for i in range(n_ops)],
-        "totalHours": (years * plan.operator_hours_per_year * _spread(rng, plan.hour_meter_spread, n_ops)).astype(int),
+        "totalHours": (years * plan.operator_hours_per_year * spread(rng, plan.hour_meter_spread, n_ops)).astype(int),
         "rating": rng.uniform(*plan.operator_rating_range, size=n_ops),
-        "joinDate": _iso(export_s - years * 365 * _DAY_S), "resignDate": None,
+        "joinDate": iso_stamps(export_s - years * 365 * DAY_S), "resignDate": None,
     })
-    fleet = _Fleet(
+    fleet = WorkingFleet(
         truck_id=trucks["id"].tolist(), truck_capacity=trucks["capacity"].to_numpy(dtype=float),
         truck_purchase_s=t_purchase, exc_id=excavators["id"].tolist(),
         exc_bucket=excavators["bucketCapacity"].to_numpy(), exc_purchase_s=e_purchase,
@@ -306,4 +306,4 @@ def _fresh_fleet(n_trucks: int, n_excavators: int, export_s: float, rng: np.rand
         operator_years=years.astype(float),
         operators_by_shift={s: np.flatnonzero(operators["shift"].to_numpy() == s) for s in SHIFTS},
     )
-    return _FreshFleet(fleet, trucks, excavators, operators, roads)
+    return GeneratedFleet(fleet, trucks, excavators, operators, roads)

@@ -22,19 +22,19 @@ HAULING_COLUMNS: tuple[str, ...] = (
 )
 #: Whole hours local time is ahead of UTC at the site (``training.schema.MINE_UTC_OFFSET_HOURS``).
 LOCAL_UTC_OFFSET_HOURS = int(MINE_UTC_OFFSET_HOURS)
-_SHIFT_S = SHIFT_LENGTH_HOURS * 3600
-_DAY_S = 86_400
+SHIFT_S = SHIFT_LENGTH_HOURS * 3600
+DAY_S = 86_400
 _ID_ALPHABET = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
-_UPPER_ALNUM = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
+UPPER_ALNUM = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
 
 
-def _ids(rng: np.random.Generator, n: int) -> list[str]:
+def new_ids(rng: np.random.Generator, n: int) -> list[str]:
     """``n`` cuid-like ids: 'c' + 24 lowercase alphanumerics."""
     codes = np.ascontiguousarray(_ID_ALPHABET[rng.integers(0, 36, size=(n, 24))])
     return ["c" + s for s in codes.view("S24").ravel().astype(str)]
 
 
-def _iso(seconds: np.ndarray | list[float] | float) -> np.ndarray:
+def iso_stamps(seconds: np.ndarray | list[float] | float) -> np.ndarray:
     """Epoch seconds -> '2025-10-01T23:02:38.000Z' strings (NaN -> None)."""
     arr = np.atleast_1d(np.asarray(seconds, dtype=float))
     out = np.full(arr.shape, None, dtype=object)
@@ -45,14 +45,14 @@ def _iso(seconds: np.ndarray | list[float] | float) -> np.ndarray:
     return out
 
 
-def _epoch(series: pd.Series) -> np.ndarray:
+def epoch_seconds(series: pd.Series) -> np.ndarray:
     """ISO timestamps -> epoch seconds (NaN where missing)."""
     ts = pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
     out = (ts - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
     return out.to_numpy(dtype=float)
 
 
-def _truthy(series: pd.Series) -> np.ndarray:
+def truthy(series: pd.Series) -> np.ndarray:
     return series.astype(str).str.strip().str.lower().isin(("true", "1")).to_numpy()
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 
 from training.features import COMPLETED_MAINTENANCE
-from training.synthetic.fleet import FleetPlan, _Fleet
-from training.synthetic.formats import _DAY_S, _epoch
+from training.synthetic.fleet import FleetPlan, WorkingFleet
+from training.synthetic.formats import DAY_S, epoch_seconds
 
 
 @dataclass
-class _Job:
+class MaintenanceJob:
     """One maintenance job (preventive or a breakdown repair), times in seconds from the period start."""
 
     kind: str  # 'truck' | 'excavator'
@@ -25,20 +25,20 @@ class _Job:
 
 
 @dataclass
-class _Maintenance:
+class MaintenanceState:
     """Per-unit downtime intervals and truck maintenance completions (s from the period start)."""
 
     truck_down: list[list[tuple[float, float]]]
     exc_down: list[list[tuple[float, float]]]
     truck_done: list[list[float]]
-    jobs: list[_Job]
+    jobs: list[MaintenanceJob]
     record: bool  # True: breakdown repairs are written to the logs (and so count as maintenance)
 
     @classmethod
-    def empty(cls, fleet: _Fleet, record: bool) -> "_Maintenance":
+    def empty(cls, fleet: WorkingFleet, record: bool) -> "MaintenanceState":
         return cls([[] for _ in fleet.truck_id], [[] for _ in fleet.exc_id], [[] for _ in fleet.truck_id], [], record)
 
-    def add(self, job: _Job) -> None:
+    def add(self, job: MaintenanceJob) -> None:
         end = job.start + job.hours * 3600.0
         (self.truck_down if job.kind == "truck" else self.exc_down)[job.unit].append((job.start, end))
         if self.record:
@@ -47,12 +47,12 @@ class _Maintenance:
                 bisect.insort(self.truck_done[job.unit], end)
 
 
-def _maintenance_from_logs(logs: pd.DataFrame, fleet: _Fleet, t0: float) -> _Maintenance:
+def maintenance_from_logs(logs: pd.DataFrame, fleet: WorkingFleet, t0: float) -> MaintenanceState:
     """Downtime and completions of the selected units from an existing maintenance log."""
-    state = _Maintenance.empty(fleet, record=False)
+    state = MaintenanceState.empty(fleet, record=False)
     done = logs[logs["status"].astype(str) == COMPLETED_MAINTENANCE]
-    actual = _epoch(done["actualDate"]) - t0
-    completion = _epoch(done["completionDate"]) - t0
+    actual = epoch_seconds(done["actualDate"]) - t0
+    completion = epoch_seconds(done["completionDate"]) - t0
     finished = np.where(np.isnan(completion), actual, completion)
     truck_pos = {tid: i for i, tid in enumerate(fleet.truck_id)}
     exc_pos = {eid: i for i, eid in enumerate(fleet.exc_id)}
@@ -69,18 +69,18 @@ def _maintenance_from_logs(logs: pd.DataFrame, fleet: _Fleet, t0: float) -> _Mai
     return state
 
 
-def _preventive_plan(fleet: _Fleet, t0: float, period_s: float, rng: np.random.Generator,
-                     plan: FleetPlan) -> _Maintenance:
+def preventive_plan(fleet: WorkingFleet, t0: float, period_s: float, rng: np.random.Generator,
+                     plan: FleetPlan) -> MaintenanceState:
     """Preventive services every interval (staggered per unit) from one interval before the period."""
-    state = _Maintenance.empty(fleet, record=True)
-    first_day_start = math.floor(t0 / _DAY_S) * _DAY_S - t0  # a SHIFT_1 start (00:00Z)
+    state = MaintenanceState.empty(fleet, record=True)
+    first_day_start = math.floor(t0 / DAY_S) * DAY_S - t0  # a SHIFT_1 start (00:00Z)
     for kind, n in (("truck", len(fleet.truck_id)), ("excavator", len(fleet.exc_id))):
         interval = plan.preventive_interval_days[kind]
         offsets = rng.integers(0, int(interval), size=n)
         for unit in range(n):
             day = float(offsets[unit]) - interval
-            while day * _DAY_S + first_day_start < period_s:
-                state.add(_Job(kind, unit, "PREVENTIVE", first_day_start + day * _DAY_S,
+            while day * DAY_S + first_day_start < period_s:
+                state.add(MaintenanceJob(kind, unit, "PREVENTIVE", first_day_start + day * DAY_S,
                                plan.preventive_downtime_hours[kind]))
                 day += interval
     return state

@@ -10,9 +10,9 @@ import pandas as pd
 
 from training.features import UNKNOWN_AGE_DAYS
 from training.ground_truth import GroundTruth, fuel_l, lookup, maintenance_delay_logit, payload_t
-from training.synthetic.fleet import FleetPlan, _Fleet, _FreshFleet, _spread
-from training.synthetic.formats import _DAY_S, HAULING_COLUMNS, LOCAL_UTC_OFFSET_HOURS, _ids, _iso
-from training.synthetic.maintenance import _Maintenance
+from training.synthetic.fleet import FleetPlan, GeneratedFleet, WorkingFleet, spread
+from training.synthetic.formats import DAY_S, HAULING_COLUMNS, LOCAL_UTC_OFFSET_HOURS, iso_stamps, new_ids
+from training.synthetic.maintenance import MaintenanceState
 
 MECHANICS: tuple[str, ...] = ("Agus", "Budi", "Dedi", "Rudi")
 PARTS: tuple[str, ...] = ("Filter Oli", "Ban", "Brake Pad")
@@ -45,7 +45,7 @@ VESSELS: tuple[VesselSpec, ...] = (
 )
 
 
-def _hauling_frame(cycles: dict[str, list], weathers: list[str], fleet: _Fleet, t0: float, shifts: list[str],
+def hauling_frame(cycles: dict[str, list], weathers: list[str], fleet: WorkingFleet, t0: float, shifts: list[str],
                    rng: np.random.Generator, ids: np.random.Generator, gt: GroundTruth) -> pd.DataFrame:
     """The hauling_activities table from the simulated cycles (payload and fuel drawn here)."""
     c = {k: np.asarray(v) for k, v in cycles.items()}
@@ -58,7 +58,7 @@ def _hauling_frame(cycles: dict[str, list], weathers: list[str], fleet: _Fleet, 
     load = np.round(payload_t(capacity, fleet.exc_bucket[exc], weather, rng, gt), 2)  # weighbridge: 10 kg
     purchase = fleet.truck_purchase_s[truck]
     age_days = np.where(np.isnan(purchase), UNKNOWN_AGE_DAYS,
-                        np.clip((t0 + c["loading_start"] - purchase) / _DAY_S, 0.0, None))
+                        np.clip((t0 + c["loading_start"] - purchase) / DAY_S, 0.0, None))
     distance = fleet.road_distance[road]
     fuel = fuel_l(load, distance, fleet.road_gradient[road], age_days, c["days_since_maintenance"], rng, gt)
 
@@ -73,12 +73,12 @@ def _hauling_frame(cycles: dict[str, list], weathers: list[str], fleet: _Fleet, 
     back_s = dumped_s + c["returning_s"]
     q0, l0, l1, dep, arr, d1, ret = (minute(x) for x in (c["queue_start"], c["loading_start"], load_end_s,
                                                          depart_s, arrive_s, dumped_s, back_s))
-    stamp = {name: _iso(m * 60) for name, m in (("q0", q0), ("l0", l0), ("l1", l1), ("dep", dep),
+    stamp = {name: iso_stamps(m * 60) for name, m in (("q0", q0), ("l0", l0), ("l1", l1), ("dep", dep),
                                                 ("arr", arr), ("d1", d1), ("ret", ret))}
     status = np.where(c["cancelled"], "CANCELLED", np.where(c["incident"], "INCIDENT",
                                                             np.where(c["delayed"], "DELAYED", "COMPLETED")))
     frame = pd.DataFrame({
-        "id": _ids(ids, n), "truckId": np.asarray(fleet.truck_id, dtype=object)[truck],
+        "id": new_ids(ids, n), "truckId": np.asarray(fleet.truck_id, dtype=object)[truck],
         "excavatorId": np.asarray(fleet.exc_id, dtype=object)[exc],
         "operatorId": np.asarray(fleet.operator_id, dtype=object)[c["operator"]],
         "roadSegmentId": np.asarray(fleet.road_id, dtype=object)[road],
@@ -100,7 +100,7 @@ def _hauling_frame(cycles: dict[str, list], weathers: list[str], fleet: _Fleet, 
     })
     order = np.lexsort((frame["truckId"].to_numpy(), q0))
     frame = frame.iloc[order].reset_index(drop=True)
-    local_day = ((q0[order] * 60 + LOCAL_UTC_OFFSET_HOURS * 3600) // _DAY_S).astype("datetime64[D]")
+    local_day = ((q0[order] * 60 + LOCAL_UTC_OFFSET_HOURS * 3600) // DAY_S).astype("datetime64[D]")
     day_text = pd.Series(np.char.replace(np.datetime_as_string(local_day, unit="D"), "-", ""), dtype=object)
     number = day_text.groupby(day_text, sort=False).cumcount() + 1
     frame["activityNumber"] = ("HA-" + day_text + "-" + number.map("{:04d}".format)).astype(object)
@@ -123,10 +123,10 @@ def _remarks(status: np.ndarray, weather: np.ndarray, road: np.ndarray, days_sin
 
 def _stamps(n: int, export_s: float) -> np.ndarray:
     """createdAt/updatedAt of master rows: the export time, 3 ms apart (as the reference export)."""
-    return _iso(export_s + np.arange(n) * 0.003)
+    return iso_stamps(export_s + np.arange(n) * 0.003)
 
 
-def _maintenance_frame(state: _Maintenance, fleet: _Fleet, t0: float, export_s: float,
+def maintenance_frame(state: MaintenanceState, fleet: WorkingFleet, t0: float, export_s: float,
                        rng: np.random.Generator, ids: np.random.Generator, plan: FleetPlan) -> pd.DataFrame:
     """Maintenance logs for the jobs begun before the export (COMPLETED, or IN_PROGRESS at export)."""
     jobs = sorted((j for j in state.jobs if t0 + j.start <= export_s),
@@ -144,12 +144,12 @@ def _maintenance_frame(state: _Maintenance, fleet: _Fleet, t0: float, export_s: 
                         separators=(",", ":"))
              for m, p, q in zip(types, rng.integers(0, len(PARTS), size=n), rng.integers(1, 5, size=n))]
     return pd.DataFrame({
-        "id": _ids(ids, n), "maintenanceNumber": [f"MNT-{i + 1:06d}" for i in range(n)],
+        "id": new_ids(ids, n), "maintenanceNumber": [f"MNT-{i + 1:06d}" for i in range(n)],
         "truckId": [fleet.truck_id[j.unit] if j.kind == "truck" else None for j in jobs],
         "excavatorId": [fleet.exc_id[j.unit] if j.kind == "excavator" else None for j in jobs],
         "supportEquipmentId": None, "maintenanceType": types,
-        "scheduledDate": np.where(np.array(types) == "PREVENTIVE", _iso(start), None),
-        "actualDate": _iso(start), "completionDate": np.where(finished, _iso(start + hours * 3600.0), None),
+        "scheduledDate": np.where(np.array(types) == "PREVENTIVE", iso_stamps(start), None),
+        "actualDate": iso_stamps(start), "completionDate": np.where(finished, iso_stamps(start + hours * 3600.0), None),
         "duration": pd.array(np.where(finished, hours, np.nan), dtype="Int64"),
         "cost": np.where(finished, cost, np.nan),
         "description": [f"Maintenance {m} {i + 1}" for i, m in enumerate(types)],
@@ -160,7 +160,8 @@ def _maintenance_frame(state: _Maintenance, fleet: _Fleet, t0: float, export_s: 
     })
 
 
-def _unit_status(state: _Maintenance, kind: str, n: int, t0: float, export_s: float) -> tuple[np.ndarray, np.ndarray]:
+def _unit_status(state: MaintenanceState, kind: str, n: int, t0: float,
+                 export_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Per unit of ``kind``: last maintenance completed by the export (epoch s, NaN if none), down at export."""
     last, down = np.full(n, np.nan), np.zeros(n, dtype=bool)
     for job in state.jobs:
@@ -172,7 +173,7 @@ def _unit_status(state: _Maintenance, kind: str, n: int, t0: float, export_s: fl
     return last, down
 
 
-def _fresh_master_frames(fresh: _FreshFleet, state: _Maintenance, hauling: pd.DataFrame, t0: float,
+def fresh_master_frames(fresh: GeneratedFleet, state: MaintenanceState, hauling: pd.DataFrame, t0: float,
                          export_s: float, rng: np.random.Generator, plan: FleetPlan) -> dict[str, pd.DataFrame]:
     """The four fleet tables of a generated fleet, with the state the simulation left them in."""
     t_last_s, t_down = _unit_status(state, "truck", len(fresh.trucks), t0, export_s)
@@ -180,8 +181,8 @@ def _fresh_master_frames(fresh: _FreshFleet, state: _Maintenance, hauling: pd.Da
     last_driver = hauling.groupby("truckId", sort=False)["operatorId"].last()
 
     def usage(purchase: np.ndarray) -> np.ndarray:
-        years = np.clip((export_s - purchase) / _DAY_S / 365.25, 0.0, None)
-        return (years * plan.hours_per_year * _spread(rng, plan.hour_meter_spread, len(purchase))).astype(np.int64)
+        years = np.clip((export_s - purchase) / DAY_S / 365.25, 0.0, None)
+        return (years * plan.hours_per_year * spread(rng, plan.hour_meter_spread, len(purchase))).astype(np.int64)
 
     trucks = fresh.trucks
     hours = usage(fresh.fleet.truck_purchase_s)
@@ -189,12 +190,12 @@ def _fresh_master_frames(fresh: _FreshFleet, state: _Maintenance, hauling: pd.Da
         **{c: trucks[c] for c in ("id", "code", "name", "brand", "model", "yearManufacture", "capacity",
                                   "fuelCapacity")},
         "status": np.where(t_down, "MAINTENANCE", "IDLE").astype(object),
-        "lastMaintenance": _iso(t_last_s),
-        "nextMaintenance": _iso(t_last_s + plan.preventive_interval_days["truck"] * _DAY_S),
+        "lastMaintenance": iso_stamps(t_last_s),
+        "nextMaintenance": iso_stamps(t_last_s + plan.preventive_interval_days["truck"] * DAY_S),
         "totalHours": hours, "totalDistance": (hours * plan.odometer_km_per_hour).astype(np.int64),
         "currentOperatorId": trucks["id"].map(last_driver).astype(object).where(lambda s: s.notna(), None),
         "currentLocation": np.where(t_down, "Workshop", "Pool").astype(object),
-        "isActive": True, "purchaseDate": _iso(fresh.fleet.truck_purchase_s), "retirementDate": None,
+        "isActive": True, "purchaseDate": iso_stamps(fresh.fleet.truck_purchase_s), "retirementDate": None,
         "remarks": None, "createdAt": _stamps(len(trucks), export_s), "updatedAt": _stamps(len(trucks), export_s),
     })
     excs = fresh.excavators
@@ -202,10 +203,10 @@ def _fresh_master_frames(fresh: _FreshFleet, state: _Maintenance, hauling: pd.Da
     excavators_out = pd.DataFrame({
         **{c: excs[c] for c in ("id", "code", "name", "brand", "model", "yearManufacture", "bucketCapacity")},
         "status": np.where(e_down, "MAINTENANCE", "ACTIVE").astype(object),
-        "lastMaintenance": _iso(e_last_s),
-        "nextMaintenance": _iso(e_last_s + plan.preventive_interval_days["excavator"] * _DAY_S),
+        "lastMaintenance": iso_stamps(e_last_s),
+        "nextMaintenance": iso_stamps(e_last_s + plan.preventive_interval_days["excavator"] * DAY_S),
         "totalHours": e_hours, "currentLocation": [f"PIT-{i + 1:02d}" for i in range(len(excs))],
-        "isActive": True, "purchaseDate": _iso(fresh.fleet.exc_purchase_s), "retirementDate": None,
+        "isActive": True, "purchaseDate": iso_stamps(fresh.fleet.exc_purchase_s), "retirementDate": None,
         "remarks": None, "createdAt": _stamps(len(excs), export_s), "updatedAt": _stamps(len(excs), export_s),
     })
     operators = fresh.operators.copy()
@@ -213,26 +214,27 @@ def _fresh_master_frames(fresh: _FreshFleet, state: _Maintenance, hauling: pd.Da
     roads = fresh.roads.copy()
     graded = rng.random(len(roads)) < plan.graded_road_share
     roads["isActive"] = True
-    roads["lastMaintenance"] = np.where(graded, _iso(export_s - rng.integers(1, 60, size=len(roads)) * _DAY_S), None)
+    graded_s = export_s - rng.integers(1, 60, size=len(roads)) * DAY_S
+    roads["lastMaintenance"] = np.where(graded, iso_stamps(graded_s), None)
     roads["createdAt"] = roads["updatedAt"] = _stamps(len(roads), export_s)
     return {"trucks": trucks_out, "excavators": excavators_out, "operators": operators, "road_segments": roads}
 
 
-def _vessels_and_schedules(t0: float, period_end: float, rng: np.random.Generator, ids: np.random.Generator,
+def vessels_and_schedules(t0: float, period_end: float, rng: np.random.Generator, ids: np.random.Generator,
                            plan: FleetPlan) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A handful of barges and bulk carriers and their loading calls around the period."""
-    vessels = pd.DataFrame({"id": _ids(ids, len(VESSELS)), "name": [v.name for v in VESSELS],
+    vessels = pd.DataFrame({"id": new_ids(ids, len(VESSELS)), "name": [v.name for v in VESSELS],
                             "type": [v.type for v in VESSELS],
                             "capacity": np.array([v.capacity_t for v in VESSELS], dtype=np.int64)})
-    vessels["createdAt"] = _iso(np.full(len(vessels), t0 - plan.vessel_listed_days_before * _DAY_S))
+    vessels["createdAt"] = iso_stamps(np.full(len(vessels), t0 - plan.vessel_listed_days_before * DAY_S))
     barges = [i for i, v in enumerate(VESSELS) if v.type == "BARGE"]
     carriers = [i for i, v in enumerate(VESSELS) if v.type != "BARGE"]
     calls = []
-    eta = t0 + rng.uniform(0.0, plan.barge_call_every_days) * _DAY_S
-    while eta < period_end + plan.schedule_days_ahead * _DAY_S:
+    eta = t0 + rng.uniform(0.0, plan.barge_call_every_days) * DAY_S
+    while eta < period_end + plan.schedule_days_ahead * DAY_S:
         carrier = rng.random() < plan.bulk_carrier_call_share
         v = int(rng.choice(carriers if carrier else barges))
-        ets = eta + rng.uniform(*VESSELS[v].loading_days) * _DAY_S
+        ets = eta + rng.uniform(*VESSELS[v].loading_days) * DAY_S
         planned = float(np.floor(VESSELS[v].capacity_t * rng.uniform(*plan.planned_fill_range) / 100) * 100)
         status = "COMPLETED" if ets <= period_end else ("LOADING" if eta <= period_end else "SCHEDULED")
         actual = {"COMPLETED": planned * rng.uniform(*plan.loaded_vs_planned_range),
@@ -241,10 +243,10 @@ def _vessels_and_schedules(t0: float, period_end: float, rng: np.random.Generato
         calls.append({"vesselId": vessels["id"][v], "loadingPort": LOADING_PORT, "destination": BUYERS[buyer][1],
                       "etaLoading": eta, "etsLoading": ets, "plannedQuantity": planned,
                       "actualQuantity": round(float(actual), 1), "buyer": BUYERS[buyer][0], "status": status,
-                      "createdAt": eta - plan.schedule_notice_days * _DAY_S})
-        eta += plan.barge_call_every_days * _spread(rng, plan.call_interval_spread, 1)[0] * _DAY_S
+                      "createdAt": eta - plan.schedule_notice_days * DAY_S})
+        eta += plan.barge_call_every_days * spread(rng, plan.call_interval_spread, 1)[0] * DAY_S
     sched = pd.DataFrame(calls)
-    sched.insert(0, "id", _ids(ids, len(sched)))
+    sched.insert(0, "id", new_ids(ids, len(sched)))
     for col in ("etaLoading", "etsLoading", "createdAt"):
-        sched[col] = _iso(sched[col].to_numpy())
+        sched[col] = iso_stamps(sched[col].to_numpy())
     return vessels, sched

@@ -1,27 +1,21 @@
-"""Writing the export: the folder's master tables read, the mine generated, every CSV written atomically
-in the fleet database's dialect."""
+"""Writing the export: the folder's master tables read, the export built (``build``), every CSV written
+atomically in the fleet database's dialect."""
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from training.errors import BadInputError
 from training.ground_truth import GroundTruth
 from training.reference import REFERENCE_EXPORT_DIR
-from training.schema import SHIFT_LENGTH_HOURS
-from training.synthetic.events import _Mine
-from training.synthetic.fleet import FleetPlan, _fleet_from_tables, _fresh_fleet
-from training.synthetic.formats import _DAY_S, _SHIFT_S, FLEET_TABLES, HAULING_FILE, _iso, parse_end, shift_names
-from training.synthetic.maintenance import _maintenance_from_logs, _preventive_plan
-from training.synthetic.tables import (_fresh_master_frames, _hauling_frame, _maintenance_frame,
-                                       _vessels_and_schedules)
+from training.synthetic.build import build_export
+from training.synthetic.fleet import FleetPlan
+from training.synthetic.formats import FLEET_TABLES, HAULING_FILE, iso_stamps, parse_end
 
 
 @dataclass(frozen=True)
@@ -117,7 +111,7 @@ def copy_fleet_tables(data_dir: Path, source: Path = REFERENCE_EXPORT_DIR) -> tu
 def generate(data_dir: Path, *, days: int, trucks: int, seed: int, end: str | datetime | None = None,
              excavators: int | None = None, force: bool = False, ground_truth: GroundTruth | None = None,
              plan: FleetPlan | None = None) -> GenerationSummary:
-    """Write a sample mine's CSV export into ``data_dir`` (see the module docstring).
+    """Write a sample mine's CSV export into ``data_dir`` (see ``training.synthetic``).
 
     ``end`` (ISO date/time, naive = UTC) is when the export is taken; None means now. Master tables
     already in ``data_dir`` are used; without them a fleet is generated (``copy_fleet_tables`` first
@@ -134,39 +128,12 @@ def generate(data_dir: Path, *, days: int, trucks: int, seed: int, end: str | da
     if (data_dir / HAULING_FILE).exists() and not force:
         raise BadInputError(f"{data_dir / HAULING_FILE} exists; pass --force to replace it")
 
-    fleet_rng, sim_rng, draw_rng, maint_rng, vessel_rng, id_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6))
-    n_exc = excavators or max(1, int(round(trucks / plan.trucks_per_excavator)))
     tables = _read_master(data_dir)
     export_s = parse_end(end)
-    period_end = math.floor(export_s / _SHIFT_S) * _SHIFT_S  # the last whole shift ends here
-    t0 = period_end - days * _DAY_S
-
-    fresh = None
-    if tables is None:
-        fresh = _fresh_fleet(trucks, n_exc, export_s, fleet_rng, plan)
-        fleet = fresh.fleet
-    else:
-        fleet = _fleet_from_tables(tables, trucks, n_exc, fleet_rng, plan)
-    logs_exist = (data_dir / "maintenance_logs.csv").exists()
-    maintenance = (_maintenance_from_logs(tables["maintenance_logs"], fleet, t0) if logs_exist
-                   else _preventive_plan(fleet, t0, days * _DAY_S, maint_rng, plan))
-
-    shifts = shift_names(t0, days * 24 // SHIFT_LENGTH_HOURS)
-    mine = _Mine(fleet, t0, maintenance, sim_rng, gt, plan)
-    weathers = mine.run(shifts)
-    hauling = _hauling_frame(mine.cycles, weathers, fleet, t0, shifts, draw_rng, id_rng, gt)
-
-    out: dict[str, pd.DataFrame] = {}
-    if fresh is not None:
-        out.update(_fresh_master_frames(fresh, maintenance, hauling, t0, export_s, maint_rng, plan))
-    if not logs_exist:
-        out["maintenance_logs"] = _maintenance_frame(maintenance, fleet, t0, export_s, maint_rng, id_rng, plan)
-    vessels, schedules = _vessels_and_schedules(t0, period_end, vessel_rng, id_rng, plan)
-    for name, frame in (("vessels", vessels), ("sailing_schedules", schedules)):
-        if not (data_dir / f"{name}.csv").exists():
-            out[name] = frame
-    out["hauling_activities"] = hauling
+    present = frozenset(p.stem for p in data_dir.glob("*.csv"))
+    export = build_export(tables, days=days, trucks=trucks, seed=seed, export_s=export_s, excavators=excavators,
+                          present=present, gt=gt, plan=plan)
+    out = export.frames
 
     kept = tuple(sorted(p.name for p in data_dir.glob("*.csv") if p.stem not in out))
     for name, frame in out.items():
@@ -174,4 +141,5 @@ def generate(data_dir: Path, *, days: int, trucks: int, seed: int, end: str | da
     return GenerationSummary(
         data_dir=data_dir, written=tuple(f"{name}.csv" for name in out), kept=kept,
         rows={name: len(frame) for name, frame in out.items()}, seconds=time.perf_counter() - started,
-        generated_fleet=fresh is not None, period_start=str(_iso(t0)[0]), period_end=str(_iso(period_end)[0]))
+        generated_fleet=export.generated_fleet, period_start=str(iso_stamps(export.t0)[0]),
+        period_end=str(iso_stamps(export.period_end)[0]))
