@@ -2,8 +2,8 @@
 
 ``DaskExecutor(address)`` connects to a scheduler (``settings.dask_scheduler_address``);
 ``DaskExecutor(LocalCluster(...))`` runs on a cluster made in-process (tests, benchmarks). Work units
-are a scenario's replications, split like the local pool's (several units per worker thread,
-largest first). The per-model-version noise arrays are sent to every worker once with
+are a scenario's replications, split as the local pool splits them (``simulator.executor.split_units``:
+several units per worker thread, largest first). The per-model-version noise arrays are sent to every worker once with
 ``client.scatter(..., broadcast=True)``; a unit carries a small :class:`~simulator.executor.NoiseRef`
 and the scattered future, which Dask resolves to the worker's local copy. A replication's numbers
 depend only on (inputs, params, seed, replication index), so results equal the local pool's.
@@ -16,17 +16,14 @@ cluster; :func:`requested_simulations` and :func:`cluster_settings` are its comp
 """
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from simulator.executor import (UNITS_PER_WORKER, WORKER_CACHE_VERSIONS, Executor, NoiseRef, ScenarioTask,
-                                batch_attributes, run_task)
+                                batch_attributes, run_task, split_units)
 from simulator.model import NoiseTables
 from simulator.results import ReplicationResult
 from simulator.scenario import RequestSpec
@@ -35,18 +32,6 @@ from training.settings import Settings
 
 #: What a shipped task's ``NoiseRef.path`` says: the arrays come with the unit as a scattered future.
 SCATTERED = "dask-scatter"
-
-
-def split_units(tasks: Sequence[ScenarioTask], slots: int,
-                units_per_slot: int = UNITS_PER_WORKER) -> list[tuple[int, int, int]]:
-    """(task index, start, stop) replication ranges, about ``units_per_slot`` per slot, largest first."""
-    per_task = max(1, math.ceil(units_per_slot * max(slots, 1) / max(len(tasks), 1)))
-    units = []
-    for index, task in enumerate(tasks):
-        chunks = min(per_task, task.replications)
-        bounds = np.linspace(0, task.replications, chunks + 1).round().astype(int)
-        units += [(index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    return sorted(units, key=lambda u: -tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1))
 
 
 def _run_dask_unit(task: ScenarioTask, noise: NoiseTables | None, start: int, stop: int,

@@ -164,6 +164,24 @@ def _warm_up(hold_s: float) -> int:
 
 # --- the local pool ----------------------------------------------------------------------------------
 
+def split_units(tasks: Sequence[ScenarioTask], slots: int,
+                units_per_slot: int = UNITS_PER_WORKER) -> list[tuple[int, int, int]]:
+    """Work units of both pools (local and Dask): (task index, start, stop) replication ranges, about
+    ``units_per_slot`` per worker slot, largest (cost x replications) first.
+
+    Equal costs: more excavators first, so a worker's first scenario draws for the later, smaller ones
+    (``simulator.model.shared_draws``). Results do not depend on the split (a replication's numbers
+    depend only on its task and index)."""
+    per_task = max(1, math.ceil(units_per_slot * max(slots, 1) / max(len(tasks), 1)))
+    units = []
+    for index, task in enumerate(tasks):
+        chunks = min(per_task, task.replications)
+        bounds = np.linspace(0, task.replications, chunks + 1).round().astype(int)
+        units += [(index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return sorted(units, key=lambda u: (-tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1),
+                                        -tasks[u[0]].inputs.excavators))
+
+
 class LocalPoolExecutor:
     """A persistent, warmed-up process pool sized to the machine (``settings.effective_workers``)."""
 
@@ -219,24 +237,11 @@ class LocalPoolExecutor:
                 ref = self._shipped[noise.key] = NoiseRef(noise.key, str(path))
             return ref
 
-    def _units(self, tasks: Sequence[ScenarioTask]) -> list[tuple[int, int, int]]:
-        """(task index, start, stop) work units, largest first."""
-        per_task = max(1, math.ceil(UNITS_PER_WORKER * self.workers / max(len(tasks), 1)))
-        units = []
-        for index, task in enumerate(tasks):
-            chunks = min(per_task, task.replications)
-            bounds = np.linspace(0, task.replications, chunks + 1).round().astype(int)
-            units += [(index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        # Equal costs: more excavators first, so a worker's first scenario draws for the later, smaller
-        # ones (simulator.model.shared_draws).
-        return sorted(units, key=lambda u: (-tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1),
-                                            -tasks[u[0]].inputs.excavators))
-
     def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None
                       ) -> list[list[ReplicationResult]]:
         shipped = [replace(t, inputs=replace(t.inputs, noise=self._ref(t.inputs.noise)))
                    if isinstance(t.inputs.noise, NoiseTables) else t for t in tasks]
-        units = self._units(shipped)
+        units = split_units(shipped, self.workers)
         pool = self._pool
         try:
             parts = self._run(pool, shipped, units, trace)

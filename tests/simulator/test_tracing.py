@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from simulator.executor import InlineExecutor, LocalPoolExecutor
+from simulator.executor import InlineExecutor, LocalPoolExecutor, split_units
 from simulator.tracing import BATCH_SPAN, WORKER_SERVICE, TraceLink, readable
 from tests.simulator.test_executor import _tasks, noise  # noqa: F401  (a fixture)
 
@@ -49,7 +49,7 @@ def test_pool_units_run_in_worker_spans_of_the_callers_trace(noise):
     with LocalPoolExecutor(2) as pool:
         results, caller, batches = traced_map(pool, tasks)
         assert results == InlineExecutor().map_scenarios(tasks)  # tracing changes no number
-        check_batches(batches, caller, tasks, pool._units(tasks))
+        check_batches(batches, caller, tasks, split_units(tasks, pool.workers))
         assert {s.attributes["process.pid"] for s in batches} <= pool.worker_pids
         assert caller.start_time <= min(s.start_time for s in batches)
         assert max(s.end_time for s in batches) <= caller.end_time
