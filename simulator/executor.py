@@ -12,6 +12,10 @@ units, largest first. The per-model-version noise arrays (holdout residuals, del
 written once per version to the executor's temporary folder and each worker loads them once, keyed
 by version: a unit carries only a small reference, never the arrays. Workers end themselves when
 the process that owns the pool dies (``simulator.lifeline``), so a killed service leaves no pool.
+
+Tracing: a caller that traces passes a ``simulator.tracing.TraceLink``; each unit then carries the
+W3C trace context, runs in a ``simulator.batch`` span in its worker, and the finished span comes back
+with the results (see ``simulator/tracing.py``). Without one, units carry nothing extra.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from simulator import network_model
 from simulator.lifeline import watch_parent
 from simulator.model import ModelParams, NoiseTables, ScenarioInputs, run_replications
 from simulator.results import ReplicationResult
+from simulator.tracing import TraceLink
 from training.settings import Settings, get_settings
 
 #: Work units per worker the pool aims at (more units balance better, each costs one round trip).
@@ -75,7 +80,8 @@ def run_task(task: ScenarioTask, start: int = 0, stop: int | None = None) -> lis
 class Executor(Protocol):
     """Runs scenario tasks; results are lists in task order, each in replication order."""
 
-    def map_scenarios(self, tasks: Sequence[ScenarioTask]) -> list[list[ReplicationResult]]: ...
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None
+                      ) -> list[list[ReplicationResult]]: ...
 
     def close(self) -> None: ...
 
@@ -85,7 +91,9 @@ class InlineExecutor:
 
     workers = 1
 
-    def map_scenarios(self, tasks: Sequence[ScenarioTask]) -> list[list[ReplicationResult]]:
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None
+                      ) -> list[list[ReplicationResult]]:
+        """(``trace`` is not needed: the caller's spans already cover work done in its own process.)"""
         return [run_task(t) for t in tasks]
 
     def close(self) -> None:
@@ -125,10 +133,24 @@ def _worker_noise(ref: NoiseRef) -> NoiseTables:
     return cached
 
 
-def _run_unit(task: ScenarioTask, start: int, stop: int) -> tuple[list[ReplicationResult], int]:
+def _run_unit(task: ScenarioTask, start: int, stop: int, carrier: dict[str, str] | None = None
+              ) -> tuple[list[ReplicationResult], int, list]:
+    """Worker side: replications ``start..stop-1`` of ``task``, this worker's pid, and the unit's span
+    records (a ``simulator.batch`` span continuing ``carrier``'s trace; none without a carrier)."""
     if isinstance(task.inputs.noise, NoiseRef):
         task = replace(task, inputs=replace(task.inputs, noise=_worker_noise(task.inputs.noise)))
-    return run_task(task, start, stop), os.getpid()
+    if carrier is None:
+        return run_task(task, start, stop), os.getpid(), []
+    from simulator.tracing import run_traced
+
+    results, spans = run_traced(carrier, batch_attributes(task, start, stop), lambda: run_task(task, start, stop))
+    return results, os.getpid(), spans
+
+
+def batch_attributes(task: ScenarioTask, start: int, stop: int) -> dict[str, object]:
+    """What a ``simulator.batch`` span says about its unit."""
+    return {"scenario": task.inputs.scenario_key, "trucks": task.inputs.trucks,
+            "excavators": task.inputs.excavators, "replication_start": start, "replication_stop": stop}
 
 
 def _warm_up(hold_s: float) -> int:
@@ -141,6 +163,24 @@ def _warm_up(hold_s: float) -> int:
 
 
 # --- the local pool ----------------------------------------------------------------------------------
+
+def split_units(tasks: Sequence[ScenarioTask], slots: int,
+                units_per_slot: int = UNITS_PER_WORKER) -> list[tuple[int, int, int]]:
+    """Work units of both pools (local and Dask): (task index, start, stop) replication ranges, about
+    ``units_per_slot`` per worker slot, largest (cost x replications) first.
+
+    Equal costs: more excavators first, so a worker's first scenario draws for the later, smaller ones
+    (``simulator.model.shared_draws``). Results do not depend on the split (a replication's numbers
+    depend only on its task and index)."""
+    per_task = max(1, math.ceil(units_per_slot * max(slots, 1) / max(len(tasks), 1)))
+    units = []
+    for index, task in enumerate(tasks):
+        chunks = min(per_task, task.replications)
+        bounds = np.linspace(0, task.replications, chunks + 1).round().astype(int)
+        units += [(index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return sorted(units, key=lambda u: (-tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1),
+                                        -tasks[u[0]].inputs.excavators))
+
 
 class LocalPoolExecutor:
     """A persistent, warmed-up process pool sized to the machine (``settings.effective_workers``)."""
@@ -197,42 +237,34 @@ class LocalPoolExecutor:
                 ref = self._shipped[noise.key] = NoiseRef(noise.key, str(path))
             return ref
 
-    def _units(self, tasks: Sequence[ScenarioTask]) -> list[tuple[int, int, int]]:
-        """(task index, start, stop) work units, largest first."""
-        per_task = max(1, math.ceil(UNITS_PER_WORKER * self.workers / max(len(tasks), 1)))
-        units = []
-        for index, task in enumerate(tasks):
-            chunks = min(per_task, task.replications)
-            bounds = np.linspace(0, task.replications, chunks + 1).round().astype(int)
-            units += [(index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        # Equal costs: more excavators first, so a worker's first scenario draws for the later, smaller
-        # ones (simulator.model.shared_draws).
-        return sorted(units, key=lambda u: (-tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1),
-                                            -tasks[u[0]].inputs.excavators))
-
-    def map_scenarios(self, tasks: Sequence[ScenarioTask]) -> list[list[ReplicationResult]]:
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None
+                      ) -> list[list[ReplicationResult]]:
         shipped = [replace(t, inputs=replace(t.inputs, noise=self._ref(t.inputs.noise)))
                    if isinstance(t.inputs.noise, NoiseTables) else t for t in tasks]
-        units = self._units(shipped)
+        units = split_units(shipped, self.workers)
         pool = self._pool
         try:
-            parts = self._run(pool, shipped, units)
+            parts = self._run(pool, shipped, units, trace)
         except BrokenProcessPool:  # a worker died: one retry on a fresh pool (results do not depend on it)
             self._restart(pool)
-            parts = self._run(self._pool, shipped, units)
+            parts = self._run(self._pool, shipped, units, trace)
         out: list[list[ReplicationResult]] = [[] for _ in tasks]
         for unit in sorted(parts):
             out[unit[0]].extend(parts[unit])
         return out
 
-    def _run(self, pool: ProcessPoolExecutor, tasks: Sequence[ScenarioTask],
-             units: list[tuple[int, int, int]]) -> dict[tuple[int, int, int], list[ReplicationResult]]:
-        futures = [(u, pool.submit(_run_unit, tasks[u[0]], u[1], u[2])) for u in units]
-        parts = {}
+    def _run(self, pool: ProcessPoolExecutor, tasks: Sequence[ScenarioTask], units: list[tuple[int, int, int]],
+             trace: TraceLink | None = None) -> dict[tuple[int, int, int], list[ReplicationResult]]:
+        extra = (trace.carrier,) if trace is not None else ()
+        futures = [(u, pool.submit(_run_unit, tasks[u[0]], u[1], u[2], *extra)) for u in units]
+        parts, spans = {}, []
         for unit, future in futures:
-            results, pid = future.result()
+            results, pid, unit_spans = future.result()
             parts[unit] = results
+            spans += unit_spans
             self.worker_pids.add(pid)
+        if trace is not None and spans:
+            trace.on_spans(spans)
         return parts
 
     def close(self) -> None:

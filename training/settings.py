@@ -7,16 +7,43 @@ nothing else in the code base reads ``os.environ``.
 """
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "MINEOPS_"
 DEV_ENVIRONMENTS = frozenset({"development", "test"})
+#: Variables still read under an old name: old name -> the setting that replaced it (logged as deprecated).
+DEPRECATED_ENV: dict[str, str] = {f"{ENV_PREFIX}LIVE_DEFAULT_SITE": "site"}
+
+log = logging.getLogger(__name__)
+
+
+class DeprecatedEnvSource(PydanticBaseSettingsSource):
+    """Values of ``DEPRECATED_ENV`` variables for their new settings, below the new names in priority,
+    each with a warning in the log (a deployment's old .env keeps working while it is updated)."""
+
+    def get_field_value(self, field, field_name):  # noqa: ANN001 (unused: __call__ does the work)
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for old, new in DEPRECATED_ENV.items():
+            value = os.environ.get(old)
+            if value is None:
+                continue
+            current = os.environ.get(f"{ENV_PREFIX}{new.upper()}")
+            if current is not None and current != value:
+                log.warning("%s is deprecated and ignored: %s%s=%s is set", old, ENV_PREFIX, new.upper(), current)
+                continue
+            log.warning("%s is deprecated: rename it %s%s (read as %s)", old, ENV_PREFIX, new.upper(), value)
+            out[new] = value
+        return out
 
 
 class Settings(BaseSettings):
@@ -120,8 +147,8 @@ class Settings(BaseSettings):
     )
     site: str = Field(
         "default", pattern="^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
-        description="Site of this deployment's fleet files, models and drift reports (and of runs "
-                    "made before sites existed)",
+        description="Site of this deployment's fleet files, models and drift reports, of runs made "
+                    "before sites existed and of live events that name none (was MINEOPS_LIVE_DEFAULT_SITE)",
     )
     jwt_issuer: str = Field("", description="Issuer (iss) of accepted OAuth2 bearer JWTs; empty = JWTs refused")
     jwt_jwks_url: str = Field("", description="JWKS URL of the identity provider that signs the JWTs")
@@ -176,7 +203,6 @@ class Settings(BaseSettings):
     live_stream_maxlen: int = Field(
         1_000_000, ge=1000, description="Approximate length the stream is trimmed to on XADD (MAXLEN ~), entries",
     )
-    live_default_site: str = Field("default", description="Site of an event that names none")
     live_batch_size: int = Field(2000, ge=1, description="Events a worker reads, validates and writes per batch")
     live_block_ms: int = Field(100, ge=1, description="Milliseconds XREADGROUP waits for new events")
     live_claim_idle_s: float = Field(
@@ -190,6 +216,18 @@ class Settings(BaseSettings):
     live_shift_plan_tonnes: float = Field(
         0.0, ge=0, description="Tonnes planned per shift; 0 = the median of the stored shifts of the same "
                                "site and shift (batch layer)",
+    )
+    live_alert_behind_plan_pct: float = Field(
+        20.0, ge=0, le=100, description="live.kpi_alert when a shift's tonnes are more than this many percent below "
+                                        "its plan pro-rated to the time the shift has run; 0 = off",
+    )
+    live_alert_queue_min: float = Field(
+        15.0, ge=0, description="live.kpi_alert when a shift's mean queue time at the loaders is above this, "
+                                "minutes; 0 = off",
+    )
+    live_alert_min_elapsed_share: float = Field(
+        0.25, ge=0, le=1, description="Share of a shift (by its events' clock) that must have run before its "
+                                      "KPIs are judged for alerts",
     )
     live_batch_every_cycles: int = Field(
         20_000, ge=1, description="New stored cycles after which the batch layer runs (export, drift, retrain)",
@@ -206,6 +244,11 @@ class Settings(BaseSettings):
         3, ge=0, description="Latest stored requests of the running shift re-run into the cache at start-up and "
                              "after a promotion (0 = no pre-warm); each is a full simulation",
     )
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):  # noqa: ANN001, ANN206 (pydantic-settings' hook)
+        return (init_settings, env_settings, DeprecatedEnvSource(settings_cls), dotenv_settings, file_secret_settings)
 
     @field_validator("log_level")
     @classmethod
@@ -257,6 +300,9 @@ def env_example() -> str:
         lines.append(f"# {field.description}")
         lines.append(f"{ENV_PREFIX}{name.upper()}={value}")
         lines.append("")
+    lines.append("# Deprecated names, still read (a warning in the log says which to rename):")
+    lines += [f"#   {old} -> {ENV_PREFIX}{new.upper()}" for old, new in DEPRECATED_ENV.items()]
+    lines.append("")
     return "\n".join(lines)
 
 

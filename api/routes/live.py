@@ -5,7 +5,7 @@ import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -34,13 +34,9 @@ _KPI_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_NOT_CONFIGURED_RESPONSE,
 }
 
-SiteQuery = Query(None, description="Site (default: MINEOPS_LIVE_DEFAULT_SITE)")
+SiteQuery = Query(None, description="Site (default: this deployment's, MINEOPS_SITE)")
 ShiftQuery = Query(None, description="Shift as YYYY-MM-DD/SHIFT_n (mine-local start date); "
                                      "default: the site's latest shift with events, i.e. the current one")
-
-
-def not_configured() -> JSONResponse:
-    return JSONResponse({"detail": NOT_CONFIGURED}, status_code=503)
 
 
 def warming() -> JSONResponse:
@@ -48,28 +44,27 @@ def warming() -> JSONResponse:
                         headers={"Retry-After": str(WARMING_RETRY_AFTER_S)})
 
 
-def _check_shift(shift: str | None) -> JSONResponse | None:
-    if shift is None:
-        return None
-    try:
-        parse_shift_key(shift)
-    except ValueError as exc:
-        return JSONResponse({"detail": [{"loc": ["query", "shift"], "msg": str(exc), "type": "value_error"}]},
-                            status_code=422)
-    return None
+def _live(state: Any, shift: str | None) -> Any:
+    """The live service for a KPI query: 503 (HTTPException) when live ingestion is not configured, 422 when
+    ``shift`` is not ``YYYY-MM-DD/SHIFT_n``."""
+    live = getattr(state, "live", None)
+    if live is None:
+        raise HTTPException(status_code=503, detail=NOT_CONFIGURED)
+    if shift is not None:
+        try:
+            parse_shift_key(shift)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=[
+                {"loc": ["query", "shift"], "msg": str(exc), "type": "value_error"}]) from exc
+    return live
 
 
 @router.get("/kpis", responses=_KPI_RESPONSES)
 async def live_kpis(state: StateDep, settings: SettingsDep, principal: Viewer, site: str | None = SiteQuery,
                     shift: str | None = ShiftQuery) -> Any:
     """The shift's KPI snapshot, or 202 warming while there is none."""
-    site = visible_site(principal, site, settings.live_default_site)
-    live = getattr(state, "live", None)
-    if live is None:
-        return not_configured()
-    bad = _check_shift(shift)
-    if bad is not None:
-        return bad
+    site = visible_site(principal, site, settings.site)
+    live = _live(state, shift)
     snap = await run_in_threadpool(live.snapshot, site, shift)
     return warming() if snap is None else JSONResponse(snap)
 
@@ -88,13 +83,8 @@ def _sse(event: str, data: dict) -> str:
 async def live_kpis_stream(request: Request, state: StateDep, settings: SettingsDep, principal: Viewer,
                            site: str | None = SiteQuery, shift: str | None = ShiftQuery) -> Any:
     """Server-sent events of the site's KPI snapshots as the workers write them."""
-    site = visible_site(principal, site, settings.live_default_site)
-    live = getattr(state, "live", None)
-    if live is None:
-        return not_configured()
-    bad = _check_shift(shift)
-    if bad is not None:
-        return bad
+    site = visible_site(principal, site, settings.site)
+    live = _live(state, shift)
 
     async def events():
         async with live.subscription() as updates:  # subscribed before the snapshot is read: nothing falls between
@@ -131,7 +121,7 @@ async def live_shifts(state: StateDep, settings: SettingsDep, principal: Viewer,
     """Shift history: the batch layer's aggregates merged with the speed layer's current shift."""
     from live.history import shift_history
 
-    site = visible_site(principal, site, settings.live_default_site)
+    site = visible_site(principal, site, settings.site)
     live = getattr(state, "live", None)
     speed = live.speed if live is not None else None
     return await run_in_threadpool(shift_history, state.store.engine, speed, site, limit)

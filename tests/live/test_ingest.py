@@ -65,7 +65,7 @@ def _ingestor(settings) -> Ingestor:  # noqa: ANN001
     engine = open_engine(settings.effective_database_url)
     speed = SpeedLayer(redis.Redis.from_url(settings.redis_url), settings.live_snapshot_ttl_s)
     return Ingestor(CycleStore(engine), speed, FleetParents(settings.data_dir, settings.max_bad_row_share),
-                    settings.live_default_site)
+                    settings.site)
 
 
 def test_every_defect_kind_is_quarantined_with_its_reason_and_the_rest_stored(live_settings, live_mine) -> None:

@@ -47,3 +47,25 @@ def test_settings_module_prints_env_example():
     out = subprocess.run([sys.executable, "-m", "training.settings"], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout
     assert out == env_example()
+
+
+def test_the_old_name_of_the_site_is_still_read_with_a_warning(monkeypatch, caplog):
+    monkeypatch.delenv("MINEOPS_SITE", raising=False)
+    monkeypatch.setenv("MINEOPS_LIVE_DEFAULT_SITE", "north-pit")
+    with caplog.at_level("WARNING", logger="training.settings"):
+        assert Settings().site == "north-pit"
+    assert "MINEOPS_LIVE_DEFAULT_SITE is deprecated: rename it MINEOPS_SITE" in caplog.text
+    assert "live_default_site" not in Settings.model_fields  # one setting, not two
+
+    monkeypatch.setenv("MINEOPS_SITE", "south-pit")  # the new name wins, and the log says the old one is ignored
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="training.settings"):
+        assert Settings().site == "south-pit"
+    assert "MINEOPS_LIVE_DEFAULT_SITE is deprecated and ignored" in caplog.text
+
+
+def test_an_old_name_with_a_bad_value_is_refused_like_the_new_one(monkeypatch):
+    monkeypatch.delenv("MINEOPS_SITE", raising=False)
+    monkeypatch.setenv("MINEOPS_LIVE_DEFAULT_SITE", "no spaces allowed")
+    with pytest.raises(ValidationError, match="site"):
+        Settings()
