@@ -119,11 +119,11 @@ class TracedExecutor:
     def __init__(self, inner: Any):
         self.inner = inner
 
-    def map_scenarios(self, tasks: Sequence[Any]) -> Any:
+    def map_scenarios(self, tasks: Sequence[Any], **options: Any) -> Any:
         with span("simulator.pool", tasks=len(tasks), workers=getattr(self.inner, "workers", None),
                   executor=type(self.inner).__name__,
                   replications=sum(getattr(t, "replications", 0) for t in tasks)):
-            return self.inner.map_scenarios(tasks)
+            return self.inner.map_scenarios(tasks, **options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from simulator.executor import UNITS_PER_WORKER, WORKER_CACHE_VERSIONS, Executor, NoiseRef, ScenarioTask, run_task
+from simulator.executor import (UNITS_PER_WORKER, WORKER_CACHE_VERSIONS, Executor, NoiseRef, Progress, ScenarioTask,
+                                run_task)
 from simulator.model import NoiseTables
 from simulator.results import ReplicationResult
 from simulator.scenario import RequestSpec
@@ -83,7 +84,8 @@ class DaskExecutor:
                     self._scattered.popitem(last=False)  # dropping the future frees the workers' copies
             return future
 
-    def map_scenarios(self, tasks: Sequence[ScenarioTask]) -> list[list[ReplicationResult]]:
+    def map_scenarios(self, tasks: Sequence[ScenarioTask],
+                      progress: Progress | None = None) -> list[list[ReplicationResult]]:
         if not tasks:
             return []
         shipped: list[tuple[ScenarioTask, Any]] = []
@@ -97,7 +99,17 @@ class DaskExecutor:
         units = split_units(tasks, self.workers, self.units_per_slot)
         futures = [self.client.submit(_run_dask_unit, shipped[i][0], shipped[i][1], a, b, pure=False)
                    for i, a, b in units]
-        parts = dict(zip(units, self.client.gather(futures)))
+        if progress is None:
+            parts = dict(zip(units, self.client.gather(futures)))
+        else:  # report each unit as it finishes (a job's done/total)
+            from distributed import as_completed
+
+            unit_of = {future.key: unit for unit, future in zip(units, futures)}
+            parts = {}
+            for future in as_completed(futures, loop=self.client.loop):  # this client's loop: it is not the default
+                unit = unit_of[future.key]
+                parts[unit] = future.result()
+                progress(unit[2] - unit[1])
         out: list[list[ReplicationResult]] = [[] for _ in tasks]
         for unit in sorted(parts):
             out[unit[0]].extend(parts[unit])

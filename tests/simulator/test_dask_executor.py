@@ -139,3 +139,12 @@ def test_a_request_above_the_local_limit_runs_on_the_cluster_as_the_api_would(cl
     local = run_request(spec, executor=InlineExecutor(), settings=dx.cluster_settings(settings), **kwargs)
     assert remote.simulations == 12 and remote.results == local.results
     assert [s.scenario_key for s in remote.ranked] == [s.scenario_key for s in local.ranked]
+
+
+def test_progress_on_the_cluster_counts_every_replication_once(dask2, noise):
+    from tests.simulator.test_executor import _tasks
+
+    tasks = _tasks(noise)
+    reports: list[int] = []
+    assert dask2.map_scenarios(tasks, progress=reports.append) == InlineExecutor().map_scenarios(tasks)
+    assert sum(reports) == sum(t.replications for t in tasks) and len(reports) > 1
