@@ -22,7 +22,7 @@ from api import jobs as jobs_module
 from api.app import create_app
 from api.jobs import ORPHANED, STOPPED, JobStore
 from simulator.executor import InlineExecutor
-from tests.api.test_app import WAIT_S, app_settings, small_body, wait_ready, wait_until
+from tests.api.test_app import WAIT_S, app_settings, contract, small_body, wait_ready, wait_until
 
 #: The synchronous limit of these apps: small_body's 2 strategies x 2 replications fit, LONG does not.
 SYNC_LIMIT = 4
@@ -291,4 +291,13 @@ def test_the_owner_keeps_its_jobs_fresh_while_they_wait(trained_mine_copy, monke
         first = stamp()
         wait_until(lambda: stamp() != first, what="a heartbeat")  # no progress meanwhile: the owner's beat
         assert client.get(location).json()["done"] == 0
+        executor.close()
+
+
+def test_the_readmes_long_grid_is_a_job_with_the_default_limits(trained_mine_copy):
+    executor = SteppingExecutor()  # never stepped: the job stays running until the app stops
+    with TestClient(create_app(app_settings(trained_mine_copy), executor_factory=lambda s: executor)) as client:
+        wait_ready(client)
+        r = client.post("/get_top_3_strategies", json=contract("ref-a-long.json"))
+        assert r.status_code == 202 and r.json()["total"] == 33 * 100
         executor.close()
