@@ -1,5 +1,6 @@
-"""Numbers in chat text: parse display strings ("1.21 Miliar IDR", "1,802 Ton"), find numbers in
-free text with every reading a separator allows, and format IDR/quantities in Indonesian or English.
+"""Numbers in chat text: parse display strings ("1.21 Miliar IDR", "1,802 Ton") and find numbers in
+free text with every reading a separator allows. Amounts and quantities are written by the presenter's
+formatters (``api.presenters.format_idr``, ``format_number``), re-exported here for the chat.
 
 Conventions (documented because they decide what a number means):
 
@@ -19,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 
-Language = str  # "id" | "en"
+from api.presenters import Language, format_idr, format_number  # noqa: F401  (the chat's formatters)
 
 # Scale words that may follow a number, with every value they can mean.
 SCALE_WORDS: dict[str, tuple[float, ...]] = {
@@ -108,39 +109,6 @@ def parse_display_number(text: str) -> tuple[float, str]:
     if match.group("sign") in ("-", "−"):
         value = -value
     return value, match.group("unit").lower()
-
-
-def format_number(value: float, max_decimals: int, language: Language) -> str:
-    """``value`` with at most ``max_decimals`` decimals (trailing zeros dropped), in the language's separators."""
-    text = f"{abs(value):,.{max_decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text.replace(",", "").replace(".", "").strip("0") == "":
-        return "0"
-    if language == "id":
-        text = text.replace(",", "_").replace(".", ",").replace("_", ".")
-    return f"-{text}" if value < 0 else text
-
-
-_MONEY_SCALES = {
-    "id": ((1e12, "triliun"), (1e9, "miliar"), (1e6, "juta")),
-    "en": ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")),
-}
-MONEY_SIGNIFICANT_DIGITS = 3  # digits kept when money is written in juta/miliar (display precision)
-
-
-def format_idr(value: float, language: Language) -> str:
-    """IDR with a scale word: "Rp1,21 miliar" (id) or "IDR 1.21 billion" (en); below a million in full."""
-    sign = "-" if value < 0 else ""
-    magnitude = abs(value)
-    prefix = "Rp" if language == "id" else "IDR "
-    for scale, word in _MONEY_SCALES["id" if language == "id" else "en"]:
-        if round(magnitude / scale, MONEY_SIGNIFICANT_DIGITS) >= 1:
-            scaled = magnitude / scale
-            digits_before_point = len(str(int(round(scaled, 2)))) if scaled >= 1 else 1
-            decimals = max(0, MONEY_SIGNIFICANT_DIGITS - digits_before_point)
-            return f"{sign}{prefix}{format_number(scaled, decimals, language)} {word}"
-    return f"{sign}{prefix}{format_number(magnitude, 0, language)}"
 
 
 def is_close_to_any(target: float, tolerance: float, sorted_values: list[float]) -> bool:

@@ -242,14 +242,15 @@ class Dispatcher:
 
 def publish_vessel_risk(result: Any, settings: Any, site: str) -> Event | None:
     """Publish ``vessel.at_risk`` when a run's recommended strategy probably misses its vessel."""
+    from api.presenters import vessel_text
     from training.events import publish
 
     best = result.ranked[0]
     p_late = best.probability_vessel_late
-    if not best.vessel_analysis or p_late is None or p_late <= settings.notify_vessel_late_probability:
+    if best.vessel is None or p_late is None or p_late <= settings.notify_vessel_late_probability:
         return None
     return publish(settings.logs_dir, "vessel.at_risk",
                    f"run {result.run_id}: even the recommended {best.trucks} trucks x {best.excavators} excavators "
                    f"miss the vessel with probability {p_late:.0%}",
                    {"run_id": result.run_id, "probability_vessel_late": p_late, "trucks": best.trucks,
-                    "excavators": best.excavators, "vessel_analysis": best.vessel_analysis}, site)
+                    "excavators": best.excavators, "vessel_analysis": vessel_text(best.vessel)}, site)

@@ -1,5 +1,11 @@
 """Turn a simulator ``RunResult`` into the HTTP response the prototype's clients read.
 
+This module writes every display string of the prototype's response, once: the ``OPSI_n`` blocks
+(``display_block``), the ``KPI_PREDIKSI`` formats (IDR, tonnes, fuel ratio, hours, units; the one IDR
+formatter of the repo, which also writes the chat's Indonesian and English amounts) and the Indonesian
+guideline (``SOP_KESELAMATAN``) and vessel (``ANALISIS_KAPAL``) texts, from the codes and numbers the
+simulator returns (``simulator.ranking.guidelines``, ``simulator.ranking.vessel_analysis``).
+
 Each item of ``top_3_strategies`` keeps the prototype's display block as its FIRST key
 (``OPSI_n``: the dashboard renders ``list(item)[0]`` and sends the whole list back as chat
 context) and adds ``strategy``: the same strategy in machine-readable numbers, units in the field
@@ -12,10 +18,178 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from simulator import ranking
 from simulator.engine import RunResult
-from simulator.ranking import display_block, format_idr
-from simulator.results import Estimate, ScenarioSummary
+from simulator.results import Estimate, Guideline, ScenarioSummary, VesselAnalysis
 
+# --- the prototype's display strings (byte-for-byte its formats; tests/api/test_golden.py) ------------
+#: Display value for a quantity that cannot be computed (the prototype's text for a missing duration).
+NOT_AVAILABLE = "N/A"
+#: Language of a text: "id" (Indonesian) or "en" (English).
+Language = str
+#: Digits kept when an amount is written in juta/miliar in prose (the chat's display precision).
+MONEY_SIGNIFICANT_DIGITS = 3
+#: Scale words of IDR amounts, largest first: the prototype's display strings (language None) and prose.
+_IDR_SCALES: dict[str | None, tuple[tuple[float, str], ...]] = {
+    None: ((1e9, "Miliar"), (1e6, "Juta")),
+    "id": ((1e12, "triliun"), (1e9, "miliar"), (1e6, "juta")),
+    "en": ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")),
+}
+
+
+def format_number(value: float, max_decimals: int, language: Language) -> str:
+    """``value`` with at most ``max_decimals`` decimals (trailing zeros dropped), in the language's separators
+    (Indonesian ``1.802,5``, English ``1,802.5``)."""
+    text = f"{abs(value):,.{max_decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text.replace(",", "").replace(".", "").strip("0") == "":
+        return "0"
+    if language == "id":
+        text = text.replace(",", "_").replace(".", ",").replace("_", ".")
+    return f"-{text}" if value < 0 else text
+
+
+def format_idr(value: float, language: Language | None = None) -> str:
+    """An IDR amount with a scale word; the sign is kept.
+
+    Without ``language``, the prototype's display string: "1.21 Miliar IDR" (2 decimals), "640 Juta IDR"
+    (none; an amount that would print as "1000 Juta" is "1.00 Miliar"), "950,000 IDR", "N/A" for NaN.
+    In prose (``language`` "id" or "en", the chat's answers): "Rp1,21 miliar" / "IDR 1.21 billion", with
+    :data:`MONEY_SIGNIFICANT_DIGITS` digits, below a million in full ("Rp850.000" / "IDR 850,000").
+    """
+    if math.isnan(value):
+        return NOT_AVAILABLE
+    sign = "-" if value < 0 else ""
+    magnitude = abs(value)
+    scales = _IDR_SCALES[language]
+    if language is None:
+        if round(magnitude / 1e6) >= 1000:  # also 999.6 Juta, which would print as "1000 Juta"
+            return f"{sign}{magnitude / 1e9:.2f} {scales[0][1]} IDR"
+        if round(magnitude) >= 1_000_000:
+            return f"{sign}{magnitude / 1e6:.0f} {scales[1][1]} IDR"
+        return f"{sign if round(magnitude) else ''}{magnitude:,.0f} IDR"
+    prefix = "Rp" if language == "id" else "IDR "
+    for scale, word in scales:
+        if round(magnitude / scale, MONEY_SIGNIFICANT_DIGITS) >= 1:
+            scaled = magnitude / scale
+            digits_before_point = len(str(int(round(scaled, 2)))) if scaled >= 1 else 1
+            decimals = max(0, MONEY_SIGNIFICANT_DIGITS - digits_before_point)
+            return f"{sign}{prefix}{format_number(scaled, decimals, language)} {word}"
+    return f"{sign}{prefix}{format_number(magnitude, 0, language)}"
+
+
+def format_tonnes(t: float) -> str:
+    """"1,802 Ton" (thousands separator, no decimals)."""
+    return NOT_AVAILABLE if math.isnan(t) else f"{t:,.0f} Ton"
+
+
+def format_fuel_ratio(l_per_t: float) -> str:
+    """"0.41 L/Ton"; "N/A" when undefined (no production; the prototype printed "0")."""
+    return f"{l_per_t:.2f} L/Ton" if math.isfinite(l_per_t) else NOT_AVAILABLE
+
+
+def format_hours(hours: float | None) -> str:
+    """"12.5 Jam"; "N/A" when unknown or infinite."""
+    return f"{hours:.1f} Jam" if hours is not None and math.isfinite(hours) else NOT_AVAILABLE
+
+
+def format_units(n: int) -> str:
+    """"10 Unit"."""
+    return f"{n} Unit"
+
+
+#: Speed limit advised when delays are frequent (wet, slippery roads), km/h: the prototype's SOP value.
+SLIPPERY_SPEED_LIMIT_KMH = 20
+#: The prototype's SOP_KESELAMATAN item per guideline code (``simulator.ranking.GUIDELINES``); ``{value}``
+#: is ``Guideline.value``.
+GUIDELINE_TEXT: dict[str, str] = {
+    "waiting_bay": "🔄 TRAFIK: Aktifkan Waiting Bay (antrian rata-rata {value:.1f} jam/truk)",
+    "excavators_saturated": "⛏️ BOTTLENECK: Excavator jenuh (utilisasi {value:.0%}); tambah excavator atau kurangi truk",
+    "trucks_limiting": "🚚 BOTTLENECK: Truk menjadi pembatas, excavator menganggur (utilisasi {value:.0%}); "
+                       "tambah truk atau kurangi excavator",
+    "frequent_delays": "⚠️ KESELAMATAN: {value:.0%} siklus mengalami delay; batasi kecepatan maks "
+                       f"{SLIPPERY_SPEED_LIMIT_KMH} km/jam dan jaga jarak aman",
+}
+#: Separator between guideline items, as in the prototype's SOP_KESELAMATAN.
+GUIDELINE_SEPARATOR = " | "
+#: ANALISIS_KAPAL without a vessel (the prototype's text).
+NO_VESSEL_TEXT = "Tidak ada kapal."
+#: ANALISIS_KAPAL's status word per ``simulator.ranking.VESSEL_STATUSES`` code (the prototype's words).
+VESSEL_STATUS_TEXT: dict[str, str] = {
+    "on_schedule": "ON_SCHEDULE", "delay_risk": "DELAY_RISK", "not_charged": "TIDAK_DIHITUNG",
+}
+
+
+def guideline_text(items: tuple[Guideline, ...]) -> str:
+    """SOP_KESELAMATAN: the guidelines' Indonesian items joined ("" for none)."""
+    return GUIDELINE_SEPARATOR.join(GUIDELINE_TEXT[g.code].format(value=g.value) for g in items)
+
+
+def vessel_text(vessel: VesselAnalysis | None) -> str:
+    """ANALISIS_KAPAL: status, probability of missing the deadline, expected late hours and fines."""
+    if vessel is None:
+        return NO_VESSEL_TEXT
+    status = VESSEL_STATUS_TEXT[vessel.status]
+    loading = f"Estimasi muat {format_hours(vessel.hours_to_target)}"
+    if vessel.status == "not_charged":
+        return f"Status: {status} | {vessel.closed_reason} | {loading}"
+    if vessel.status == "on_schedule":
+        return f"Status: {status} | Peluang telat 0% | {loading}"
+    text = (f"Status: {status} | Peluang telat {vessel.probability_late:.0%} | Ekspektasi keterlambatan "
+            f"{format_hours(vessel.late_hours)} | {loading}")
+    if not math.isfinite(vessel.hours_to_target):
+        text += " | Produksi nol di sebagian replikasi: kapal tidak dapat dimuat"
+    if vessel.fines_idr > 0:
+        text += f" | DENDA: {format_idr(vessel.fines_idr)}"
+    return text
+
+
+def _texts_of(s: ScenarioSummary) -> tuple[str, str]:
+    """(SOP_KESELAMATAN, ANALISIS_KAPAL) of a summary; an unranked one's codes are computed here."""
+    if not s.rank:
+        return guideline_text(ranking.guidelines(s)), vessel_text(ranking.vessel_analysis(s))
+    return guideline_text(s.guidelines), vessel_text(s.vessel)
+
+
+def _mean(s: ScenarioSummary, metric: str) -> float:
+    est = s.metrics.get(metric)
+    return math.nan if est is None else est.mean
+
+
+def display_block(
+    summary: ScenarioSummary, *, loading_unit: str, road: str, vessel_hours_to_target: float | None
+) -> dict:
+    """The prototype's per-option display dict (the caller wraps it as {"OPSI_i": ...}).
+
+    ``IDLE_ANTRIAN`` is the mean total truck-hours queued by the whole fleet in a shift, as in the
+    prototype (its ``total_waktu_antri_jam`` summed every truck's wait): 10 trucks showing "0.8 Jam"
+    is about 5 minutes per truck, and 5 trucks on 2 excavators queue almost never ("0.0 Jam").
+    ``FUEL_RATIO`` is the mean of the per-replication ratios; ``ESTIMASI_DURASI`` is the hours needed to
+    load the vessel at the simulated rate ("N/A" without a vessel).
+    """
+    guideline, vessel = _texts_of(summary)
+    return {
+        "TYPE": "REKOMENDASI UTAMA" if summary.rank == 1 else "ALTERNATIF",
+        "INSTRUKSI_FLAT": {
+            "JUMLAH_DUMP_TRUCK": format_units(summary.trucks),
+            "JUMLAH_EXCAVATOR": format_units(summary.excavators),
+            "ALAT_MUAT_TARGET": loading_unit,
+            "JALUR_ANGKUT": road,
+        },
+        "KPI_PREDIKSI": {
+            "PROFIT": format_idr(_mean(summary, "profit_idr")),
+            "PRODUKSI": format_tonnes(_mean(summary, "production_t")),
+            "ESTIMASI_DURASI": format_hours(vessel_hours_to_target),
+            "FUEL_RATIO": format_fuel_ratio(_mean(summary, "fuel_ratio_l_per_t")),
+            "IDLE_ANTRIAN": format_hours(_mean(summary, "queue_hours")),
+        },
+        "ANALISIS_KAPAL": vessel,
+        "SOP_KESELAMATAN": guideline,
+    }
+
+
+# --- the response ---------------------------------------------------------------------------------------
 #: Strategies returned in ``top_3_strategies``.
 TOP_N = 3
 #: Metrics reported per strategy (the summary's keys; units are in the names).
@@ -46,7 +220,8 @@ def _destination_keys(s: ScenarioSummary) -> list[str]:
 
 
 def strategy_numbers(s: ScenarioSummary) -> dict[str, Any]:
-    """Machine-readable numbers of one strategy."""
+    """Machine-readable numbers of one strategy (with the guideline and vessel texts of its display block)."""
+    guideline, vessel = _texts_of(s)
     return {
         "rank": s.rank, "scenario_key": s.scenario_key, "trucks": s.trucks, "excavators": s.excavators,
         "replications": s.replications, "tied_with": list(s.tied_with), "pareto": s.pareto,
@@ -54,7 +229,7 @@ def strategy_numbers(s: ScenarioSummary) -> dict[str, Any]:
         "dispatch": s.dispatch,
         "metrics": {k: estimate_json(s.metrics[k]) for k in (*REPORTED_METRICS, *_destination_keys(s))
                     if k in s.metrics},
-        "guideline": s.guideline, "vessel_analysis": s.vessel_analysis,
+        "guideline": guideline, "vessel_analysis": vessel,
         "rank_reason": rank_reason_json(s),
     }
 

@@ -10,8 +10,12 @@ request into ``run_in_threadpool`` and ``asyncio.to_thread``, so a span opened i
 is still a child of the request's span.
 
 - request: ``<METHOD> <route template>`` (SERVER), with status code, request id and principal;
-- pool: ``simulator.pool`` around each batch the executor runs (``TracedExecutor``); the span is
-  the API-side view of the batch (the worker processes themselves emit no spans);
+- pool: ``simulator.pool`` around each grid the executor runs (``TracedExecutor``), and under it one
+  ``simulator.batch`` span per work unit, made in the worker process that ran it: the W3C trace
+  context goes to the workers with each unit (``propagate.inject`` into a carrier dict) and the
+  finished worker spans come back with the results, to be exported here by the app's provider
+  (``simulator/tracing.py`` says why: one exporter for the whole trace, nothing lost at a worker's
+  exit, and a Dask cluster's workers need no collector either);
 - database: ``db <VERB> <table>`` for every INSERT/UPDATE/DELETE/COPY on the run store's engine
   (SQLAlchemy cursor events, ``instrument_engine``);
 - Ollama: ``ollama.chat`` around the chat answer (attribute ``chat.source``: llm or fallback).
@@ -114,19 +118,39 @@ class TracingMiddleware:
 
 
 class TracedExecutor:
-    """An executor whose every batch is a ``simulator.pool`` span (delegates everything else)."""
+    """An executor whose every grid is a ``simulator.pool`` span, with the workers' ``simulator.batch``
+    spans under it (delegates everything else)."""
 
     def __init__(self, inner: Any):
         self.inner = inner
 
-    def map_scenarios(self, tasks: Sequence[Any], **options: Any) -> Any:
+    def map_scenarios(self, tasks: Sequence[Any], trace: Any = None, **options: Any) -> Any:
+        from opentelemetry.propagate import inject
+        from simulator.tracing import TraceLink
+
         with span("simulator.pool", tasks=len(tasks), workers=getattr(self.inner, "workers", None),
                   executor=type(self.inner).__name__,
-                  replications=sum(getattr(t, "replications", 0) for t in tasks)):
-            return self.inner.map_scenarios(tasks, **options)
+                  replications=sum(getattr(t, "replications", 0) for t in tasks)) as pool_span:
+            if pool_span is None:  # no traced request (the wrapper outlived it)
+                return self.inner.map_scenarios(tasks, **options)
+            carrier: dict[str, str] = {}
+            inject(carrier)  # the pool span's W3C traceparent (and tracestate)
+            return self.inner.map_scenarios(tasks, trace=TraceLink(carrier, emit_worker_spans), **options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def emit_worker_spans(records: list[dict[str, Any]]) -> None:
+    """Hand spans finished in simulator workers to the current request's span processors (its exporter)."""
+    from simulator.tracing import readable
+
+    tracer = current_tracer.get()
+    processor = getattr(tracer, "span_processor", None)  # the SDK tracer's processors (its provider's)
+    if processor is None:
+        return
+    for rec in records:
+        processor.on_end(readable(rec))
 
 
 def traced(executor: Any) -> Any:

@@ -77,6 +77,7 @@ class BatchOutcome:
     quarantined: int = 0
     duplicates: int = 0  # copies of a cycle id already in the same batch (idempotent, not stored again)
     snapshots: list[dict] = field(default_factory=list)
+    alerts: list = field(default_factory=list)  # live.alerts.Alert published for this batch
     ack: list[str] = field(default_factory=list)
 
 
@@ -105,8 +106,9 @@ class Ingestor:
     """Validate, store and count a batch of events (one per worker; thread-compatible, not shared)."""
 
     def __init__(self, store: CycleStore, speed: SpeedLayer | None, parents: Callable[[], dict[str, pd.DataFrame]],
-                 default_site: str, source: str = "hauling-events"):
+                 default_site: str, source: str = "hauling-events", alerter: Callable[..., list] | None = None):
         self.store = store
+        self.alerter = alerter  # live.alerts.KpiAlerter: judges the new snapshots (needs ``speed``)
         self.speed = speed
         self.parents = parents
         self.default_site = default_site
@@ -176,5 +178,11 @@ class Ingestor:
             if cycle_rows and len(result.conflicts) < len(cycle_rows):
                 ok = [i for i, r in zip(good.index, cycle_rows) if r["id"] not in result.conflicts]
                 out.snapshots = self.speed.add(columns.loc[ok], [records[i]["id"] for i in ok])
+                if self.alerter is not None:
+                    # the shift's clock: the latest loading start of the batch per site and shift
+                    as_of = frame.loc[ok, "loadingStartTime"].groupby(
+                        [columns.loc[ok, "site"], columns.loc[ok, "shift_key"]]).max()
+                    out.alerts = self.alerter(out.snapshots, {k: pd.Timestamp(v).to_pydatetime()
+                                                              for k, v in as_of.items()})
             self.speed.count_quarantined(out.quarantined)
         return out

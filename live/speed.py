@@ -162,6 +162,10 @@ class SpeedLayer:
             n += 1
         return n
 
+    def claim_alert(self, site: str, shift_key: str, kind: str) -> bool:
+        """True for the first caller (of any worker) to claim this alert of this site and shift."""
+        return bool(self.client.set(_k("alert", site, f"{shift_key}:{kind}"), 1, nx=True, ex=RETENTION_S))
+
     def count_quarantined(self, n: int) -> None:
         if n:
             self.client.hincrby(_STATS, "quarantined", n)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import redis
 
+from live.alerts import AlertThresholds, KpiAlerter, outbox_publisher
 from live.broker import Broker, RedisStreamBroker
 from live.db import open_engine
 from live.ingest import FleetParents, Ingestor
@@ -126,7 +127,9 @@ def build(settings: Settings, consumer: str) -> tuple[Worker, redis.Redis]:
     speed = SpeedLayer(client, settings.live_snapshot_ttl_s, settings.live_shift_plan_tonnes)
     parents = FleetParents(settings.data_dir, settings.max_bad_row_share)
     parents()  # fail now, with the loader's message, if the fleet's master tables are unusable
-    ingestor = Ingestor(CycleStore(engine), speed, parents, settings.site, settings.live_stream)
+    alerter = KpiAlerter(AlertThresholds.from_settings(settings), speed.claim_alert,
+                         outbox_publisher(settings.logs_dir))
+    ingestor = Ingestor(CycleStore(engine), speed, parents, settings.site, settings.live_stream, alerter)
     return Worker(broker, ingestor, settings, consumer), client
 
 

@@ -43,7 +43,11 @@ def result_json(run: RunResult) -> dict[str, Any]:
             "rank": s.rank, "scenario_key": s.scenario_key, "trucks": s.trucks, "excavators": s.excavators,
             "replications": s.replications, "tied_with": list(s.tied_with), "pareto": s.pareto,
             "rank_reason": s.rank_reason or None, "rank_reason_value": _finite(s.rank_reason_value),
-            "guideline": s.guideline, "vessel_analysis": s.vessel_analysis,
+            "guidelines": [{"code": g.code, "value": _finite(g.value)} for g in s.guidelines],
+            "vessel": None if s.vessel is None else {
+                "status": s.vessel.status, "probability_late": s.vessel.probability_late,
+                "hours_to_target": _finite(s.vessel.hours_to_target), "late_hours": _finite(s.vessel.late_hours),
+                "fines_idr": _finite(s.vessel.fines_idr), "closed_reason": s.vessel.closed_reason or None},
             "probability_vessel_late": s.probability_vessel_late,
             "metrics": {name: {"mean": _finite(e.mean), "ci_low": _finite(e.ci_low), "ci_high": _finite(e.ci_high),
                                "std": _finite(e.std), "n": e.n} for name, e in s.metrics.items()},

@@ -2,11 +2,13 @@
 
 ``DaskExecutor(address)`` connects to a scheduler (``settings.dask_scheduler_address``);
 ``DaskExecutor(LocalCluster(...))`` runs on a cluster made in-process (tests, benchmarks). Work units
-are a scenario's replications, split like the local pool's (several units per worker thread,
-largest first). The per-model-version noise arrays are sent to every worker once with
+are a scenario's replications, split as the local pool splits them (``simulator.executor.split_units``:
+several units per worker thread, largest first). The per-model-version noise arrays are sent to every worker once with
 ``client.scatter(..., broadcast=True)``; a unit carries a small :class:`~simulator.executor.NoiseRef`
 and the scattered future, which Dask resolves to the worker's local copy. A replication's numbers
 depend only on (inputs, params, seed, replication index), so results equal the local pool's.
+A traced caller's ``TraceLink`` sends the W3C trace context with each unit and gets each unit's
+``simulator.batch`` span back with its results, as with the local pool (``simulator/tracing.py``).
 
 Workers must be able to import this project (the service image, or the same checkout).
 ``executor_for(settings, simulations)`` is how the API sends a grid above its local limit to the
@@ -14,43 +16,35 @@ cluster; :func:`requested_simulations` and :func:`cluster_settings` are its comp
 """
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from simulator.executor import (UNITS_PER_WORKER, WORKER_CACHE_VERSIONS, Executor, NoiseRef, Progress, ScenarioTask,
-                                run_task)
+                                batch_attributes, run_task, split_units)
 from simulator.model import NoiseTables
 from simulator.results import ReplicationResult
 from simulator.scenario import RequestSpec
+from simulator.tracing import TraceLink
 from training.settings import Settings
 
 #: What a shipped task's ``NoiseRef.path`` says: the arrays come with the unit as a scattered future.
 SCATTERED = "dask-scatter"
 
 
-def split_units(tasks: Sequence[ScenarioTask], slots: int,
-                units_per_slot: int = UNITS_PER_WORKER) -> list[tuple[int, int, int]]:
-    """(task index, start, stop) replication ranges, about ``units_per_slot`` per slot, largest first."""
-    per_task = max(1, math.ceil(units_per_slot * max(slots, 1) / max(len(tasks), 1)))
-    units = []
-    for index, task in enumerate(tasks):
-        chunks = min(per_task, task.replications)
-        bounds = np.linspace(0, task.replications, chunks + 1).round().astype(int)
-        units += [(index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    return sorted(units, key=lambda u: -tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1))
-
-
-def _run_dask_unit(task: ScenarioTask, noise: NoiseTables | None, start: int, stop: int) -> list[ReplicationResult]:
-    """Worker side: put the worker's copy of the noise tables back into the task and replicate."""
+def _run_dask_unit(task: ScenarioTask, noise: NoiseTables | None, start: int, stop: int,
+                   carrier: dict[str, str] | None = None) -> tuple[list[ReplicationResult], list]:
+    """Worker side: put the worker's copy of the noise tables back into the task and replicate; with a
+    trace ``carrier``, inside a ``simulator.batch`` span whose record comes back with the results."""
     if noise is not None:
         task = replace(task, inputs=replace(task.inputs, noise=noise))
-    return run_task(task, start, stop)
+    if carrier is None:
+        return run_task(task, start, stop), []
+    from simulator.tracing import run_traced
+
+    return run_traced(carrier, batch_attributes(task, start, stop), lambda: run_task(task, start, stop))
 
 
 class DaskExecutor:
@@ -84,7 +78,7 @@ class DaskExecutor:
                     self._scattered.popitem(last=False)  # dropping the future frees the workers' copies
             return future
 
-    def map_scenarios(self, tasks: Sequence[ScenarioTask],
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None,
                       progress: Progress | None = None) -> list[list[ReplicationResult]]:
         if not tasks:
             return []
@@ -97,19 +91,24 @@ class DaskExecutor:
             else:
                 shipped.append((task, None))
         units = split_units(tasks, self.workers, self.units_per_slot)
-        futures = [self.client.submit(_run_dask_unit, shipped[i][0], shipped[i][1], a, b, pure=False)
+        extra = (trace.carrier,) if trace is not None else ()
+        futures = [self.client.submit(_run_dask_unit, shipped[i][0], shipped[i][1], a, b, *extra, pure=False)
                    for i, a, b in units]
         if progress is None:
-            parts = dict(zip(units, self.client.gather(futures)))
+            answers = self.client.gather(futures)
         else:  # report each unit as it finishes (a job's done/total)
             from distributed import as_completed
 
-            unit_of = {future.key: unit for unit, future in zip(units, futures)}
-            parts = {}
+            index = {future.key: i for i, future in enumerate(futures)}
+            answers = [None] * len(futures)
             for future in as_completed(futures, loop=self.client.loop):  # this client's loop: it is not the default
-                unit = unit_of[future.key]
-                parts[unit] = future.result()
-                progress(unit[2] - unit[1])
+                i = index[future.key]
+                answers[i] = future.result()
+                progress(units[i][2] - units[i][1])
+        parts = {unit: results for unit, (results, _) in zip(units, answers)}
+        spans = [s for _, unit_spans in answers for s in unit_spans]
+        if trace is not None and spans:
+            trace.on_spans(spans)
         out: list[list[ReplicationResult]] = [[] for _ in tasks]
         for unit in sorted(parts):
             out[unit[0]].extend(parts[unit])

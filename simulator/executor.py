@@ -14,6 +14,10 @@ units, largest first. The per-model-version noise arrays (holdout residuals, del
 written once per version to the executor's temporary folder and each worker loads them once, keyed
 by version: a unit carries only a small reference, never the arrays. Workers end themselves when
 the process that owns the pool dies (``simulator.lifeline``), so a killed service leaves no pool.
+
+Tracing: a caller that traces passes a ``simulator.tracing.TraceLink``; each unit then carries the
+W3C trace context, runs in a ``simulator.batch`` span in its worker, and the finished span comes back
+with the results (see ``simulator/tracing.py``). Without one, units carry nothing extra.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from simulator import network_model
 from simulator.lifeline import watch_parent
 from simulator.model import ModelParams, NoiseTables, ScenarioInputs, run_replications
 from simulator.results import ReplicationResult
+from simulator.tracing import TraceLink
 from training.settings import Settings, get_settings
 
 #: Work units per worker the pool aims at (more units balance better, each costs one round trip).
@@ -85,7 +90,7 @@ Progress = Callable[[int], None]
 class Executor(Protocol):
     """Runs scenario tasks; results are lists in task order, each in replication order."""
 
-    def map_scenarios(self, tasks: Sequence[ScenarioTask],
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None,
                       progress: Progress | None = None) -> list[list[ReplicationResult]]: ...
 
     def close(self) -> None: ...
@@ -96,8 +101,9 @@ class InlineExecutor:
 
     workers = 1
 
-    def map_scenarios(self, tasks: Sequence[ScenarioTask],
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None,
                       progress: Progress | None = None) -> list[list[ReplicationResult]]:
+        """(``trace`` is not needed: the caller's spans already cover work done in its own process.)"""
         out = []
         for task in tasks:
             out.append(run_task(task))
@@ -142,10 +148,24 @@ def _worker_noise(ref: NoiseRef) -> NoiseTables:
     return cached
 
 
-def _run_unit(task: ScenarioTask, start: int, stop: int) -> tuple[list[ReplicationResult], int]:
+def _run_unit(task: ScenarioTask, start: int, stop: int, carrier: dict[str, str] | None = None
+              ) -> tuple[list[ReplicationResult], int, list]:
+    """Worker side: replications ``start..stop-1`` of ``task``, this worker's pid, and the unit's span
+    records (a ``simulator.batch`` span continuing ``carrier``'s trace; none without a carrier)."""
     if isinstance(task.inputs.noise, NoiseRef):
         task = replace(task, inputs=replace(task.inputs, noise=_worker_noise(task.inputs.noise)))
-    return run_task(task, start, stop), os.getpid()
+    if carrier is None:
+        return run_task(task, start, stop), os.getpid(), []
+    from simulator.tracing import run_traced
+
+    results, spans = run_traced(carrier, batch_attributes(task, start, stop), lambda: run_task(task, start, stop))
+    return results, os.getpid(), spans
+
+
+def batch_attributes(task: ScenarioTask, start: int, stop: int) -> dict[str, object]:
+    """What a ``simulator.batch`` span says about its unit."""
+    return {"scenario": task.inputs.scenario_key, "trucks": task.inputs.trucks,
+            "excavators": task.inputs.excavators, "replication_start": start, "replication_stop": stop}
 
 
 def _warm_up(hold_s: float) -> int:
@@ -158,6 +178,24 @@ def _warm_up(hold_s: float) -> int:
 
 
 # --- the local pool ----------------------------------------------------------------------------------
+
+def split_units(tasks: Sequence[ScenarioTask], slots: int,
+                units_per_slot: int = UNITS_PER_WORKER) -> list[tuple[int, int, int]]:
+    """Work units of both pools (local and Dask): (task index, start, stop) replication ranges, about
+    ``units_per_slot`` per worker slot, largest (cost x replications) first.
+
+    Equal costs: more excavators first, so a worker's first scenario draws for the later, smaller ones
+    (``simulator.model.shared_draws``). Results do not depend on the split (a replication's numbers
+    depend only on its task and index)."""
+    per_task = max(1, math.ceil(units_per_slot * max(slots, 1) / max(len(tasks), 1)))
+    units = []
+    for index, task in enumerate(tasks):
+        chunks = min(per_task, task.replications)
+        bounds = np.linspace(0, task.replications, chunks + 1).round().astype(int)
+        units += [(index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return sorted(units, key=lambda u: (-tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1),
+                                        -tasks[u[0]].inputs.excavators))
+
 
 class LocalPoolExecutor:
     """A persistent, warmed-up process pool sized to the machine (``settings.effective_workers``)."""
@@ -214,62 +252,59 @@ class LocalPoolExecutor:
                 ref = self._shipped[noise.key] = NoiseRef(noise.key, str(path))
             return ref
 
-    def _units(self, tasks: Sequence[ScenarioTask]) -> list[tuple[int, int, int]]:
-        """(task index, start, stop) work units, largest first."""
-        per_task = max(1, math.ceil(UNITS_PER_WORKER * self.workers / max(len(tasks), 1)))
-        units = []
-        for index, task in enumerate(tasks):
-            chunks = min(per_task, task.replications)
-            bounds = np.linspace(0, task.replications, chunks + 1).round().astype(int)
-            units += [(index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        # Equal costs: more excavators first, so a worker's first scenario draws for the later, smaller
-        # ones (simulator.model.shared_draws).
-        return sorted(units, key=lambda u: (-tasks[u[0]].cost * (u[2] - u[1]) / max(tasks[u[0]].replications, 1),
-                                            -tasks[u[0]].inputs.excavators))
-
-    def map_scenarios(self, tasks: Sequence[ScenarioTask],
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None,
                       progress: Progress | None = None) -> list[list[ReplicationResult]]:
         """Every task's replications; with ``progress`` (a job), units are submitted a few per worker at a
         time (``JOB_UNITS_IN_FLIGHT_PER_WORKER``) and reported as they finish."""
         shipped = [replace(t, inputs=replace(t.inputs, noise=self._ref(t.inputs.noise)))
                    if isinstance(t.inputs.noise, NoiseTables) else t for t in tasks]
-        units = self._units(shipped)
+        units = split_units(shipped, self.workers)
         pool = self._pool
         parts: dict[tuple[int, int, int], list[ReplicationResult]] = {}
         try:
-            self._run(pool, shipped, units, parts, progress)
+            self._run(pool, shipped, units, parts, trace, progress)
         except BrokenProcessPool:  # a worker died: one retry on a fresh pool (results do not depend on it)
             self._restart(pool)
-            self._run(self._pool, shipped, [u for u in units if u not in parts], parts, progress)
+            self._run(self._pool, shipped, [u for u in units if u not in parts], parts, trace, progress)
         out: list[list[ReplicationResult]] = [[] for _ in tasks]
         for unit in sorted(parts):
             out[unit[0]].extend(parts[unit])
         return out
 
     def _run(self, pool: ProcessPoolExecutor, tasks: Sequence[ScenarioTask], units: list[tuple[int, int, int]],
-             parts: dict[tuple[int, int, int], list[ReplicationResult]], progress: Progress | None) -> None:
+             parts: dict[tuple[int, int, int], list[ReplicationResult]], trace: TraceLink | None = None,
+             progress: Progress | None = None) -> None:
         """Run ``units`` into ``parts`` (kept by the caller: a retry after a broken pool redoes only the rest)."""
-        if progress is None:
-            futures = [(u, pool.submit(_run_unit, tasks[u[0]], u[1], u[2])) for u in units]
-            for unit, future in futures:
-                results, pid = future.result()
-                parts[unit] = results
-                self.worker_pids.add(pid)
-            return
-        window = JOB_UNITS_IN_FLIGHT_PER_WORKER * self.workers
-        waiting = list(reversed(units))  # popped from the end: largest first
-        running: dict = {}
-        while waiting or running:
-            while waiting and len(running) < window:
-                unit = waiting.pop()
-                running[pool.submit(_run_unit, tasks[unit[0]], unit[1], unit[2])] = unit
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                unit = running.pop(future)
-                results, pid = future.result()
-                parts[unit] = results
-                self.worker_pids.add(pid)
-                progress(unit[2] - unit[1])
+        extra = (trace.carrier,) if trace is not None else ()
+        spans: list = []
+
+        def take(unit: tuple[int, int, int], future) -> None:  # noqa: ANN001
+            results, pid, unit_spans = future.result()
+            parts[unit] = results
+            spans.extend(unit_spans)
+            self.worker_pids.add(pid)
+
+        try:
+            if progress is None:
+                futures = [(u, pool.submit(_run_unit, tasks[u[0]], u[1], u[2], *extra)) for u in units]
+                for unit, future in futures:
+                    take(unit, future)
+                return
+            window = JOB_UNITS_IN_FLIGHT_PER_WORKER * self.workers
+            waiting = list(reversed(units))  # popped from the end: largest first
+            running: dict = {}
+            while waiting or running:
+                while waiting and len(running) < window:
+                    unit = waiting.pop()
+                    running[pool.submit(_run_unit, tasks[unit[0]], unit[1], unit[2], *extra)] = unit
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    unit = running.pop(future)
+                    take(unit, future)
+                    progress(unit[2] - unit[1])
+        finally:
+            if trace is not None and spans:
+                trace.on_spans(spans)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -48,7 +48,7 @@ Model (times in minutes inside, hours in the result):
   line-up late: with probability ``Breakdowns.truck_late_share`` by minutes resampled from
   ``truck_late_min`` (both measured on the site's shift groups, ``training.site``), drawn per truck and
   replication from a stream of its own.
-* End of shift (the synthetic mine's rule, ``training.synthetic._Mine._pit``): a truck queues for an
+* End of shift (the synthetic mine's rule, ``training.synthetic.events.Mine._pit``): a truck queues for an
   excavator as long as the shift runs; when it gets one, it starts the cycle only if the cycle's drawn
   phase durations (loading, haul with its drawn delay, dump, return) end within the shift, counted
   from the loading start, so the loading queue it just waited through counts. Otherwise it hands the

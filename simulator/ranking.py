@@ -1,4 +1,4 @@
-"""Ranking of strategies by expected profit under risk, the Pareto front, guidelines and the legacy display block.
+"""Ranking of strategies by expected profit under risk, the Pareto front, guidelines and the vessel deadline.
 
 Order: strategies are sorted by mean profit; the best remaining one leads a tie group holding every
 remaining strategy whose 95% profit interval overlaps the leader's (a conservative test: intervals
@@ -11,15 +11,17 @@ Each ranked strategy carries why it ranks above the next one (``rank_reason``, o
 strategy with the lower mean profit can rank first: its interval overlaps the next one's and it is the
 less risky (or smaller) of the two. Display texts are the presenters' (API, command-line tables).
 
-Guidelines (``SOP_KESELAMATAN``) and vessel sentences (``ANALISIS_KAPAL``) are Indonesian, in the
-prototype's style, and computed from the summary's numbers against the named thresholds below.
+Guidelines (the prototype's ``SOP_KESELAMATAN``) and the vessel deadline (``ANALISIS_KAPAL``) are codes
+with the numbers they quote, computed from the summary against the named thresholds below; their
+Indonesian texts are written by the API's presenter (``api.presenters``), so this package holds numbers
+and codes only.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 
-from simulator.results import Estimate, ScenarioSummary
+from simulator.results import Estimate, Guideline, ScenarioSummary, VesselAnalysis
 
 # --- guideline thresholds (assumptions a mine overrides; shares are 0..1) -----------------------------
 #: Queue per truck per shift above which a waiting bay is advised, h/truck. About half a haul cycle
@@ -32,16 +34,24 @@ EXCAVATOR_SATURATED_UTILISATION = 0.85
 EXCAVATOR_IDLE_UTILISATION = 0.5
 #: Delayed cycles per completed load at or above which the safety (slow-down) message is shown.
 HIGH_DELAY_RATE = 0.2
-#: Speed limit advised when delays are frequent (wet/slippery roads), km/h: the prototype's SOP value.
-SLIPPERY_SPEED_LIMIT_KMH = 20
-#: Separator between guideline items, as in the prototype's SOP_KESELAMATAN.
-GUIDELINE_SEPARATOR = " | "
-#: ANALISIS_KAPAL without a vessel (prototype text).
-NO_VESSEL_TEXT = "Tidak ada kapal."
-#: ANALISIS_KAPAL status of a closed schedule (over, or deadline before the shift): nothing charged.
-CLOSED_VESSEL_STATUS = "TIDAK_DIHITUNG"
-#: Display value for a quantity that cannot be computed (prototype text for a missing duration).
-NOT_AVAILABLE = "N/A"
+
+#: Guideline codes in display order, and what ``Guideline.value`` holds for each.
+GUIDELINES: dict[str, str] = {
+    "waiting_bay": f"queue per truck above {WAITING_BAY_QUEUE_HOURS_PER_TRUCK} h: open a waiting bay "
+                   "(value: queue hours per truck)",
+    "excavators_saturated": f"excavator utilisation at or above {EXCAVATOR_SATURATED_UTILISATION}: the "
+                            "excavators are the bottleneck (value: utilisation, 0..1)",
+    "trucks_limiting": f"excavator utilisation at or below {EXCAVATOR_IDLE_UTILISATION}: the trucks are the "
+                       "bottleneck (value: utilisation, 0..1)",
+    "frequent_delays": f"delayed cycles per load at or above {HIGH_DELAY_RATE}: slow down, keep distance "
+                       "(value: delayed share of cycles, 0..1)",
+}
+#: Vessel deadline statuses (``VesselAnalysis.status``).
+VESSEL_STATUSES: dict[str, str] = {
+    "on_schedule": "no replication misses the loading deadline",
+    "delay_risk": "some replications miss it (figures: probability, expected hours late, fines)",
+    "not_charged": "the schedule is closed (over, or its deadline precedes the shift): nothing is charged",
+}
 
 
 # --- ranking ----------------------------------------------------------------------------------------
@@ -119,7 +129,7 @@ def pareto_front(summaries: list[ScenarioSummary]) -> set[str]:
 
 
 def rank(summaries: list[ScenarioSummary]) -> list[ScenarioSummary]:
-    """New summaries, best first, with rank, tied_with, pareto, guideline and vessel_analysis filled in."""
+    """New summaries, best first, with rank, tied_with, pareto, guidelines and vessel filled in."""
     keys = [s.scenario_key for s in summaries]
     if len(set(keys)) != len(keys):
         raise ValueError(f"scenario keys must be unique, got {keys}")
@@ -135,8 +145,8 @@ def rank(summaries: list[ScenarioSummary]) -> list[ScenarioSummary]:
                 rank=len(ranked) + 1,
                 tied_with=tuple(o.scenario_key for o in group if o is not s),
                 pareto=s.scenario_key in front,
-                guideline=guideline(s),
-                vessel_analysis=vessel_analysis(s),
+                guidelines=guidelines(s),
+                vessel=vessel_analysis(s),
             ))
     for k in range(len(ranked) - 1):
         code, value = rank_reason(ranked[k], ranked[k + 1], leaders[k])
@@ -162,117 +172,42 @@ def rank_reason(s: ScenarioSummary, following: ScenarioSummary, leader: Scenario
     return "tie_order", 0.0
 
 
-# --- texts ------------------------------------------------------------------------------------------
-def guideline(s: ScenarioSummary) -> str:
-    """Operating guideline (SOP_KESELAMATAN) from the numbers; "" when nothing passes a threshold."""
-    items: list[str] = []
+# --- guidelines and the vessel deadline: codes and numbers (texts are the presenter's) -----------------
+def guidelines(s: ScenarioSummary) -> tuple[Guideline, ...]:
+    """The operating guidelines (SOP_KESELAMATAN) the numbers call for, in :data:`GUIDELINES` order."""
+    items: list[Guideline] = []
     queue = _mean(s, "queue_hours", math.nan)
     if s.trucks > 0 and not math.isnan(queue):
         per_truck = queue / s.trucks
         if per_truck > WAITING_BAY_QUEUE_HOURS_PER_TRUCK:
-            items.append(f"🔄 TRAFIK: Aktifkan Waiting Bay (antrian rata-rata {per_truck:.1f} jam/truk)")
+            items.append(Guideline("waiting_bay", per_truck))
     util = _mean(s, "excavator_utilisation", math.nan)
     if not math.isnan(util):
         if util >= EXCAVATOR_SATURATED_UTILISATION:
-            items.append(f"⛏️ BOTTLENECK: Excavator jenuh (utilisasi {util:.0%}); "
-                         "tambah excavator atau kurangi truk")
+            items.append(Guideline("excavators_saturated", util))
         elif util <= EXCAVATOR_IDLE_UTILISATION:
-            items.append(f"🚚 BOTTLENECK: Truk menjadi pembatas, excavator menganggur (utilisasi {util:.0%}); "
-                         "tambah truk atau kurangi excavator")
+            items.append(Guideline("trucks_limiting", util))
     delays, loads = _mean(s, "delays", math.nan), _mean(s, "loads", math.nan)
     if loads > 0 and not math.isnan(delays):
         rate = delays / loads
         if rate >= HIGH_DELAY_RATE:
-            items.append(f"⚠️ KESELAMATAN: {rate:.0%} siklus mengalami delay; batasi kecepatan maks "
-                         f"{SLIPPERY_SPEED_LIMIT_KMH} km/jam dan jaga jarak aman")
-    return GUIDELINE_SEPARATOR.join(items)
+            items.append(Guideline("frequent_delays", rate))
+    return tuple(items)
 
 
-def vessel_analysis(s: ScenarioSummary) -> str:
-    """ANALISIS_KAPAL: probability of missing the deadline, expected late hours and fines; prototype statuses."""
-    hours_est = s.metrics.get("vessel_hours_to_target")
-    if hours_est is None:
-        return NO_VESSEL_TEXT
+def vessel_analysis(s: ScenarioSummary) -> VesselAnalysis | None:
+    """The vessel deadline (ANALISIS_KAPAL) as a :data:`VESSEL_STATUSES` code and its figures; None without one."""
+    hours = s.metrics.get("vessel_hours_to_target")
+    if hours is None:
+        return None
     if s.vessel_closed:
-        return f"Status: {CLOSED_VESSEL_STATUS} | {s.vessel_closed} | Estimasi muat {format_hours(hours_est.mean)}"
-    p = s.probability_vessel_late
-    hours = hours_est.mean
-    late = _mean(s, "vessel_late_hours", 0.0)
-    fines = _mean(s, "demurrage_idr", 0.0) + _mean(s, "vessel_penalty_idr", 0.0)
-    if p <= 0:
-        return f"Status: ON_SCHEDULE | Peluang telat 0% | Estimasi muat {format_hours(hours)}"
-    text = (f"Status: DELAY_RISK | Peluang telat {p:.0%} | Ekspektasi keterlambatan {format_hours(late)}"
-            f" | Estimasi muat {format_hours(hours)}")
-    if not math.isfinite(hours):
-        text += " | Produksi nol di sebagian replikasi: kapal tidak dapat dimuat"
-    if fines > 0:
-        text += f" | DENDA: {format_idr(fines)}"
-    return text
-
-
-# --- legacy display strings (prototype formats, tested against the legacy examples) ----------------
-def format_idr(value: float) -> str:
-    """"1.21 Miliar IDR" (>= 1e9, 2 decimals), "640 Juta IDR" (>= 1e6, no decimals), "950,000 IDR"; sign kept."""
-    if math.isnan(value):
-        return NOT_AVAILABLE
-    sign = "-" if value < 0 else ""
-    v = abs(value)
-    if round(v / 1e6) >= 1000:  # also 999.6 Juta, which would print as "1000 Juta"
-        return f"{sign}{v / 1e9:.2f} Miliar IDR"
-    if round(v) >= 1_000_000:
-        return f"{sign}{v / 1e6:.0f} Juta IDR"
-    if round(v) == 0:
-        sign = ""
-    return f"{sign}{v:,.0f} IDR"
-
-
-def format_tonnes(t: float) -> str:
-    """"1,802 Ton" (thousands separator, no decimals)."""
-    return NOT_AVAILABLE if math.isnan(t) else f"{t:,.0f} Ton"
-
-
-def format_fuel_ratio(l_per_t: float) -> str:
-    """"0.41 L/Ton"; "N/A" when undefined (no production; the prototype printed "0")."""
-    return f"{l_per_t:.2f} L/Ton" if math.isfinite(l_per_t) else NOT_AVAILABLE
-
-
-def format_hours(hours: float | None) -> str:
-    """"12.5 Jam"; "N/A" when unknown or infinite."""
-    return f"{hours:.1f} Jam" if hours is not None and math.isfinite(hours) else NOT_AVAILABLE
-
-
-def format_units(n: int) -> str:
-    """"10 Unit"."""
-    return f"{n} Unit"
-
-
-def display_block(
-    summary: ScenarioSummary, *, loading_unit: str, road: str, vessel_hours_to_target: float | None
-) -> dict:
-    """The prototype's per-option display dict (the caller wraps it as {"OPSI_i": ...}).
-
-    ``IDLE_ANTRIAN`` is the mean total truck-hours queued by the whole fleet in a shift, as in the
-    prototype (its ``total_waktu_antri_jam`` summed every truck's wait): 10 trucks showing "0.8 Jam"
-    is about 5 minutes per truck, and 5 trucks on 2 excavators queue almost never ("0.0 Jam").
-    ``FUEL_RATIO`` is the mean of the per-replication ratios; ``ESTIMASI_DURASI`` is the hours needed to
-    load the vessel at the simulated rate ("N/A" without a vessel). Texts come from the ranked summary
-    (computed here when it has not been ranked).
-    """
-    return {
-        "TYPE": "REKOMENDASI UTAMA" if summary.rank == 1 else "ALTERNATIF",
-        "INSTRUKSI_FLAT": {
-            "JUMLAH_DUMP_TRUCK": format_units(summary.trucks),
-            "JUMLAH_EXCAVATOR": format_units(summary.excavators),
-            "ALAT_MUAT_TARGET": loading_unit,
-            "JALUR_ANGKUT": road,
-        },
-        "KPI_PREDIKSI": {
-            "PROFIT": format_idr(_mean(summary, "profit_idr", math.nan)),
-            "PRODUKSI": format_tonnes(_mean(summary, "production_t", math.nan)),
-            "ESTIMASI_DURASI": format_hours(vessel_hours_to_target),
-            "FUEL_RATIO": format_fuel_ratio(_mean(summary, "fuel_ratio_l_per_t", math.nan)),
-            "IDLE_ANTRIAN": format_hours(_mean(summary, "queue_hours", math.nan)),
-        },
-        "ANALISIS_KAPAL": summary.vessel_analysis if summary.rank else vessel_analysis(summary),
-        "SOP_KESELAMATAN": summary.guideline if summary.rank else guideline(summary),
-    }
+        status = "not_charged"
+    elif s.probability_vessel_late <= 0:
+        status = "on_schedule"
+    else:
+        status = "delay_risk"
+    return VesselAnalysis(
+        status=status, probability_late=s.probability_vessel_late, hours_to_target=hours.mean,
+        late_hours=_mean(s, "vessel_late_hours", 0.0),
+        fines_idr=_mean(s, "demurrage_idr", 0.0) + _mean(s, "vessel_penalty_idr", 0.0),
+        closed_reason=s.vessel_closed)

@@ -76,6 +76,28 @@ class Estimate:
 
 
 @dataclass(frozen=True)
+class Guideline:
+    """An operating guideline the numbers call for: a code of ``simulator.ranking.GUIDELINES`` and the
+    number that triggered it, in the code's unit. Its text is the presenter's (``api.presenters``)."""
+
+    code: str
+    value: float
+
+
+@dataclass(frozen=True)
+class VesselAnalysis:
+    """The vessel deadline of one strategy: a status of ``simulator.ranking.VESSEL_STATUSES`` and its figures.
+    Its text (the prototype's ``ANALISIS_KAPAL``) is the presenter's (``api.presenters``)."""
+
+    status: str
+    probability_late: float       # share of replications missing the deadline, 0..1
+    hours_to_target: float        # mean hours to load the vessel at the simulated rate (inf: nil production)
+    late_hours: float             # expected hours late (0 when on time)
+    fines_idr: float              # expected demurrage + late penalty
+    closed_reason: str = ""       # why a closed schedule is not charged (``VesselTarget.closed_reason_id``)
+
+
+@dataclass(frozen=True)
 class ScenarioSummary:
     """One strategy: its decision variables and every metric's estimate over replications."""
 
@@ -94,6 +116,18 @@ class ScenarioSummary:
     rank_reason: str = ""
     rank_reason_value: float = float("nan")
     pareto: bool = False
-    guideline: str = ""        # short operating guideline computed from the numbers
-    vessel_analysis: str = ""  # sentence about the vessel deadline
+    #: Operating guidelines the numbers call for (``simulator.ranking.GUIDELINES``), in display order.
+    guidelines: tuple[Guideline, ...] = ()
+    #: The vessel deadline's status and figures; None without a vessel (or before ranking).
+    vessel: VesselAnalysis | None = None
     dispatch: str = "fixed"    # dispatch rule of the strategy
+
+    @property
+    def guideline(self) -> str:
+        """The guideline codes, space-separated ("" for none), for flat tables (the study's summary.csv)."""
+        return " ".join(g.code for g in self.guidelines)
+
+    @property
+    def vessel_analysis(self) -> str:
+        """The vessel status code ("" without a vessel), for flat tables (the study's summary.csv)."""
+        return "" if self.vessel is None else self.vessel.status

@@ -222,6 +222,18 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Tonnes planned per shift; 0 = the median of the stored shifts of the same "
                                "site and shift (batch layer)",
     )
+    live_alert_behind_plan_pct: float = Field(
+        20.0, ge=0, le=100, description="live.kpi_alert when a shift's tonnes are more than this many percent below "
+                                        "its plan pro-rated to the time the shift has run; 0 = off",
+    )
+    live_alert_queue_min: float = Field(
+        15.0, ge=0, description="live.kpi_alert when a shift's mean queue time at the loaders is above this, "
+                                "minutes; 0 = off",
+    )
+    live_alert_min_elapsed_share: float = Field(
+        0.25, ge=0, le=1, description="Share of a shift (by its events' clock) that must have run before its "
+                                      "KPIs are judged for alerts",
+    )
     live_batch_every_cycles: int = Field(
         20_000, ge=1, description="New stored cycles after which the batch layer runs (export, drift, retrain)",
     )

@@ -1,4 +1,5 @@
-"""Tracing (api/tracing.py): one strategies request is one trace with the API, pool and database spans;
+"""Tracing (api/tracing.py): one strategies request is one trace with the API, pool (and the workers'
+batch) and database spans;
 the JSON logs carry the trace id beside the request id; nothing is traced without a provider."""
 from __future__ import annotations
 
@@ -60,6 +61,13 @@ def test_one_strategies_request_is_one_trace_with_api_pool_and_database_spans(tr
 
     assert root_of(pool) is server and all(root_of(s) is server for s in db)
     assert pool.start_time >= server.start_time and pool.end_time <= server.end_time
+    # the pool's work units: one span each, made in the worker process that ran it, child of the pool span
+    batches = [s for s in spans if s.name == "simulator.batch"]
+    assert batches and {s.parent.span_id for s in batches} == {pool.context.span_id}
+    assert {s.attributes["process.pid"] for s in batches} <= app.state.executor.worker_pids
+    assert all(s.resource.attributes["service.name"] == "mining-ops-simulator" for s in batches)
+    assert sum(s.attributes["replication_stop"] - s.attributes["replication_start"] for s in batches) \
+        == pool.attributes["replications"]
     # the request's log lines carry the trace id beside the request id
     out = next(o for o in map(json.loads, lines) if o["message"].startswith("strategies run"))
     assert out["request_id"] == "trace-me" and out["trace_id"] == format(trace_id, "032x")

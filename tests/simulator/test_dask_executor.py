@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from simulator import dask_executor as dx
-from simulator.executor import InlineExecutor, LocalPoolExecutor
+from simulator.executor import UNITS_PER_WORKER, InlineExecutor, LocalPoolExecutor, split_units
 from simulator.model import NoiseTables
 from simulator.engine import simulation_defaults
 from simulator.request import parse_request
@@ -65,14 +65,6 @@ def test_noise_arrays_are_scattered_once_to_every_worker(dask2, noise, cluster):
     other = NoiseTables.build(noise.payload_residuals_t + 1, noise.fuel_residuals_l, noise.delay_minutes, label="v10")
     dask2.map_scenarios(_tasks(other)[:1])
     assert list(dask2._scattered) == [noise.key, other.key]
-
-
-def test_work_units_cover_every_replication_once_largest_first(noise):
-    tasks = _tasks(noise)
-    units = dx.split_units(tasks, slots=2)
-    assert sorted((i, r) for i, a, b in units for r in range(a, b)) == \
-        [(i, r) for i, t in enumerate(tasks) for r in range(t.replications)]
-    assert len(units) >= 2 * 2 and units[0][0] in (2, 3)  # a 9-truck scenario leads
 
 
 def test_an_empty_batch_and_a_missing_address(dask2):
@@ -141,9 +133,31 @@ def test_a_request_above_the_local_limit_runs_on_the_cluster_as_the_api_would(cl
     assert [s.scenario_key for s in remote.ranked] == [s.scenario_key for s in local.ranked]
 
 
-def test_progress_on_the_cluster_counts_every_replication_once(dask2, noise):
-    from tests.simulator.test_executor import _tasks
+def test_cluster_units_run_in_worker_spans_of_the_callers_trace(dask2, noise):
+    from tests.simulator.test_tracing import check_batches, traced_map
 
+    tasks = _tasks(noise)
+    results, caller, batches = traced_map(dask2, tasks)
+    assert results == InlineExecutor().map_scenarios(tasks)
+    check_batches(batches, caller, tasks, split_units(tasks, dask2.workers, dask2.units_per_slot))
+
+
+def test_the_cluster_and_the_local_pool_split_work_the_same_way(dask2, noise):
+    """Both executors run the units of ``split_units``: the same (scenario, start, stop) spans."""
+    from tests.simulator.test_tracing import traced_map
+
+    def units_run(executor):
+        _, _, batches = traced_map(executor, tasks)
+        return sorted((s.attributes["scenario"], s.attributes["replication_start"], s.attributes["replication_stop"])
+                      for s in batches)
+
+    tasks = _tasks(noise)
+    assert dask2.units_per_slot == UNITS_PER_WORKER and dask2.workers == 2
+    with LocalPoolExecutor(2) as pool:
+        assert units_run(dask2) == units_run(pool)
+
+
+def test_progress_on_the_cluster_counts_every_replication_once(dask2, noise):
     tasks = _tasks(noise)
     reports: list[int] = []
     assert dask2.map_scenarios(tasks, progress=reports.append) == InlineExecutor().map_scenarios(tasks)

@@ -1,13 +1,14 @@
 """Executors: the same numbers whichever executor and worker ran them; noise shipped once per version."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from simulator import executor as ex
-from simulator.executor import InlineExecutor, LocalPoolExecutor, NoiseRef, ScenarioTask, run_task
+from simulator.executor import InlineExecutor, LocalPoolExecutor, NoiseRef, ScenarioTask, run_task, split_units
 from simulator.model import Breakdowns, ModelParams, NoiseTables, PhaseNoise
 from tests.simulator.conftest import make_inputs
 
@@ -52,11 +53,28 @@ def test_results_do_not_depend_on_the_executor_or_the_worker_count(pool2, noise)
     assert sum(r.breakdowns for rs in pooled for r in rs) > 0  # the streams that differ by worker are exercised
 
 
-def test_work_is_split_into_units_largest_first(pool2, noise):
-    units = pool2._units(_tasks(noise))
-    assert sum(stop - start for _, start, stop in units) == 4 * 7
-    assert len(units) >= 2 * pool2.workers
+def test_work_units_cover_every_replication_once_largest_first(noise):
+    tasks = _tasks(noise)
+    units = split_units(tasks, slots=2)
+    assert sorted((i, r) for i, a, b in units for r in range(a, b)) == \
+        [(i, r) for i, t in enumerate(tasks) for r in range(t.replications)]
+    assert len(units) >= 2 * 2
     assert units[0][0] in (2, 3)  # a 9-truck scenario leads
+    costs = [tasks[i].cost * (b - a) / tasks[i].replications for i, a, b in units]
+    assert costs == sorted(costs, reverse=True)
+
+
+def test_units_of_equal_cost_put_more_excavators_first(noise):
+    task = _tasks(noise)[2]  # 9 trucks, 3 excavators
+    one, two = (replace(task, inputs=task.inputs.subset(9, e, f"T9-E{e}")) for e in (1, 2))
+    assert one.cost == two.cost
+    assert split_units([one, two], slots=1) == [(1, 0, 4), (0, 0, 4), (1, 4, 7), (0, 4, 7)]
+
+
+def test_more_slots_make_more_units(noise):
+    tasks = _tasks(noise)
+    assert len(split_units(tasks, slots=1, units_per_slot=1)) == len(tasks)
+    assert len(split_units(tasks, slots=4)) > len(split_units(tasks, slots=1))
 
 
 def test_noise_tables_are_written_once_per_version_and_units_carry_a_reference(pool2, noise):
@@ -79,9 +97,9 @@ def test_a_worker_loads_a_version_once_and_then_serves_it_from_memory(tmp_path, 
 
     by_ref = replace(by_ref, inputs=replace(by_ref.inputs, noise=NoiseRef(noise.key + "-test", str(path))))
     ex._WORKER_NOISE.clear()
-    first, _ = ex._run_unit(by_ref, 0, 3)
+    first, _, _ = ex._run_unit(by_ref, 0, 3)
     path.unlink()  # a second unit must not read the file again
-    second, _ = ex._run_unit(by_ref, 3, 7)
+    second, _, _ = ex._run_unit(by_ref, 3, 7)
     assert first + second == run_task(task)
     ex._WORKER_NOISE.clear()
 
@@ -119,7 +137,7 @@ def test_progress_counts_every_replication_once_and_the_results_are_unchanged(po
         assert executor.map_scenarios(tasks, progress=reports.append) == expected
         assert sum(reports) == sum(t.replications for t in tasks)
         assert all(n > 0 for n in reports)
-        assert len(reports) == (len(pool2._units(tasks)) if executor is pool2 else len(tasks))
+        assert len(reports) == (len(split_units(tasks, pool2.workers)) if executor is pool2 else len(tasks))
 
 
 def test_a_job_keeps_only_a_few_units_per_worker_in_the_pool_queue(pool2, noise, monkeypatch):
@@ -136,6 +154,6 @@ def test_a_job_keeps_only_a_few_units_per_worker_in_the_pool_queue(pool2, noise,
     in_flight: list = []
     monkeypatch.setattr(pool2._pool, "submit", counting_submit)
     pool2.map_scenarios(tasks, progress=lambda n: None)
-    units = len(pool2._units(tasks))
+    units = len(split_units(tasks, pool2.workers))
     assert len(submitted) == units > ex.JOB_UNITS_IN_FLIGHT_PER_WORKER * pool2.workers
     assert max(submitted) < ex.JOB_UNITS_IN_FLIGHT_PER_WORKER * pool2.workers

@@ -52,7 +52,7 @@ def test_end_of_shift_rule_starts_only_cycles_that_fit():
 
 
 def test_a_cycle_starts_only_if_it_ends_in_the_shift_counting_the_queue_it_waited():
-    # The synthetic mine's rule (training.synthetic._Mine._pit), checked at the loading start so the queue
+    # The synthetic mine's rule (training.synthetic.events.Mine._pit), checked at the loading start so the queue
     # counts. Two trucks, one excavator, 20-min loads, 24-min cycles, 480-min shift: the loader is the
     # bottleneck, loads start every 20 min alternating trucks (0, 20, 40, ...). The load from 440 ends its
     # cycle at 464 <= 480; truck 1 (back at 444) gets the loader at 460, 460 + 24 > 480: it stops; truck 0

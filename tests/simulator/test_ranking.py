@@ -1,32 +1,15 @@
-"""Ranking: order, statistical ties, Pareto front, computed guidelines and the legacy display strings."""
+"""Ranking: order, statistical ties, Pareto front, guideline codes and the vessel deadline's status."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import ranking
-from simulator.ranking import (
-    display_block,
-    format_fuel_ratio,
-    format_hours,
-    format_idr,
-    format_tonnes,
-    guideline,
-    pareto_front,
-    rank,
-    vessel_analysis,
-)
-from simulator.results import Estimate, ScenarioSummary
-from tests import paths
-
-
-def _contract(name: str) -> dict:
-    return json.loads((paths.CONTRACTS / name).read_text(encoding="utf-8"))
+from simulator.ranking import guidelines, pareto_front, rank, vessel_analysis
+from simulator.results import Estimate, ScenarioSummary, VesselAnalysis
 
 
 def est(mean: float, half: float = 0.0, std: float = 0.0, n: int = 30) -> Estimate:
@@ -161,89 +144,53 @@ def test_pareto_front_keeps_only_non_dominated_strategies():
     assert {s.scenario_key for s in rank(items) if s.pareto} == {"RICH", "CALM", "LEAN", "TWIN"}
 
 
-# --- guideline and vessel texts ---------------------------------------------------------------------
-def test_guideline_is_empty_when_nothing_is_notable():
-    assert guideline(summary("OK", 1, queue_hours=1.0, util=0.7, delays=5, loads=60)) == ""
+# --- guidelines and the vessel deadline (codes and numbers; texts: tests/api/test_presenters.py) -----
+def codes(s: ScenarioSummary) -> list[tuple[str, float]]:
+    return [(g.code, pytest.approx(g.value)) for g in guidelines(s)]
+
+
+def test_no_guideline_when_nothing_is_notable():
+    assert guidelines(summary("OK", 1, queue_hours=1.0, util=0.7, delays=5, loads=60)) == ()
 
 
 def test_waiting_bay_above_the_queue_threshold_per_truck():
     at = ranking.WAITING_BAY_QUEUE_HOURS_PER_TRUCK * 10
-    assert guideline(summary("AT", 1, trucks=10, queue_hours=at)) == ""
-    assert guideline(summary("Q", 1, trucks=10, queue_hours=6.0)) == (
-        "🔄 TRAFIK: Aktifkan Waiting Bay (antrian rata-rata 0.6 jam/truk)")
+    assert guidelines(summary("AT", 1, trucks=10, queue_hours=at)) == ()
+    assert codes(summary("Q", 1, trucks=10, queue_hours=6.0)) == [("waiting_bay", 0.6)]
 
 
-def test_bottleneck_messages_from_excavator_utilisation():
-    busy = guideline(summary("BUSY", 1, util=ranking.EXCAVATOR_SATURATED_UTILISATION + 0.05))
-    assert busy == "⛏️ BOTTLENECK: Excavator jenuh (utilisasi 90%); tambah excavator atau kurangi truk"
-    idle = guideline(summary("IDLE", 1, util=0.4))
-    assert idle.startswith("🚚 BOTTLENECK: Truk menjadi pembatas") and "(utilisasi 40%)" in idle
+def test_bottleneck_codes_from_excavator_utilisation():
+    busy = ranking.EXCAVATOR_SATURATED_UTILISATION + 0.05
+    assert codes(summary("BUSY", 1, util=busy)) == [("excavators_saturated", busy)]
+    assert codes(summary("AT", 1, util=ranking.EXCAVATOR_SATURATED_UTILISATION))[0][0] == "excavators_saturated"
+    assert codes(summary("IDLE", 1, util=0.4)) == [("trucks_limiting", 0.4)]
+    assert codes(summary("EDGE", 1, util=ranking.EXCAVATOR_IDLE_UTILISATION))[0][0] == "trucks_limiting"
 
 
-def test_safety_message_when_delays_are_frequent_and_items_are_joined():
-    text = guideline(summary("RAIN", 1, delays=15, loads=50, trucks=10, queue_hours=8.0, util=0.9))
-    items = text.split(" | ")
-    assert len(items) == 3
-    assert items[0].startswith("🔄 TRAFIK") and items[1].startswith("⛏️ BOTTLENECK")
-    assert items[2] == ("⚠️ KESELAMATAN: 30% siklus mengalami delay; batasi kecepatan maks "
-                        f"{ranking.SLIPPERY_SPEED_LIMIT_KMH} km/jam dan jaga jarak aman")
+def test_frequent_delays_and_the_order_of_several_guidelines():
+    s = summary("RAIN", 1, delays=15, loads=50, trucks=10, queue_hours=8.0, util=0.9)
+    assert codes(s) == [("waiting_bay", 0.8), ("excavators_saturated", 0.9), ("frequent_delays", 0.3)]
+    assert [c for c, _ in codes(s)] == [c for c in ranking.GUIDELINES if c != "trucks_limiting"]
+    assert rank([s])[0].guidelines == guidelines(s)
+    assert rank([s])[0].guideline == "waiting_bay excavators_saturated frequent_delays"  # flat tables
+    assert guidelines(summary("NOLOADS", 1, delays=3, loads=0)) == ()
 
 
-def test_vessel_analysis_of_a_closed_schedule_says_nothing_is_charged():
+def test_vessel_of_a_closed_schedule_is_not_charged():
     closed = replace(summary("DONE", 1, vessel={"vessel_hours_to_target": 180.0, "vessel_late_hours": 0.0}),
                      vessel_closed="Jadwal s1 (BG X) berstatus COMPLETED: tidak ada muatan tersisa")
-    assert vessel_analysis(closed) == ("Status: TIDAK_DIHITUNG | Jadwal s1 (BG X) berstatus COMPLETED: tidak ada "
-                                       "muatan tersisa | Estimasi muat 180.0 Jam")
+    assert vessel_analysis(closed) == VesselAnalysis(
+        status="not_charged", probability_late=0.0, hours_to_target=180.0, late_hours=0.0, fines_idr=0.0,
+        closed_reason="Jadwal s1 (BG X) berstatus COMPLETED: tidak ada muatan tersisa")
 
 
-def test_vessel_analysis_without_and_with_a_vessel():
-    assert vessel_analysis(summary("X", 1)) == "Tidak ada kapal."
+def test_vessel_without_on_schedule_and_at_risk():
+    assert vessel_analysis(summary("X", 1)) is None and rank([summary("X", 1)])[0].vessel_analysis == ""
     safe = summary("SAFE", 1, vessel={"vessel_hours_to_target": 180.0, "vessel_late_hours": 0.0})
-    assert vessel_analysis(safe) == "Status: ON_SCHEDULE | Peluang telat 0% | Estimasi muat 180.0 Jam"
+    assert vessel_analysis(safe).status == "on_schedule"
     risky = summary("RISK", 1, p_late=0.25, vessel={
         "vessel_hours_to_target": 205.0, "vessel_late_hours": 4.2,
         "demurrage_idr": 210_000_000.0, "vessel_penalty_idr": 25_000_000.0})
-    assert vessel_analysis(risky) == (
-        "Status: DELAY_RISK | Peluang telat 25% | Ekspektasi keterlambatan 4.2 Jam | Estimasi muat 205.0 Jam"
-        " | DENDA: 235 Juta IDR")
-    assert rank([risky])[0].vessel_analysis == vessel_analysis(risky)
-
-
-# --- legacy display ---------------------------------------------------------------------------------
-def test_formatters_reproduce_the_legacy_strings():
-    assert format_idr(1_214_000_000) == "1.21 Miliar IDR"
-    assert format_idr(640_300_000) == "640 Juta IDR"
-    assert format_idr(-1_214_000_000) == "-1.21 Miliar IDR"
-    assert format_idr(-640_300_000) == "-640 Juta IDR"
-    assert format_idr(999_700_000) == "1.00 Miliar IDR"  # not "1000 Juta IDR"
-    assert format_idr(950_000) == "950,000 IDR" and format_idr(-0.3) == "0 IDR"
-    assert format_tonnes(1802.4) == "1,802 Ton" and format_tonnes(905) == "905 Ton"
-    assert format_fuel_ratio(0.4102) == "0.41 L/Ton" and format_fuel_ratio(float("nan")) == "N/A"
-    assert format_hours(0.84) == "0.8 Jam" and format_hours(12.5) == "12.5 Jam"
-    assert format_hours(None) == "N/A" and format_hours(float("inf")) == "N/A"
-
-
-def test_display_block_reproduces_the_legacy_example():
-    legacy = _contract("legacy-chat-request.json")["top_3_strategies_context"]
-    loading_unit, road = "PIT-01 (Unit: Kobelco SK500-10-001)", "Road Segment 1 (4.7 km)"
-    first = replace(summary("T10-E2", 1_212_000_000, trucks=10, excavators=2, production=1802.2,
-                            fuel_ratio=0.412, queue_hours=0.8),
-                    rank=1, guideline="🔄 TRAFIK: Aktifkan Waiting Bay", vessel_analysis="Tidak ada kapal.")
-    second = replace(summary("T5-E2", 640_000_000, trucks=5, excavators=2, production=905.0,
-                             fuel_ratio=0.39, queue_hours=0.01),
-                     rank=2, guideline="", vessel_analysis="Tidak ada kapal.")
-    blocks = [display_block(s, loading_unit=loading_unit, road=road, vessel_hours_to_target=None)
-              for s in (first, second)]
-    assert blocks == [legacy[0]["OPSI_1"], legacy[1]["OPSI_2"]]
-
-
-def test_display_block_of_ranked_summary_uses_computed_texts_and_vessel_hours():
-    ranked = rank([summary("T10-E2", 2e9, trucks=10, queue_hours=6.0),
-                   summary("T5-E2", 1e9, trucks=5)])
-    block = display_block(ranked[1], loading_unit="EX-1", road="R-1", vessel_hours_to_target=12.46)
-    assert block["TYPE"] == "ALTERNATIF"
-    assert block["KPI_PREDIKSI"]["ESTIMASI_DURASI"] == "12.5 Jam"
-    top = display_block(ranked[0], loading_unit="EX-1", road="R-1", vessel_hours_to_target=None)
-    assert top["TYPE"] == "REKOMENDASI UTAMA"
-    assert top["SOP_KESELAMATAN"].startswith("🔄 TRAFIK: Aktifkan Waiting Bay")
-    assert top["ANALISIS_KAPAL"] == "Tidak ada kapal."
+    assert vessel_analysis(risky) == VesselAnalysis(status="delay_risk", probability_late=0.25,
+                                                    hours_to_target=205.0, late_hours=4.2, fines_idr=235_000_000.0)
+    assert rank([risky])[0].vessel == vessel_analysis(risky) and rank([risky])[0].vessel_analysis == "delay_risk"

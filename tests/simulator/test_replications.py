@@ -74,7 +74,7 @@ def test_summarise_estimates_every_metric_from_replications():
     revenue = s.metrics["revenue_idr"].mean
     assert s.metrics["cost_idr"].mean == pytest.approx(revenue - s.metrics["profit_idr"].mean)
     assert s.probability_vessel_late == 0.0 and s.metrics["vessel_late_probability"].mean == 0.0
-    assert s.rank == 0 and s.guideline == ""
+    assert s.rank == 0 and s.guidelines == () and s.vessel is None
 
 
 def test_fuel_ratio_skips_replications_without_production():
