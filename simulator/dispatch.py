@@ -10,6 +10,16 @@ The expected wait is what a dispatcher can project from the point's state at the
 (:func:`projected_wait`): its working loaders free when their loads in progress end, the trucks
 queued there and then the trucks already sent there that arrive first each take the loader that
 frees first for a mean load, FIFO; the truck waits from its arrival until the next loader frees.
+
+The issue's rule names, and what separates them:
+
+* ``shortest_queue``: the fewest trucks ahead per working loader (queued, in service and already sent
+  there), a count as a dispatcher's screen shows it; a truck in service counts as a whole truck
+  however far its loading is. Ties go to the shorter expected wait.
+* ``shortest_wait`` (shortest expected wait at the loader): the projected wait above, in minutes; a
+  truck in service counts only for its remaining loading (its loader frees when that load ends), so a
+  point whose truck is nearly loaded beats one with one truck fewer whose loading has just begun.
+* ``shortest_travel_wait``: empty travel plus that wait: the point where loading starts soonest.
 """
 from __future__ import annotations
 
@@ -78,7 +88,8 @@ class FixedAssignment:
 
 
 class ShortestQueue:
-    """The point with the fewest trucks ahead per working loader (ties: shorter expected wait, travel)."""
+    """The point with the fewest trucks ahead per working loader, loading progress aside (ties: shorter
+    expected wait, then travel)."""
 
     name: ClassVar[str] = "shortest_queue"
     dynamic: ClassVar[bool] = True
@@ -92,7 +103,8 @@ class ShortestQueue:
 
 
 class ShortestExpectedWait:
-    """The point where the truck is expected to wait least once there (ties: shorter travel)."""
+    """The point where the truck is expected to wait least once there, counting the remaining loading of
+    each truck in service (ties: shorter travel)."""
 
     name: ClassVar[str] = "shortest_wait"
     dynamic: ClassVar[bool] = True

@@ -274,9 +274,19 @@ class _Mine:
                 e, x = j, y
         return e, (x if x > now else now)
 
+    def record_load(self, p: int, e: int, start: float, end: float) -> None:
+        """Show the dispatcher a load given to excavator ``e`` at point ``p`` (dynamic rules only)."""
+        heapq.heappush(self.pending[p], (start, self.released, self.local[e], end))
+
     def choose_point(self, i: int, d: int, home: int, now: float) -> int:
-        """The rule's loading point for truck ``i`` leaving destination ``d``: each point as a dispatcher
-        sees it at ``now`` (its working loaders' loads in progress, trucks queued, loading and sent)."""
+        """The rule's loading point for truck ``i`` leaving destination ``d`` at ``now``."""
+        options = self.loader_options(i, d, now)
+        return self.rule.choose(i, home, options) if options else home
+
+    def loader_options(self, i: int, d: int, now: float) -> list:
+        """Each point with loaders as a dispatcher sees it at ``now`` for truck ``i`` leaving destination
+        ``d``: its working loaders and when their loads in progress end (the remaining loading of each
+        truck in service), the trucks queued there, loading and already sent there."""
         prep = self.prep
         point_load, point_back = prep.point_load[i], prep.point_back[i][d]
         option, pop = dispatch_rules.LoaderOption, heapq.heappop
@@ -304,7 +314,7 @@ class _Mine:
             else:  # worked out if the rule reads it
                 options.append(option(p, travel, queued + loading + k, len(busy),
                                       projection=(now, arrive, busy, queued, en_route[:k], point_load[p])))
-        return self.rule.choose(i, home, options) if options else home
+        return options
 
     def choose_destination(self, p: int, now: float) -> int:
         """The allowed destination furthest below its share of the tonnes sent (open ones first)."""
@@ -382,13 +392,12 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
     wake-up and is sent that minute back (:func:`run_wakeups`).
     """
     inputs, prep, shift = mine.inputs, mine.prep, mine.shift
-    heappush = heapq.heappush
     load, pay, haul, dmp, back, fuel, pdel = (prep.load[i], prep.payload[i], prep.haul[i], prep.dump[i],
                                               prep.back[i], prep.fuel[i], prep.p_delay[i])
     haul_legs, return_legs, ratio = inputs.haul_legs, inputs.return_legs, prep.return_ratio
     simple_haul, simple_back = prep.simple_haul, prep.simple_back
     bays = mine.bays
-    free_at, order, pending, local = mine.free_at, mine.order, mine.pending, mine.local
+    free_at, order = mine.free_at, mine.order
     dynamic = mine.rule.dynamic
     d_list = draws.trucks[i]
     ttf, ttr = draws.truck_ttf[i], draws.truck_ttr[i]
@@ -436,12 +445,12 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
         if t1 + lt + stop + h + dump + ret > shift:  # the drawn cycle would not end in the shift: stop
             free_at[e] = t1                          # and hand the excavator on at once
             if dynamic:  # it stands in the queue until then, as the dispatcher sees it
-                heappush(pending[p], (t1, mine.released, local[e], t1))
+                mine.record_load(p, e, t1, t1)
             break
         loaded = t1 + lt
         free_at[e] = loaded
         if dynamic:
-            heappush(pending[p], (t1, mine.released, local[e], loaded))
+            mine.record_load(p, e, t1, loaded)
         x = pay[e] + pr
         x = x if x > 0.0 else 0.0
         mine.sent_t[d] += x
