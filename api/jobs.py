@@ -218,7 +218,15 @@ class JobRunner:
         task = asyncio.create_task(self._run(job_id, spec, request, warnings, site, served, cache_key),
                                    name=f"job-{job_id}")
         self._tasks[job_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
+        metrics = self.state.metrics
+        metrics.jobs.labels("accepted").inc()
+        metrics.jobs_active.set(len(self._tasks))
+
+        def ended(_task: asyncio.Task) -> None:
+            self._tasks.pop(job_id, None)
+            metrics.jobs_active.set(len(self._tasks))
+
+        task.add_done_callback(ended)
         log.info("job %s queued: %d simulations", job_id, spec.simulations, extra={"job_id": job_id})
         return job
 
@@ -235,10 +243,12 @@ class JobRunner:
             except asyncio.CancelledError:
                 raise
             except SpecError as exc:
+                self.state.metrics.jobs.labels("failed").inc()
                 await run_in_threadpool(self.store.fail, job_id, f"{exc.field}: {exc}")
                 return
             except Exception as exc:
                 log.exception("job %s failed", job_id, extra={"job_id": job_id})
+                self.state.metrics.jobs.labels("failed").inc()
                 await run_in_threadpool(self.store.fail, job_id, f"{type(exc).__name__}: {exc}")
                 return
             run_id = run.result.run_id
@@ -246,6 +256,7 @@ class JobRunner:
             if cache_key is not None and cache is not None and run.result.model_version == served.version:
                 await cache.put(cache_key, run.response)  # a repeat of the request is then a cache hit
             await run_in_threadpool(self.store.finish, job_id, run_id, spec.simulations)
+            self.state.metrics.jobs.labels("done").inc()
             log.info("job %s done: run %s", job_id, run_id, extra={"job_id": job_id, "run_id": run_id})
 
     async def close(self) -> None:

@@ -22,7 +22,8 @@ from api import jobs as jobs_module
 from api.app import create_app
 from api.jobs import ORPHANED, STOPPED, JobStore
 from simulator.executor import InlineExecutor
-from tests.api.test_app import WAIT_S, app_settings, contract, copy_mine, small_body, wait_ready, wait_until
+from tests.api.test_app import (WAIT_S, app_settings, contract, copy_mine, metric, parse_metrics, small_body,
+                                wait_ready, wait_until)
 from tests.fixtures_postgres import create_database, postgres_url  # noqa: F401  (a fixture)
 
 #: The synchronous limit of these apps: small_body's 2 strategies x 2 replications fit, LONG does not.
@@ -143,6 +144,11 @@ def test_a_long_grid_is_a_job_whose_result_is_the_synchronous_answer_and_then_a_
         again = client.post("/get_top_3_strategies", json=LONG)  # the dashboard re-renders: at once, same run
         assert again.status_code == 200 and again.headers["X-Cache"] == "hit"
         assert again.json() == result
+        samples = parse_metrics(client.get("/metrics").text)
+        assert metric(samples, "mineops_jobs_total", outcome="accepted") == 1.0
+        assert metric(samples, "mineops_jobs_total", outcome="done") == 1.0
+        assert metric(samples, "mineops_jobs_active") == 0.0
+        assert metric(samples, "mineops_simulations_total") == 4 + LONG_TOTAL  # the run service counted both
     # The same request answered synchronously (a higher limit) gives the same numbers.
     with TestClient(create_app(app_settings(trained_mine_copy, sim_max_grid_simulations=100),
                                executor_factory=lambda s: InlineExecutor())) as sync_client:
