@@ -56,11 +56,13 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _aware(dt: datetime) -> datetime:
+    """UTC-aware ``dt`` (SQLite hands back naive UTC datetimes)."""
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
 def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    dt = dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-    return dt.isoformat(timespec="milliseconds")
+    return None if dt is None else _aware(dt).isoformat(timespec="milliseconds")
 
 
 class JobStore:
@@ -84,12 +86,18 @@ class JobStore:
     def get(self, job_id: str, site: str, stale_after_s: float = STALE_AFTER_S) -> dict[str, Any] | None:
         """The job of ``site`` (None for another site's or an unknown id); an orphaned one is failed first."""
         t = self._t
-        with self.engine.begin() as conn:
-            conn.execute(update(t).where(t.c.job_id == job_id, t.c.status.in_(ACTIVE),
-                                         t.c.updated_at < _now() - timedelta(seconds=stale_after_s))
-                         .values(status=FAILED, error=ORPHANED, finished_at=_now()))
-            row = conn.execute(select(t).where(t.c.job_id == job_id, t.c.site == site)).first()
-        return None if row is None else self._view(row._mapping)
+        query = select(t).where(t.c.job_id == job_id, t.c.site == site)
+        with self.engine.connect() as conn:  # a read (SSE readers poll): no write lock unless the job is orphaned
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        cutoff = _now() - timedelta(seconds=stale_after_s)
+        if row.status in ACTIVE and _aware(row.updated_at) < cutoff:
+            with self.engine.begin() as conn:  # conditional: a heartbeat meanwhile keeps it alive
+                conn.execute(update(t).where(t.c.job_id == job_id, t.c.status.in_(ACTIVE), t.c.updated_at < cutoff)
+                             .values(status=FAILED, error=ORPHANED, finished_at=_now()))
+                row = conn.execute(query).first()
+        return self._view(row._mapping)
 
     def _set(self, job_id: str, **values: Any) -> bool:
         """Update an unfinished job (an ended one never changes again); False when it had ended."""
