@@ -240,30 +240,32 @@ class JobRunner:
 
     async def _run(self, job_id: str, spec: Any, request: dict[str, Any], warnings: tuple[str, ...], site: str,
                    served: Any, cache_key: str | None) -> None:
+        """Run the job to an end state: done with its run, or failed with the reason (never left running)."""
         from simulator.scenario import SpecError
 
         async with self._slots:
-            await run_in_threadpool(self.store.start, job_id)
-            progress = ProgressWriter(self.store, job_id, spec.simulations, self.progress_every_s)
             try:
-                run = await self.state.runs.run(spec, request=request, warnings=warnings, site=site, served=served,
-                                                progress=progress)
+                await run_in_threadpool(self.store.start, job_id)
+                progress = ProgressWriter(self.store, job_id, spec.simulations, self.progress_every_s)
+                run = await self.state.runs.run(spec, request=request, warnings=warnings, site=site,
+                                                served=served, progress=progress)
+                run_id = run.result.run_id
+                cache = getattr(self.state, "ranking_cache", None)
+                if cache_key is not None and cache is not None and run.result.model_version == served.version:
+                    await cache.put(cache_key, run.response)  # a repeat of the request is then a cache hit
+                await run_in_threadpool(self.store.finish, job_id, run_id, spec.simulations)
             except asyncio.CancelledError:
-                raise
-            except SpecError as exc:
-                self.state.metrics.jobs.labels("failed").inc()
-                await run_in_threadpool(self.store.fail, job_id, f"{exc.field}: {exc}")
-                return
+                raise  # the service is stopping: close() marks the job failed
             except Exception as exc:
-                log.exception("job %s failed", job_id, extra={"job_id": job_id})
+                reason = f"{exc.field}: {exc}" if isinstance(exc, SpecError) else f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, SpecError):
+                    log.exception("job %s failed", job_id, extra={"job_id": job_id})
                 self.state.metrics.jobs.labels("failed").inc()
-                await run_in_threadpool(self.store.fail, job_id, f"{type(exc).__name__}: {exc}")
+                try:
+                    await run_in_threadpool(self.store.fail, job_id, reason)
+                except Exception as store_exc:  # the database is down: the job goes stale and is failed later
+                    log.warning("job %s: could not record its failure: %s", job_id, store_exc)
                 return
-            run_id = run.result.run_id
-            cache = getattr(self.state, "ranking_cache", None)
-            if cache_key is not None and cache is not None and run.result.model_version == served.version:
-                await cache.put(cache_key, run.response)  # a repeat of the request is then a cache hit
-            await run_in_threadpool(self.store.finish, job_id, run_id, spec.simulations)
             self.state.metrics.jobs.labels("done").inc()
             log.info("job %s done: run %s", job_id, run_id, extra={"job_id": job_id, "run_id": run_id})
 
