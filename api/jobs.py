@@ -56,11 +56,13 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _aware(dt: datetime) -> datetime:
+    """UTC-aware ``dt`` (SQLite hands back naive UTC datetimes)."""
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
 def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    dt = dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-    return dt.isoformat(timespec="milliseconds")
+    return None if dt is None else _aware(dt).isoformat(timespec="milliseconds")
 
 
 class JobStore:
@@ -84,12 +86,18 @@ class JobStore:
     def get(self, job_id: str, site: str, stale_after_s: float = STALE_AFTER_S) -> dict[str, Any] | None:
         """The job of ``site`` (None for another site's or an unknown id); an orphaned one is failed first."""
         t = self._t
-        with self.engine.begin() as conn:
-            conn.execute(update(t).where(t.c.job_id == job_id, t.c.status.in_(ACTIVE),
-                                         t.c.updated_at < _now() - timedelta(seconds=stale_after_s))
-                         .values(status=FAILED, error=ORPHANED, finished_at=_now()))
-            row = conn.execute(select(t).where(t.c.job_id == job_id, t.c.site == site)).first()
-        return None if row is None else self._view(row._mapping)
+        query = select(t).where(t.c.job_id == job_id, t.c.site == site)
+        with self.engine.connect() as conn:  # a read (SSE readers poll): no write lock unless the job is orphaned
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        cutoff = _now() - timedelta(seconds=stale_after_s)
+        if row.status in ACTIVE and _aware(row.updated_at) < cutoff:
+            with self.engine.begin() as conn:  # conditional: a heartbeat meanwhile keeps it alive
+                conn.execute(update(t).where(t.c.job_id == job_id, t.c.status.in_(ACTIVE), t.c.updated_at < cutoff)
+                             .values(status=FAILED, error=ORPHANED, finished_at=_now()))
+                row = conn.execute(query).first()
+        return self._view(row._mapping)
 
     def _set(self, job_id: str, **values: Any) -> bool:
         """Update an unfinished job (an ended one never changes again); False when it had ended."""
@@ -218,34 +226,47 @@ class JobRunner:
         task = asyncio.create_task(self._run(job_id, spec, request, warnings, site, served, cache_key),
                                    name=f"job-{job_id}")
         self._tasks[job_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
+        metrics = self.state.metrics
+        metrics.jobs.labels("accepted").inc()
+        metrics.jobs_active.set(len(self._tasks))
+
+        def ended(_task: asyncio.Task) -> None:
+            self._tasks.pop(job_id, None)
+            metrics.jobs_active.set(len(self._tasks))
+
+        task.add_done_callback(ended)
         log.info("job %s queued: %d simulations", job_id, spec.simulations, extra={"job_id": job_id})
         return job
 
     async def _run(self, job_id: str, spec: Any, request: dict[str, Any], warnings: tuple[str, ...], site: str,
                    served: Any, cache_key: str | None) -> None:
+        """Run the job to an end state: done with its run, or failed with the reason (never left running)."""
         from simulator.scenario import SpecError
 
         async with self._slots:
-            await run_in_threadpool(self.store.start, job_id)
-            progress = ProgressWriter(self.store, job_id, spec.simulations, self.progress_every_s)
             try:
-                run = await self.state.runs.run(spec, request=request, warnings=warnings, site=site, served=served,
-                                                progress=progress)
+                await run_in_threadpool(self.store.start, job_id)
+                progress = ProgressWriter(self.store, job_id, spec.simulations, self.progress_every_s)
+                run = await self.state.runs.run(spec, request=request, warnings=warnings, site=site,
+                                                served=served, progress=progress)
+                run_id = run.result.run_id
+                cache = getattr(self.state, "ranking_cache", None)
+                if cache_key is not None and cache is not None and run.result.model_version == served.version:
+                    await cache.put(cache_key, run.response)  # a repeat of the request is then a cache hit
+                await run_in_threadpool(self.store.finish, job_id, run_id, spec.simulations)
             except asyncio.CancelledError:
-                raise
-            except SpecError as exc:
-                await run_in_threadpool(self.store.fail, job_id, f"{exc.field}: {exc}")
-                return
+                raise  # the service is stopping: close() marks the job failed
             except Exception as exc:
-                log.exception("job %s failed", job_id, extra={"job_id": job_id})
-                await run_in_threadpool(self.store.fail, job_id, f"{type(exc).__name__}: {exc}")
+                reason = f"{exc.field}: {exc}" if isinstance(exc, SpecError) else f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, SpecError):
+                    log.exception("job %s failed", job_id, extra={"job_id": job_id})
+                self.state.metrics.jobs.labels("failed").inc()
+                try:
+                    await run_in_threadpool(self.store.fail, job_id, reason)
+                except Exception as store_exc:  # the database is down: the job goes stale and is failed later
+                    log.warning("job %s: could not record its failure: %s", job_id, store_exc)
                 return
-            run_id = run.result.run_id
-            cache = getattr(self.state, "ranking_cache", None)
-            if cache_key is not None and cache is not None and run.result.model_version == served.version:
-                await cache.put(cache_key, run.response)  # a repeat of the request is then a cache hit
-            await run_in_threadpool(self.store.finish, job_id, run_id, spec.simulations)
+            self.state.metrics.jobs.labels("done").inc()
             log.info("job %s done: run %s", job_id, run_id, extra={"job_id": job_id, "run_id": run_id})
 
     async def close(self) -> None:

@@ -22,7 +22,9 @@ from api import jobs as jobs_module
 from api.app import create_app
 from api.jobs import ORPHANED, STOPPED, JobStore
 from simulator.executor import InlineExecutor
-from tests.api.test_app import WAIT_S, app_settings, contract, small_body, wait_ready, wait_until
+from tests.api.test_app import (WAIT_S, app_settings, contract, copy_mine, metric, parse_metrics, small_body,
+                                wait_ready, wait_until)
+from tests.fixtures_postgres import create_database, postgres_url  # noqa: F401  (a fixture)
 
 #: The synchronous limit of these apps: small_body's 2 strategies x 2 replications fit, LONG does not.
 SYNC_LIMIT = 4
@@ -142,6 +144,11 @@ def test_a_long_grid_is_a_job_whose_result_is_the_synchronous_answer_and_then_a_
         again = client.post("/get_top_3_strategies", json=LONG)  # the dashboard re-renders: at once, same run
         assert again.status_code == 200 and again.headers["X-Cache"] == "hit"
         assert again.json() == result
+        samples = parse_metrics(client.get("/metrics").text)
+        assert metric(samples, "mineops_jobs_total", outcome="accepted") == 1.0
+        assert metric(samples, "mineops_jobs_total", outcome="done") == 1.0
+        assert metric(samples, "mineops_jobs_active") == 0.0
+        assert metric(samples, "mineops_simulations_total") == 4 + LONG_TOTAL  # the run service counted both
     # The same request answered synchronously (a higher limit) gives the same numbers.
     with TestClient(create_app(app_settings(trained_mine_copy, sim_max_grid_simulations=100),
                                executor_factory=lambda s: InlineExecutor())) as sync_client:
@@ -172,7 +179,9 @@ def test_progress_is_the_executors_count_and_the_events_stream_follows_it(steppi
         wait_until(lambda: client.get(location).json()["done"] >= 2 * step, what=f"done {2 * step}")
         seen = client.get(location).json()
         assert seen["done"] == 2 * step and seen["total"] == LONG_TOTAL
-        assert seen["status"] == ("done" if step == 6 else "running")
+        if step < 6:
+            assert seen["status"] == "running"
+    assert wait_status(client, location, "done", "failed")["status"] == "done"  # ranked and stored after the count
     reader.join(WAIT_S)
     assert not reader.is_alive(), "the stream did not end with the job"
     events = events_of("".join(received))
@@ -301,3 +310,91 @@ def test_the_readmes_long_grid_is_a_job_with_the_default_limits(trained_mine_cop
         r = client.post("/get_top_3_strategies", json=contract("ref-a-long.json"))
         assert r.status_code == 202 and r.json()["total"] == 33 * 100
         executor.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_job_table_on_both_databases(backend, request, tmp_path):
+    """Migration 0004 and every JobStore transition on SQLite and PostgreSQL."""
+    from api.store import RunStore
+
+    url = (f"sqlite:///{tmp_path / 'runs.sqlite3'}" if backend == "sqlite"
+           else create_database(request.getfixturevalue("postgres_url")))
+    store = RunStore.from_url(url)
+    try:
+        jobs = JobStore(store.engine)
+        made = jobs.create("j1", site="north-pit", total=990, request={"r": [1, 2]}, owner="host:1:a")
+        assert made["status"] == "queued" and made["done"] == 0 and made["total"] == 990
+        assert jobs.start("j1") and jobs.progress("j1", 330)
+        running = jobs.get("j1", "north-pit")
+        assert (running["status"], running["done"], running["started_at"] is not None) == ("running", 330, True)
+        assert jobs.get("j1", "default") is None
+        assert jobs.heartbeat("host:1:a") == 1 and jobs.heartbeat("other:2:b") == 0
+        assert jobs.finish("j1", "run-1", 990)
+        done = jobs.get("j1", "north-pit")
+        assert (done["status"], done["run_id"], done["done"], done["error"]) == ("done", "run-1", 990, None)
+        assert not jobs.fail("j1", "too late") and jobs.get("j1", "north-pit")["status"] == "done"  # ended stays ended
+        jobs.create("j2", site="north-pit", total=10, request={}, owner="host:1:a")
+        assert jobs.fail_owned("host:1:a", STOPPED) == 1
+        assert jobs.get("j2", "north-pit")["error"] == STOPPED
+        jobs.create("j3", site="north-pit", total=10, request={}, owner="gone:9:z")
+        assert jobs.fail_stale(stale_after_s=3600) == 0  # fresh
+        assert jobs.fail_stale(stale_after_s=-1) == 1  # everything unfinished is older than "1 s in the future"
+        assert jobs.get("j3", "north-pit")["error"] == ORPHANED
+    finally:
+        store.close()
+
+
+def test_openapi_documents_the_202_the_job_routes_and_their_stream(trained_mine_copy):
+    with make_client(trained_mine_copy, InlineExecutor()) as client:
+        doc = client.get("/openapi.json").json()
+    accepted = doc["paths"]["/get_top_3_strategies"]["post"]["responses"]["202"]
+    assert "Location" in accepted["headers"] and "JobAccepted" in json.dumps(accepted["content"])
+    status = doc["paths"]["/jobs/{job_id}"]["get"]["responses"]
+    assert "JobStatus" in json.dumps(status["200"]) and "404" in status
+    events = doc["paths"]["/jobs/{job_id}/events"]["get"]["responses"]
+    assert "text/event-stream" in events["200"]["content"] and "404" in events
+    for path in ("/jobs/{job_id}", "/jobs/{job_id}/events"):
+        assert doc["paths"][path]["get"]["security"]  # a role is needed (viewer)
+
+
+@pytest.mark.slow
+def test_the_real_service_with_two_workers_answers_the_job_and_a_restart_fails_it(trained_mine, tmp_path):
+    """python -m api --workers 2: every connection (either worker) sees the job's progress; stopped while
+    the job runs, the next start answers it failed with the reason, not running forever."""
+    import httpx
+
+    from tests.e2e_server import API_ARGV, running_api
+    from tests.ollama_server import closed_port_url
+
+    mine = copy_mine(trained_mine, tmp_path)
+    env = {"MINEOPS_SIM_WORKERS": "1", "MINEOPS_SIM_MAX_GRID_SIMULATIONS": "100"}
+    body = {**contract("ref-a.json"), "simulation": {"duration_hours": 8, "replications": 1000, "seed": 42}}
+    with running_api(mine, closed_port_url(), env_extra=env, argv=(*API_ARGV, "--workers", "2")) as api:
+        posted: list = []
+
+        def accepted() -> bool:  # the worker that takes the connection may still be warming up (503)
+            posted.append(httpx.post(f"{api.url}/get_top_3_strategies", json=body, timeout=60))
+            return posted[-1].status_code != 503
+
+        wait_until(accepted, timeout_s=120, what="a worker ready to take the job")
+        r = posted[-1]
+        assert r.status_code == 202, r.text
+        location = r.headers["Location"]
+        answers = []
+
+        def moving() -> bool:
+            with httpx.Client(base_url=api.url, timeout=30) as fresh:  # a new connection: any worker
+                answers.append(fresh.get(location).json())
+            return answers[-1]["done"] > 0
+
+        wait_until(moving, timeout_s=120, what="the executor's first finished units")
+        for _ in range(6):
+            moving()
+        assert all(a["job_id"] == r.json()["job_id"] and a["total"] == 33_000 for a in answers)
+        assert answers[-1]["status"] == "running" and answers[-1]["done"] < 33_000, answers[-1]
+        assert [a["done"] for a in answers] == sorted(a["done"] for a in answers)
+    assert not api.killed, "the service did not stop in time"
+    with running_api(mine, closed_port_url(), env_extra=env) as again:
+        stopped = httpx.get(f"{again.url}{location}", timeout=30).json()
+        assert stopped["status"] == "failed" and stopped["error"] == STOPPED, stopped
+        assert 0 < stopped["done"] < stopped["total"]
