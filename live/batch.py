@@ -33,6 +33,7 @@ from sqlalchemy import delete, distinct, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from training.cli import Paths, write_json_report
+from training.registry import site_registry_root
 from training.schema import MINE_UTC_OFFSET_HOURS, TABLES
 from training.settings import Settings
 
@@ -228,7 +229,7 @@ class BatchLayer:
     @property
     def paths(self) -> Paths:
         s = self.settings
-        return Paths(s.data_dir, s.models_dir, s.logs_dir)
+        return Paths(s.data_dir, site_registry_root(s.models_dir, s.site), s.logs_dir)
 
     # --- triggers ----------------------------------------------------------------------------------
 
@@ -290,12 +291,12 @@ class BatchLayer:
         report["exported_cycles"] = export_new_cycles(self.engine, s.data_dir)
         drift: dict[str, Any] | None = None
         try:
-            drift, _html = run_drift(s.models_dir, s.logs_dir, DEFAULT_SINCE, s.drift_threshold,
+            drift, _html = run_drift(self.paths.models, s.logs_dir, DEFAULT_SINCE, s.drift_threshold,
                                      max_bad_row_share=s.max_bad_row_share)
             report["drift"] = {k: drift.get(k) for k in ("status", "dataset_drift", "drift_share", "current_rows")}
         except (BadInputError, FileNotFoundError) as exc:
             report["drift"] = {"status": "not run", "reason": str(exc)}
-        age = champion_age_days(s.models_dir, started)
+        age = champion_age_days(self.paths.models, started)
         report["champion_age_days"] = age
         drifted = bool(drift and drift.get("dataset_drift"))
         too_old = age is None or age > s.champion_max_age_days
