@@ -167,7 +167,10 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
     contexts = pd.DataFrame(rows)
     features = build_features(contexts, pseudo)
     prediction = bundle.predict(features)
-    table = pd.concat([contexts.reset_index(drop=True), features[list(FEATURE_COLUMNS)].reset_index(drop=True)], axis=1)
+    # (the contexts' own ``shift`` is the feature's: one column of that name, or the prediction log's
+    # columns would shift by one)
+    table = pd.concat([contexts.drop(columns=[c for c in FEATURE_COLUMNS if c in contexts.columns]).reset_index(drop=True),
+                       features[list(FEATURE_COLUMNS)].reset_index(drop=True)], axis=1)
     table["payload_t"] = prediction.payload_t
     table["fuel_l"] = prediction.fuel_l
     table["delay_probability"] = prediction.delay_probability

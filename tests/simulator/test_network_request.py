@@ -220,6 +220,8 @@ def test_each_segment_is_timed_in_its_own_road_condition(reference_fleet):
     np.testing.assert_array_equal(poor.return_min[:, :, 1], good.return_min[:, :, 1])
     # the single lane's part of the route follows (bunching happens there)
     assert poor.haul_legs[0][0][-1][0] > good.haul_legs[0][0][-1][0]
-    # the logged predictions are the model's rows as predicted (the request's condition on the pairs)
+    # the logged predictions are the model's rows as predicted (the request's condition on the pairs),
+    # each column once (a second ``shift`` made the prediction log's text columns shift by one)
+    assert plans["POOR"].table.columns.is_unique
     assert (plans["POOR"].table["road_condition"] == "GOOD").all()
     np.testing.assert_array_equal(plans["POOR"].table["hauling_mean_min"], plans["GOOD"].table["hauling_mean_min"])
