@@ -198,6 +198,7 @@ async def lifespan(app: FastAPI):
     state = app.state
     settings: Settings = state.settings
     from api.chat import ChatService
+    from api.jobs import JobRunner, JobStore
     from api.live import LiveCollector, open_live
     from api.ranking_cache import RankingCache
     from api.prediction_log import PredictionLogWriter, default_csv_path
@@ -211,6 +212,8 @@ async def lifespan(app: FastAPI):
 
         instrument_engine(state.store.engine)
     state.prediction_log = PredictionLogWriter(state.store, default_csv_path(settings.logs_dir))
+    state.jobs = JobRunner(state, JobStore(state.store.engine))
+    await state.jobs.start()  # fails the jobs a dead process left unfinished
     state.chat = ChatService.from_settings(settings, make_tool_handler(app),
                                            on_fallback=lambda reason: state.metrics.ollama_errors.labels(reason).inc())
     state.metrics.queue_limit.set(settings.sim_queue_limit)
@@ -234,6 +237,7 @@ async def lifespan(app: FastAPI):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await state.jobs.close()  # its unfinished jobs are marked failed for whoever follows them
         with state.lifecycle_lock:  # a warm-up still running closes the pool it starts (see _warm_up)
             state.closing = True
             executor = state.executor
@@ -296,11 +300,11 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.rate_limiter = RateLimiter.from_settings(settings)
 
     from api import audit
-    from api.routes import chat, data, export, health, live, master, plots, runs, strategies, web
+    from api.routes import chat, data, export, health, jobs, live, master, plots, runs, strategies, web
 
     app.dependency_overrides[get_settings] = lambda: settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    for module in (health, strategies, chat, data, runs, plots, live, export, master, web, audit):
+    for module in (health, strategies, jobs, chat, data, runs, plots, live, export, master, web, audit):
         document_bad_bodies(module.router.routes)
         app.include_router(module.router)
     web.mount_static(app)

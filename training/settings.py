@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     sim_max_grid_simulations: int = Field(
         2000, ge=1, description="Largest grid (scenarios x replications) one request may ask for"
     )
+    sim_max_job_simulations: int = Field(
+        50_000, ge=1, description="Largest grid a strategies request may ask for as a background job (202 + "
+                                  "/jobs/{id}; grids above sim_max_grid_simulations) on the local pool; with a "
+                                  "Dask scheduler sim_max_cluster_simulations applies",
+    )
     sim_workers: int = Field(0, ge=0, description="Simulator processes; 0 = one per CPU core")
     sim_queue_limit: int = Field(
         8, ge=1, description="Requests waiting for the simulator pool before 503 Retry-After"
@@ -131,7 +136,7 @@ class Settings(BaseSettings):
     sim_max_cluster_simulations: int = Field(
         200_000, ge=1,
         description="Largest grid one request may ask for when a Dask scheduler is configured "
-                    "(grids above sim_max_grid_simulations run on the cluster)",
+                    "(grids above sim_max_grid_simulations run on the cluster, as background jobs)",
     )
 
     # --- who may do what (api/auth.py) -----------------------------------------------------------
@@ -237,7 +242,8 @@ class Settings(BaseSettings):
         True, description="Whether python -m live.worker runs the batch layer (aggregates, export, drift, retrain)",
     )
     live_sse_keepalive_s: float = Field(
-        15.0, gt=0, description="Seconds between keep-alive comments on GET /live/kpis/stream",
+        15.0, gt=0, description="Seconds between keep-alive comments on the SSE streams (GET /live/kpis/stream, "
+                                "GET /jobs/{id}/events)",
     )
     cache_ttl_s: int = Field(900, ge=0, description="Seconds a strategies ranking is answered from the cache")
     cache_prewarm_requests: int = Field(

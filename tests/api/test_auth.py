@@ -34,6 +34,7 @@ from training.registry import Registry, site_registry_root
 SITE_A = "default"  # the deployment's own site (Settings.site)
 SITE_B = "north-pit"
 RUN_A = "run-of-site-a"
+JOB_A = "job-of-site-a"
 PLOT = "fleet_size.png"
 VESSEL = {"name": "MV Audit", "capacity": 55000}
 
@@ -59,6 +60,9 @@ def client(mine) -> Iterator[TestClient]:
     with TestClient(app) as c:
         c.app.state.store.save_run(RUN_A, request={"r": 1}, result={"top_3_strategies": []}, model_version="v1",
                                    timings={}, site=SITE_A)
+        jobs = c.app.state.jobs.store  # a finished long-grid job of site A that produced RUN_A
+        jobs.create(JOB_A, site=SITE_A, total=990, request={"r": 1}, owner="test")
+        jobs.finish(JOB_A, RUN_A, done=990)
         yield c
 
 
@@ -84,6 +88,7 @@ def test_every_route_declares_a_role(mine):
     assert roles["/health"] == "public" and roles["/runs"] == "viewer"
     assert roles["/get_top_3_strategies"] == "planner" and roles["/add_vessel"] == "admin"
     assert roles["/audit"] == "admin"
+    assert roles["/jobs/{job_id}"] == roles["/jobs/{job_id}/events"] == "viewer"
 
 
 def test_openapi_documents_the_security_schemes(client: TestClient):
@@ -96,7 +101,7 @@ def test_openapi_documents_the_security_schemes(client: TestClient):
 # --- 401, 403, 200 + audit --------------------------------------------------------------------------------
 
 def _url(route: RouteInfo) -> str:
-    fill = {"run_id": RUN_A, "name": PLOT}
+    fill = {"run_id": RUN_A, "name": PLOT, "job_id": JOB_A}
     missing = [p for p in re.findall(r"{(\w+)", route.path) if p not in fill]
     assert not missing, f"teach tests/api/test_auth.py how to fill {missing} of {route.path}"
     return re.sub(r"{(\w+)(:\w+)?}", lambda m: fill[m.group(1)], route.path)
@@ -161,7 +166,7 @@ def test_a_planner_may_simulate_and_chat_but_a_viewer_may_not(client: TestClient
 #: same ``visible_site`` rule as /live/shifts, which is checked with data below.
 NEEDS_REDIS = {"/live/kpis", "/live/kpis/stream"}
 #: What of site A may leak: its run, vessel and drift marker, and its name as a site.
-SITE_A_MARKERS = (RUN_A, PLOT, VESSEL["name"], '"dataset_drift"', f'"site":"{SITE_A}"', f'"site": "{SITE_A}"')
+SITE_A_MARKERS = (RUN_A, JOB_A, PLOT, VESSEL["name"], '"dataset_drift"', f'"site":"{SITE_A}"', f'"site": "{SITE_A}"')
 
 
 def test_a_key_of_another_site_sees_nothing_of_this_site_on_any_read_route(client: TestClient):
@@ -191,7 +196,8 @@ def test_a_key_of_another_site_sees_nothing_of_this_site_on_any_read_route(clien
             assert asking.status_code == 404, f"{url}?site={SITE_A} answered site B with {asking.status_code}"
         checked.append(url)
     assert {"/runs", f"/runs/{RUN_A}", "/drift/latest", "/audit", f"/runs/{RUN_A}/plots/{PLOT}",
-            "/live/shifts", "/live/kpis", "/", "/master/vessels", f"/runs/{RUN_A}/export.csv"} <= set(checked)
+            "/live/shifts", "/live/kpis", "/", "/master/vessels", f"/runs/{RUN_A}/export.csv",
+            f"/jobs/{JOB_A}", f"/jobs/{JOB_A}/events"} <= set(checked)
 
 
 def test_another_sites_key_cannot_simulate_here_or_chat_about_this_sites_run(client: TestClient):
