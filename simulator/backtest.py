@@ -2,6 +2,7 @@
 
     python -m simulator.backtest [--data D] [--models M] [--logs L] [--replications N] [--max-shifts K]
                                  [--seed S] [--workers W] [--verdict production|both] [--shift-hours H]
+                                 [--network FILE [--dispatch RULE]]
 
 **What is replayed.** The held-out cycles are the champion's evaluation split (``training.train.split_by_time``
 on the training frame: the latest ``Settings.holdout_share`` of finished cycles). They are grouped into
@@ -10,6 +11,13 @@ mine's clock, the shift, the excavator, the road). Each group is replayed throug
 steps (context table -> ``pair_inputs`` -> ``model_params`` -> ``scenario_tasks``) with exactly its units
 (the distinct trucks that worked it, each with the operator of most of its cycles, its excavator and
 road), its shift, weather and road condition, for ``--replications`` replications.
+
+**A haul network** (``--network FILE``: a strategies request's ``network`` section). The groups are then
+whole shifts of the network: every cycle loaded at one of its points (the records' ``loadingPointId``,
+matched to a point's id or node) in one shift. Each is replayed on the network model with exactly its
+trucks and drivers, each point with the excavators that loaded there that shift (idle points left
+out), under ``--dispatch`` (default ``fixed``; a dynamic rule needs the network), through the engine's
+network steps (``network_plan``, ``network_params``, ``network_tasks``). Scored as below.
 
 **Replay window.** ``SHIFT_LENGTH_HOURS`` minus the shift-start delay measured on the *training* split
 (median time from a shift's start to its fleet's first cycle: pre-start checks, safety talk, travel;
@@ -44,25 +52,30 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from simulator.dispatch import DEFAULT_RULE, RULES
 from simulator.engine import bundle_site, context_tables, model_params, pair_inputs, scenario_tasks
 from simulator.executor import Executor, InlineExecutor, LocalPoolExecutor, ScenarioTask
 from simulator.fleet import Selection, Unit
 from simulator.inputs import load_champion_and_fleet
 from simulator.model import Breakdowns, NoiseTables
-from simulator.scenario import Conditions, Grid, RequestSpec, SimulationParams
+from simulator.network_engine import network_params, network_plan, network_tasks
+from simulator.request import NetworkBody
+from simulator.scenario import Conditions, Grid, NetworkSpec, RequestSpec, SimulationParams, SpecError
 from training.cli import (EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, add_path_args, resolve_paths, setup_logging,
                           write_json_report)
 from training.dataset import Export
@@ -131,6 +144,9 @@ class ShiftGroup:
     other_cycles: int              # cancelled / incident cycles (not in the actual output)
     actual_production_t: float     # loadWeight summed over the finished cycles, t
     actual_cycle_time_min: float   # mean totalCycleTime of the finished cycles (queue included), min
+    #: A haul-network group (``--network``): per loading point of the network, the excavators that
+    #: loaded there in the shift (empty: the point was idle); () for a one-road group.
+    point_excavators: tuple[tuple[str, ...], ...] = ()
 
     def actual(self, metric: str) -> float:
         return {"production_t": self.actual_production_t, "cycle_time_min": self.actual_cycle_time_min}[metric]
@@ -199,6 +215,61 @@ def shift_groups(export: Export, held: set[str], *, shift_hours: float = SHIFT_L
             other_cycles=int(len(g) - len(finished)),
             actual_production_t=float(finished["loadWeight"].astype(float).sum()),
             actual_cycle_time_min=float(cycle_minutes(finished).mean())))
+    return groups, excluded
+
+
+def network_shift_groups(export: Export, held: set[str], network: NetworkSpec, *,
+                         shift_hours: float = SHIFT_LENGTH_HOURS,
+                         utc_offset_hours: float = MINE_UTC_OFFSET_HOURS) -> tuple[list[ShiftGroup], dict[str, int]]:
+    """The whole held-out shifts of a haul network: what every fleet loading at one of ``network``'s
+    points (the records' ``loadingPointId``, matched to a point's id or node) did in one shift, by
+    start; the exclusion rules of :func:`shift_groups` (but ``no_road``: the roads are the network's)."""
+    c = export.hauling_activities
+    if "loadingPointId" not in c.columns:
+        raise BadInputError("hauling_activities has no loadingPointId: the records name no loading points")
+    names = {name: k for k, lp in enumerate(network.loading_points) for name in (lp.node, lp.id)}
+    point = c["loadingPointId"].astype(object).map(names)
+    c = c[point.notna()].copy()
+    c["_point"] = point[point.notna()].astype(int)
+    if c.empty:
+        raise BadInputError(f"no hauling record loads at the network's points {sorted(names)}")
+    c["_start"] = shift_starts(c["loadingStartTime"], c["shift"], utc_offset_hours)
+    c["_finished"] = c["status"].isin(FINISHED_STATUSES)
+    c["_held"] = c["id"].astype(str).isin(held)
+    c = c.sort_values(["loadingStartTime", "id"], kind="stable")
+    holdout_from = c.loc[c["_held"], "loadingStartTime"].min()
+    excluded = dict.fromkeys(EXCLUSION_RULES, 0)
+    groups: list[ShiftGroup] = []
+    for (start, shift), g in c.groupby(["_start", "shift"], sort=True):
+        finished = g[g["_finished"]]
+        if finished.empty:
+            if pd.notna(holdout_from) and g["loadingStartTime"].min() >= holdout_from:
+                excluded["in_progress" if g["status"].isin(IN_PROGRESS_STATUSES).any() else "too_few_cycles"] += 1
+            continue
+        if not finished["_held"].all():
+            excluded["not_held_out"] += int(finished["_held"].any())
+            continue
+        weather, condition = _mode(g["weatherCondition"]), _mode(g["roadCondition"])
+        late_s = (g["loadingStartTime"].min() - start).total_seconds()
+        rule = ("in_progress" if g["status"].isin(IN_PROGRESS_STATUSES).any() else
+                "no_conditions" if weather is None or condition is None else
+                "too_few_cycles" if len(finished) < MIN_SHIFT_CYCLES else
+                "late_start" if late_s > MAX_LATE_START_SHARE * shift_hours * _SECONDS_PER_HOUR else None)
+        if rule is not None:
+            excluded[rule] += 1
+            continue
+        trucks = tuple(dict.fromkeys(g["truckId"].astype(str)))
+        operators = tuple(str(_mode(g.loc[g["truckId"].astype(str) == t, "operatorId"])) for t in trucks)
+        per_point = tuple(tuple(dict.fromkeys(g.loc[g["_point"] == k, "excavatorId"].astype(str)))
+                          for k in range(len(network.loading_points)))
+        local = (start + pd.Timedelta(hours=utc_offset_hours)).strftime("%Y-%m-%dT%H:%M")
+        groups.append(ShiftGroup(
+            key=f"{local}/{shift}/network", start=start.to_pydatetime(), shift=str(shift),
+            excavator_id=",".join(x for ids in per_point for x in ids), road_id="network", truck_ids=trucks,
+            operator_ids=operators, weather=str(weather), road_condition=str(condition),
+            cycles=int(len(finished)), other_cycles=int(len(g) - len(finished)),
+            actual_production_t=float(finished["loadWeight"].astype(float).sum()),
+            actual_cycle_time_min=float(cycle_minutes(finished).mean()), point_excavators=per_point))
     return groups, excluded
 
 
@@ -276,6 +347,28 @@ def group_tasks(groups: Sequence[ShiftGroup], bundle: Any, fleet: Fleet, *, repl
     for (spec, _), table in zip(requests, context_tables(requests, bundle, fleet)):
         full = pair_inputs(table, spec.grid.max_trucks, spec.grid.max_excavators, noise, breakdowns)
         tasks.extend(scenario_tasks(spec, full, model_params(spec, full, bundle_site(bundle))))
+    return tasks
+
+
+def network_group_tasks(groups: Sequence[ShiftGroup], bundle: Any, fleet: Fleet, network: NetworkSpec,
+                        dispatch: str, *, replications: int, seed: int, shift_hours: float) -> list[ScenarioTask]:
+    """One task per haul-network group: the network with the loading points that worked that shift and
+    their excavators, exactly the group's trucks and drivers, under ``dispatch``, through the engine's
+    network steps (``network_plan``, ``network_params``, ``network_tasks``)."""
+    site = bundle_site(bundle)
+    tasks: list[ScenarioTask] = []
+    for g in groups:
+        kept = [(lp, ids) for lp, ids in zip(network.loading_points, g.point_excavators) if ids]
+        spec = RequestSpec(
+            conditions=Conditions(weather=g.weather, road_condition=g.road_condition, shift=g.shift, start=g.start),
+            grid=Grid((len(g.truck_ids),), (sum(len(ids) for _, ids in kept),), (dispatch,)),
+            simulation=SimulationParams(duration_hours=shift_hours, replications=replications,
+                                        seed=group_seed(seed, g.key)),
+            network=replace(network, loading_points=tuple(replace(lp, excavators=len(ids)) for lp, ids in kept),
+                            excavator_ids=tuple(ids for _, ids in kept)))
+        plan = network_plan(spec, fleet, bundle, g.start, site, trucks=_units(fleet.trucks, g.truck_ids, "capacity"),
+                            operator_ids=g.operator_ids)
+        tasks.extend(network_tasks(spec, plan, network_params(spec, plan.full, site)))
     return tasks
 
 
@@ -388,6 +481,8 @@ class BacktestReport:
     #: Shifts whose weather or road condition the champion saw on fewer than MIN_CONDITION_SHIFTS
     #: training shifts: replayed and reported, not in the verdict (the models extrapolate there).
     outside_domain: tuple[GroupOutcome, ...] = ()
+    network: tuple[str, ...] | None = None  # the haul network's loading points (None: one-road groups)
+    dispatch: str = DEFAULT_RULE
 
     @property
     def shifts(self) -> int:
@@ -435,6 +530,7 @@ class BacktestReport:
         return _finite({
             "created_at": self.created_at, "passed": self.passed, "exit_code": self.exit_code,
             "model_version": self.model_version, "shifts": self.shifts, "groups_held_out": self.groups_held_out,
+            "network": None if self.network is None else list(self.network), "dispatch": self.dispatch,
             "excluded": self.excluded, "exclusion_rules": EXCLUSION_RULES, "min_shift_cycles": MIN_SHIFT_CYCLES,
             "replications": self.replications, "seed": self.seed, "shift_hours": self.shift_hours,
             "nominal_shift_hours": SHIFT_LENGTH_HOURS, "start_delay_hours": self.start_delay_hours,
@@ -462,6 +558,7 @@ def _group_json(o: GroupOutcome) -> dict[str, Any]:
         "trucks": len(o.group.truck_ids), "truck_ids": list(o.group.truck_ids),
         "weather": o.group.weather, "road_condition": o.group.road_condition,
         "cycles": o.group.cycles, "other_cycles": o.group.other_cycles,
+        **({"point_excavators": [list(ids) for ids in o.group.point_excavators]} if o.group.point_excavators else {}),
         **{m: {**asdict(i), "inside": i.inside} for m, i in o.intervals.items()},
     }
 
@@ -469,26 +566,37 @@ def _group_json(o: GroupOutcome) -> dict[str, Any]:
 def run_backtest(export: Export, bundle: Any, executor: Executor, settings: Settings, *,
                  replications: int = DEFAULT_REPLICATIONS, seed: int | None = None, max_shifts: int | None = None,
                  verdict_metrics: tuple[str, ...] = METRICS, band: tuple[float, float] = COVERAGE_BAND,
-                 shift_hours: float | None = None, dump_bays: int | None = None) -> BacktestReport:
+                 shift_hours: float | None = None, dump_bays: int | None = None,
+                 network: NetworkSpec | None = None, dispatch: str = DEFAULT_RULE) -> BacktestReport:
     """Replay the whole held-out shift groups of ``export`` with ``bundle`` (``seed``: the settings' sim
-    seed; ``shift_hours``: the nominal shift minus the measured start delay). Raises BadInputError when
-    there is no hauling data or no whole held-out shift."""
+    seed; ``shift_hours``: the nominal shift minus the measured start delay); with ``network``, whole
+    shifts of the haul network under ``dispatch`` instead (:func:`network_shift_groups`). Raises
+    BadInputError when there is no hauling data or no whole held-out shift."""
     started = time.perf_counter()
     if replications < 2:
         raise ValueError(f"replications must be >= 2 for an interval, got {replications}")
     if export.hauling_activities is None or export.hauling_activities.empty:
         raise BadInputError("no hauling_activities data: nothing to replay")
     seed = settings.sim_seed if seed is None else seed
+    if dispatch not in RULES:
+        raise BadInputError(f"unknown dispatch rule {dispatch!r}; known: {', '.join(RULES)}")
+    if dispatch != DEFAULT_RULE and network is None:
+        raise BadInputError(f"dispatch {dispatch!r} chooses between loading points: give a network")
     held = holdout_cycle_ids(export, settings.holdout_share)
-    groups, excluded = shift_groups(export, held)
+    groups, excluded = (shift_groups(export, held) if network is None
+                        else network_shift_groups(export, held, network))
     if not groups:
         left_out = ", ".join(f"{k}={v}" for k, v in excluded.items() if v) or "none"
         raise BadInputError(f"no whole held-out shift to replay (left out: {left_out})")
     delay = start_delay_hours(export, held)
     hours = SHIFT_LENGTH_HOURS - delay if shift_hours is None else shift_hours
     chosen = sample_groups(groups, max_shifts, seed)
-    tasks = group_tasks(chosen, bundle, Fleet.from_export(export), replications=replications, seed=seed,
-                        shift_hours=hours, dump_bays=dump_bays)
+    if network is None:
+        tasks = group_tasks(chosen, bundle, Fleet.from_export(export), replications=replications, seed=seed,
+                            shift_hours=hours, dump_bays=dump_bays)
+    else:
+        tasks = network_group_tasks(chosen, bundle, Fleet.from_export(export), network, dispatch,
+                                    replications=replications, seed=seed, shift_hours=hours)
     per_task = executor.map_scenarios(tasks)
     site = bundle_site(bundle)
     outcomes = [GroupOutcome(g, {m: prediction_interval([getattr(r, m) for r in results], g.actual(m))
@@ -500,7 +608,8 @@ def run_backtest(export: Export, bundle: Any, executor: Executor, settings: Sett
         start_delay_hours=delay, holdout_share=settings.holdout_share, band=band,
         verdict_metrics=tuple(verdict_metrics), groups_held_out=len(groups), excluded=excluded,
         outcomes=tuple(o for o in outcomes if not o.unseen), seconds=time.perf_counter() - started,
-        outside_domain=tuple(o for o in outcomes if o.unseen))
+        outside_domain=tuple(o for o in outcomes if o.unseen),
+        network=None if network is None else tuple(lp.id for lp in network.loading_points), dispatch=dispatch)
 
 
 # --- command line --------------------------------------------------------------------------------------
@@ -532,6 +641,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="simulator processes (default: settings.effective_workers; 0 or 1 = in-process)")
     parser.add_argument("--verdict", choices=tuple(VERDICTS), default="both",
                         help="metrics whose coverage decides the exit code (default: both)")
+    parser.add_argument("--network", type=Path, default=None, metavar="FILE",
+                        help="replay whole shifts of a haul network: a JSON file holding a strategies request's "
+                             "'network' section (loading points matched to the records' loadingPointId)")
+    parser.add_argument("--dispatch", choices=tuple(RULES), default=DEFAULT_RULE,
+                        help="dispatch rule of the network replay (default fixed; dynamic rules need --network)")
     parser.add_argument("--shift-hours", type=_hours, default=None,
                         help=f"hours simulated per shift (default: {SHIFT_LENGTH_HOURS} minus the shift-start "
                              "delay measured on the training split)")
@@ -544,6 +658,16 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     setup_logging(settings.log_level)
     paths = resolve_paths(args, settings)
 
+    network = None
+    if args.network is not None:
+        try:
+            network = NetworkBody.model_validate(json.loads(args.network.read_text())).to_spec()
+        except (OSError, ValueError) as exc:  # unreadable, not JSON, or not a network section (pydantic)
+            print(f"backtest: bad network file {args.network}: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    if args.dispatch != DEFAULT_RULE and network is None:
+        print(f"backtest: --dispatch {args.dispatch} chooses between loading points: give --network", file=sys.stderr)
+        return EXIT_BAD_INPUT
     inputs = load_champion_and_fleet("backtest", paths, settings, full=True)
     if inputs is None:
         return EXIT_BAD_INPUT
@@ -553,8 +677,8 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     try:
         report = run_backtest(export, bundle, executor, settings, replications=args.replications, seed=args.seed,
                               max_shifts=args.max_shifts, verdict_metrics=VERDICTS[args.verdict],
-                              shift_hours=args.shift_hours)
-    except BadInputError as exc:
+                              shift_hours=args.shift_hours, network=network, dispatch=args.dispatch)
+    except (BadInputError, SpecError) as exc:
         print(f"backtest: bad input in {paths.data}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:

@@ -114,8 +114,10 @@ def select_excavators_by_point(fleet: Fleet, net: HaulNetwork, named: Sequence[S
 
 
 def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
-                 site: SiteCalibration | None = None) -> NetworkPlan:
-    """Units, routes, ONE ``bundle.predict`` and the largest strategy's inputs of a network request."""
+                 site: SiteCalibration | None = None, *, trucks: Sequence[Unit] | None = None,
+                 operator_ids: Sequence[str] | None = None) -> NetworkPlan:
+    """Units, routes, ONE ``bundle.predict`` and the largest strategy's inputs of a network request
+    (``trucks``/``operator_ids``: exactly these trucks and drivers, as the backtest replays a shift)."""
     ns = spec.network
     assert ns is not None
     # a NetworkError (unknown node, no road between two points) is a SpecError naming the request's field
@@ -127,8 +129,9 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
                         f"{max_e} excavators asked for but the network's loading points hold {net.total_excavators}")
     excavators = select_excavators_by_point(fleet, net, ns.excavator_ids)[:max_e]
     layout = net.excavator_layout(max_e)
-    trucks = select_trucks(fleet, spec.grid.max_trucks)
-    operators = roster_operators(fleet, spec.conditions.shift, len(trucks))
+    trucks = tuple(trucks) if trucks is not None else select_trucks(fleet, spec.grid.max_trucks)
+    operators = (tuple(operator_ids) if operator_ids is not None
+                 else roster_operators(fleet, spec.conditions.shift, len(trucks)))
     start = spec.conditions.start or shift_start(spec.conditions.shift, now)
     first_edge = net.edges[0]
     selection = Selection(road=Unit(first_edge.id, first_edge.id, f"Haul network ({len(net.edges)} segments)", "",

@@ -343,3 +343,73 @@ def test_no_hauling_data_exits_2(trained_mine, tmp_path, capsys):
     args = ["--data", str(data), "--models", str(trained_mine.models), "--logs", str(tmp_path / "logs")]
     assert main(args, Settings()) == EXIT_BAD_INPUT
     assert "hauling_activities" in capsys.readouterr().err
+
+
+# --- a haul network: whole shifts of every pit, a dispatch rule ----------------------------------------
+
+#: The trained mine's three excavators as two pits (two loaders, one) sending to two dumps, on the
+#: reference export's roads (Point-A - Point-B - Point-C - Point-D chains).
+NETWORK_SECTION = {"loading_points": [{"id": "PIT-01", "node": "Point-A", "excavators": 2},
+                                      {"id": "PIT-02", "node": "Point-C", "excavators": 1}],
+                   "destinations": [{"id": "ROM-01", "node": "Point-B", "bays": 2},
+                                    {"id": "WASTE-01", "node": "Point-D", "bays": None}]}
+
+
+@pytest.fixture(scope="module")
+def network_export(export):
+    """The trained mine's records with the loading point of each excavator (first two at PIT-01)."""
+    cycles = export.hauling_activities.copy()
+    excavators = sorted(cycles["excavatorId"].astype(str).unique())
+    assert len(excavators) == 3
+    cycles["loadingPointId"] = cycles["excavatorId"].map({excavators[0]: "PIT-01", excavators[1]: "PIT-01",
+                                                          excavators[2]: "PIT-02"})
+    return dataclasses.replace(export, hauling_activities=cycles)
+
+
+def test_network_groups_are_whole_shifts_of_every_pit(network_export, export, held):
+    from simulator.request import NetworkBody
+
+    network = NetworkBody.model_validate(NETWORK_SECTION).to_spec()
+    groups, excluded = backtest.network_shift_groups(network_export, held, network)
+    by_excavator, _ = shift_groups(export, held)
+    assert len(groups) == 3 and excluded["not_held_out"] == 1  # 3 whole shifts; the split one left out
+    for g in groups:
+        parts = [p for p in by_excavator if p.start == g.start]
+        assert len(parts) == 3 and g.cycles == sum(p.cycles for p in parts)
+        assert g.actual_production_t == pytest.approx(sum(p.actual_production_t for p in parts))
+        assert set(g.truck_ids) == {t for p in parts for t in p.truck_ids}
+        assert [len(ids) for ids in g.point_excavators] == [2, 1]
+
+
+def test_a_network_backtest_replays_the_shifts_under_the_dispatch_rule(trained_mine, network_export, settings,
+                                                                       tmp_path, monkeypatch):
+    from simulator.request import NetworkBody
+
+    network = NetworkBody.model_validate(NETWORK_SECTION).to_spec()
+    runs = []
+    real = backtest.network_tasks
+
+    def spy(spec, plan, params):
+        tasks = real(spec, plan, params)
+        runs.append((spec, tasks))
+        return tasks
+
+    monkeypatch.setattr(backtest, "network_tasks", spy)
+    report = run_backtest(network_export, trained_mine.bundle, InlineExecutor(), settings, replications=FEW,
+                          network=network, dispatch="shortest_travel_wait")
+    assert report.shifts + len(report.outside_domain) == 3 and report.dispatch == "shortest_travel_wait"
+    assert [t.inputs.dispatch for _, tasks in runs for t in tasks] == ["shortest_travel_wait"] * 3
+    for spec, tasks in runs:  # exactly the shift's trucks, both pits with their excavators
+        assert [lp.excavators for lp in spec.network.loading_points] == [2, 1]
+        assert tasks[0].inputs.points == 2 and tasks[0].replications == FEW
+    outcome = (report.outcomes + report.outside_domain)[0]
+    assert outcome.intervals["production_t"].low <= outcome.intervals["production_t"].high
+    data = report.to_dict()
+    assert data["network"] == ["PIT-01", "PIT-02"] and data["dispatch"] == "shortest_travel_wait"
+    # the command line: a network file, and a dynamic rule without one is bad input
+    path = tmp_path / "network.json"
+    path.write_text(json.dumps(NETWORK_SECTION))
+    assert main(_args(trained_mine, tmp_path, "--dispatch", "shortest_queue")) == EXIT_BAD_INPUT
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"loading_points": []}')
+    assert main(_args(trained_mine, tmp_path, "--network", str(bad))) == EXIT_BAD_INPUT
