@@ -21,19 +21,15 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from simulator.model import DEFAULT_DUMP_BAYS
+from simulator.scenario import SpecError
 
 #: Road-segment columns a network is built from (``training.schema`` names).
 ROAD_COLUMNS: tuple[str, ...] = ("id", "startPoint", "endPoint", "distance", "gradient", "maxSpeed",
                                  "roadCondition")
 
 
-class NetworkError(ValueError):
+class NetworkError(SpecError):
     """The network is not usable: ``field`` names what is wrong (a request path or a table column)."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import pandas as pd
 from simulator.executor import ScenarioTask
 from simulator.fleet import Selection, Unit, _active, _by_code, _unit, roster_operators, select_trucks, shift_start
 from simulator.model import Breakdowns, ModelParams, NoiseTables, PhaseNoise, block_cycles
-from simulator.network import HaulNetwork, Leg, NetworkError, build_network, leg_id
+from simulator.network import HaulNetwork, Leg, build_network, leg_id
 from simulator.network_model import DEFAULT_HEADWAY_MIN, NetworkInputs
 from simulator.scenario import RequestSpec, SpecError, scenario_key
 from simulator.travel import RouteTimes, all_routes, assemble
@@ -92,11 +92,9 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
     """Units, routes, ONE ``bundle.predict`` and the largest strategy's inputs of a network request."""
     ns = spec.network
     assert ns is not None
-    try:
-        net, quarantined = build_network(fleet.road_segments, ns.loading_points, ns.destinations, ns.single_lane)
-        haul_routes, back_routes = all_routes(net)
-    except NetworkError as exc:
-        raise SpecError(exc.field, exc.reason) from None
+    # a NetworkError (unknown node, no road between two points) is a SpecError naming the request's field
+    net, quarantined = build_network(fleet.road_segments, ns.loading_points, ns.destinations, ns.single_lane)
+    haul_routes, back_routes = all_routes(net)
     max_e = spec.grid.max_excavators
     if max_e > net.total_excavators:
         raise SpecError("decision_variables.jumlah_excavator",

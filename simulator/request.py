@@ -12,7 +12,8 @@ Unknown fields, one policy:
   are accepted, as the prototype accepted them, and each is named in :meth:`StrategiesRequest.warnings`
   with the closest known name ("fixed_conditions.weatherConditon ignored: unknown field; did you
   mean weatherCondition?");
-- in the sections added since (``financial_params``, ``simulation``) they are rejected.
+- in the sections added since (``financial_params``, ``simulation``, ``network`` at every depth) they
+  are rejected.
 
 Every error message starts with the field's path (``decision_variables.alokasi_truk[1]: must be a
 positive integer, got -1``): :func:`error_messages` turns a ``ValidationError`` into
@@ -26,16 +27,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulator.dispatch import RULES
 from simulator.economics import LEGACY_KEYS, FinancialParams
-from simulator.scenario import (DESTINATION_KEYS, LOADING_POINT_KEYS, MAX_DURATION_HOURS, MAX_REPLICATIONS,
-                                NETWORK_KEYS, Conditions, Grid, RequestSpec, SimulationParams, SpecError,
-                                parse_network, parse_start)
+from simulator.model import DEFAULT_DUMP_BAYS
+from simulator.network import Closure, Destination, LoadingPoint
+from simulator.scenario import (MAX_DURATION_HOURS, MAX_REPLICATIONS, Conditions, Grid, NetworkSpec, RequestSpec,
+                                SimulationParams, SpecError, parse_start)
 from training.schema import (ROAD_CONDITIONS, SHIFTS, WEATHER, WEATHER_DISPLAY, normalise_road_condition,
                              normalise_shift, normalise_weather)
 
@@ -164,12 +166,53 @@ def _dispatch(value: Any) -> Any:
     return value
 
 
-def _network(value: Any) -> Any:
-    """The ``network`` section is checked by its parser (``scenario.parse_network``), errors keep its path."""
-    try:
-        parse_network(value)
-    except SpecError as exc:
-        raise value_error(exc.reason, path=exc.field) from None
+def _text(value: Any) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        raise value_error(f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _non_negative(value: Any) -> Any:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not math.isfinite(value) or value < 0):
+        raise value_error(f"must be a number >= 0, got {value!r}")
+    return value
+
+
+def _hours(value: Any) -> Any:
+    if value is None:
+        raise value_error("required value is missing")
+    return _non_negative(value)
+
+
+def _objects(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise value_error("must be a non-empty list of objects")
+    return value
+
+
+def _ids(what: str):
+    def check(value: Any) -> Any:
+        if value is not None and (not isinstance(value, list)
+                                  or not all(isinstance(x, str) and x.strip() for x in value)):
+            raise value_error(f"must be a list of {what}")
+        return value
+    return check
+
+
+def _loaders(value: Any) -> Any:
+    if isinstance(value, list):
+        if not value or not all(isinstance(x, str) and x.strip() for x in value):
+            raise value_error("must be a positive integer or a non-empty list of excavator ids")
+        return value
+    if not _is_int(value) or value < 1:
+        raise value_error(f"must be a positive integer or a list of excavator ids, got {value!r}")
+    return value
+
+
+def _bays(value: Any) -> Any:
+    if value is not None and (not _is_int(value) or value < 1):
+        raise value_error(f"must be a positive integer or null (no dump queue), got {value!r}")
     return value
 
 
@@ -261,6 +304,101 @@ class SimulationSettings(BaseModel):
 SIMULATION_KEYS: tuple[str, ...] = tuple(SimulationSettings.model_fields)
 
 
+# --- the optional haul network (refuses unknown keys at every level) -----------------------------------
+
+#: Example ``network`` section (docs/operations.md; nodes of the prototype's master tables' roads).
+NETWORK_EXAMPLE: dict[str, Any] = {
+    "loading_points": [{"id": "PIT-01", "node": "Point-A", "excavators": 2, "destinations": ["ROM-01"]},
+                       {"id": "PIT-02", "node": "Point-C", "excavators": 1}],
+    "destinations": [{"id": "ROM-01", "node": "Point-B", "bays": 2, "target_t": 1200,
+                      "closures": [{"start_hour": 1, "end_hour": 2}]},
+                     {"id": "WASTE-01", "node": "Point-D", "bays": None, "target_t": 400}],
+    "single_lane": ["ROAD-0002"], "headway_min": 0.5,
+}
+Text = Annotated[str, BeforeValidator(_text)]
+#: A number >= 0 kept as sent (int or float); the validator checks it, the schema says so.
+NonNegative = Annotated[float | int | None, BeforeValidator(_non_negative), Field(json_schema_extra={"minimum": 0})]
+Hours = Annotated[float | int, BeforeValidator(_hours), Field(json_schema_extra={"minimum": 0})]
+
+
+class ClosureBody(BaseModel):
+    """A period of the shift a destination is closed (crusher down), hours from the shift start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_hour: Hours = Field(examples=[1])
+    end_hour: Hours = Field(examples=[2])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ClosureBody":
+        if self.end_hour <= self.start_hour:
+            raise value_error(f"needs 0 <= start_hour < end_hour, got {self.start_hour!r}, {self.end_hour!r}")
+        return self
+
+
+class DestinationBody(BaseModel):
+    """A dump (ROM pad, crusher, waste dump) at a road node; ``share`` or ``target_t`` for all or none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Text = Field(description="Destination id (results: `production_t@<id>`).", examples=["ROM-01"])
+    node: Text = Field(None, description="Road node (a road segment's startPoint/endPoint); default: the id.",
+                       examples=["Point-B"])
+    bays: Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_bays)] = Field(
+        DEFAULT_DUMP_BAYS, description="Tipping places served at once; null: no dump queue.", examples=[2])
+    share: NonNegative = Field(None, description="Wanted share of the tonnes (given for every destination or none).")
+    target_t: NonNegative = Field(None, description="Tonnes wanted in the shift (for every destination or none).",
+                                  examples=[1200])
+    closures: list[ClosureBody] | None = Field(None, description="Periods the destination is closed.")
+
+
+class LoadingPointBody(BaseModel):
+    """A loading face at a road node with its loaders and the destinations it may send to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Text = Field(description="Loading point id.", examples=["PIT-01"])
+    node: Text = Field(None, description="Road node; default: the id.", examples=["Point-A"])
+    excavators: Annotated[Annotated[int, Field(ge=1)] | Annotated[list[str], Field(min_length=1)],
+                          BeforeValidator(_loaders)] = Field(
+        1, description="How many loaders (>= 1), or the excavator ids placed here.", examples=[2, ["EX-01"]])
+    destinations: Annotated[list[str] | None, BeforeValidator(_ids("destination ids"))] = Field(
+        None, description="Destination ids it may send to; empty or null: all.", examples=[["ROM-01"]])
+
+
+class NetworkBody(BaseModel):
+    """Several pits and dumps on the fleet's roads (``road_segments``); unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [NETWORK_EXAMPLE]})
+
+    loading_points: Annotated[list[LoadingPointBody], BeforeValidator(_objects), Field(min_length=1)]
+    destinations: Annotated[list[DestinationBody], BeforeValidator(_objects), Field(min_length=1)]
+    single_lane: Annotated[list[str] | None, BeforeValidator(_ids("road segment ids or codes"))] = Field(
+        None, description="Road segments trucks cannot pass on (one lane).", examples=[["ROAD-0002"]])
+    headway_min: NonNegative = Field(None, description="Minimum gap between trucks on a single lane, min; "
+                                                       "null: the model's default.", examples=[0.5])
+
+    def to_spec(self) -> NetworkSpec:
+        """The domain form (ids and nodes stripped, the default node is the id)."""
+        points, named = [], []
+        for p in self.loading_points:
+            excavators = tuple(x.strip() for x in p.excavators) if isinstance(p.excavators, list) else ()
+            points.append(LoadingPoint(p.id.strip(), (p.node or p.id).strip(), len(excavators) or p.excavators,
+                                       tuple(p.destinations or ())))
+            named.append(excavators)
+        destinations = tuple(
+            Destination(d.id.strip(), (d.node or d.id).strip(), d.bays, share=_float(d.share),
+                        target_t=_float(d.target_t),
+                        closures=tuple(Closure(float(c.start_hour), float(c.end_hour)) for c in d.closures or ()))
+            for d in self.destinations)
+        return NetworkSpec(tuple(points), destinations, tuple(self.single_lane or ()), _float(self.headway_min),
+                           tuple(named))
+
+
+def _float(value: float | int | None) -> float | None:
+    return None if value is None else float(value)
+
+
 class StrategiesRequest(BaseModel):
     """``POST /get_top_3_strategies``: the prototype's body, optionally with ``financial_params`` and ``simulation``."""
 
@@ -270,15 +408,13 @@ class StrategiesRequest(BaseModel):
     decision_variables: DecisionVariables
     financial_params: FinancialParamsBody | None = None  # type: ignore[valid-type]
     simulation: SimulationSettings | None = None
-    network: Annotated[dict[str, Any] | None, BeforeValidator(_network)] = Field(None, description=(
-        "Optional haul network: `loading_points` (" + ", ".join(LOADING_POINT_KEYS) + "), `destinations` ("
-        + ", ".join(DESTINATION_KEYS) + "), `single_lane`, `headway_min`; unknown keys are refused."),
-        json_schema_extra={"properties": {k: {} for k in NETWORK_KEYS}, "additionalProperties": False})
+    network: NetworkBody | None = Field(None, description="Optional haul network (several pits and dumps); "
+                                                          "without it the one-road model runs.")
 
     @model_validator(mode="after")
     def _dynamic_dispatch_needs_a_network(self) -> "StrategiesRequest":
         rules = self.decision_variables.dispatch or []
-        points = (self.network or {}).get("loading_points") or []
+        points = self.network.loading_points if self.network is not None else []
         if any(rule != "fixed" for rule in rules) and len(points) < 2:
             raise value_error("dynamic rules choose between loading points: give a network with at least two",
                               path="decision_variables.dispatch")
@@ -323,7 +459,7 @@ class StrategiesRequest(BaseModel):
                 chosen["duration_hours"] = float(chosen["duration_hours"])
             simulation = replace(simulation, **chosen)
         return RequestSpec(conditions=conditions, grid=grid, simulation=simulation, financial=financial,
-                           network=parse_network(self.network))
+                           network=None if self.network is None else self.network.to_spec())
 
 
 def _stripped(value: str | None) -> str | None:
@@ -335,8 +471,30 @@ def _stripped(value: str | None) -> str | None:
 #: What a missing required field is called, by its name (default: a value).
 _MISSING = {"fixed_conditions": "required object is missing", "decision_variables": "required object is missing",
             "alokasi_truk": "required list is missing", "jumlah_excavator": "required list is missing"}
-#: The sections whose unknown keys are refused, with their accepted keys.
-_CLOSED_SECTIONS = {"simulation": SimulationSettings, "financial_params": FinancialParamsBody}
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model validating the object at ``loc`` of a strategies body (list indices skipped), if any."""
+    model: type[BaseModel] | None = StrategiesRequest
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part)) if model is not None else None
+        if field is None:
+            return None
+        model = _model_in(field.annotation)
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model inside ``X``, ``X | None``, ``list[X]`` or ``Annotated[...]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -356,7 +514,7 @@ def error_reason(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return _MISSING.get(str(loc[-1]), "required value is missing") if loc else "a JSON body is required"
     if kind == "extra_forbidden":
-        section = _CLOSED_SECTIONS.get(str(loc[0])) if loc else None
+        section = _model_at(loc[:-1])
         accepted = list(section.model_fields) if section is not None else []
         close = difflib.get_close_matches(str(loc[-1]), accepted, n=1, cutoff=0.6)
         return (f"unknown key; accepted: {', '.join(accepted)}" + (f"; did you mean {close[0]}?" if close else ""))

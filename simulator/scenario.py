@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from simulator.dispatch import RULES
 from simulator.economics import FinancialParams
-from simulator.model import DEFAULT_DUMP_BAYS
-from simulator.network import Closure, Destination, LoadingPoint
+
+if TYPE_CHECKING:  # the network module raises SpecError, so it imports this one
+    from simulator.network import Destination, LoadingPoint
 
 #: Longest shift a request may simulate (one week), h. Guards memory and time, not physics.
 MAX_DURATION_HOURS: float = 168.0
@@ -100,8 +98,8 @@ class NetworkSpec:
     closures and tonnage shares or targets, the single-lane road segments and the following headway.
     Roads come from the fleet's ``road_segments`` (``simulator.network``)."""
 
-    loading_points: tuple = ()   # simulator.network.LoadingPoint
-    destinations: tuple = ()     # simulator.network.Destination
+    loading_points: tuple[LoadingPoint, ...] = ()
+    destinations: tuple[Destination, ...] = ()
     single_lane: tuple[str, ...] = ()
     headway_min: float | None = None  # None: ``network_model.DEFAULT_HEADWAY_MIN``
     excavator_ids: tuple[tuple[str, ...], ...] = ()  # per loading point, the named excavators (may be empty)
@@ -174,104 +172,3 @@ def parse_start(value: Any, path: str) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-# --- the optional haul network (issue: several pits and dumps) -------------------------------------
-NETWORK_KEYS: tuple[str, ...] = ("loading_points", "destinations", "single_lane", "headway_min")
-LOADING_POINT_KEYS: tuple[str, ...] = ("id", "node", "excavators", "destinations")
-DESTINATION_KEYS: tuple[str, ...] = ("id", "node", "bays", "share", "target_t", "closures")
-
-
-def _keys(section: Mapping[str, Any], path: str, accepted: tuple[str, ...]) -> None:
-    unknown = sorted(set(section) - set(accepted))
-    if unknown:
-        raise SpecError(f"{path}.{unknown[0]}", f"unknown key; accepted: {', '.join(accepted)}")
-
-
-def _number(section: Mapping[str, Any], path: str, key: str, *, minimum: float = 0.0) -> float | None:
-    v = section.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < minimum:
-        raise SpecError(f"{path}.{key}", f"must be a number >= {minimum:g}, got {v!r}")
-    return float(v)
-
-
-def _text(section: Mapping[str, Any], path: str, key: str, default: str | None = None) -> str:
-    v = section.get(key, default)
-    if not isinstance(v, str) or not v.strip():
-        raise SpecError(f"{path}.{key}", f"must be a non-empty string, got {v!r}")
-    return v.strip()
-
-
-def _objects(section: Mapping[str, Any], path: str) -> list[Mapping[str, Any]]:
-    items = section.get(path.rsplit(".", 1)[-1])
-    if not isinstance(items, list) or not items:
-        raise SpecError(path, "must be a non-empty list of objects")
-    for i, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            raise SpecError(f"{path}[{i}]", f"must be an object, got {type(item).__name__}")
-    return items
-
-
-def parse_network(value: Any) -> NetworkSpec | None:
-    """The optional ``network`` section (None when absent); errors name the field."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise SpecError("network", f"must be an object, got {type(value).__name__}")
-    _keys(value, "network", NETWORK_KEYS)
-    points, ids = [], []
-    for i, raw in enumerate(_objects(value, "network.loading_points")):
-        path = f"network.loading_points[{i}]"
-        _keys(raw, path, LOADING_POINT_KEYS)
-        pid = _text(raw, path, "id")
-        node = _text(raw, path, "node", pid)
-        exc = raw.get("excavators", 1)
-        named: tuple[str, ...] = ()
-        if isinstance(exc, list):
-            if not exc or not all(isinstance(x, str) and x.strip() for x in exc):
-                raise SpecError(f"{path}.excavators", "must be a positive integer or a non-empty list of excavator ids")
-            named = tuple(x.strip() for x in exc)
-            count = len(named)
-        elif _is_int(exc) and exc >= 1:
-            count = exc
-        else:
-            raise SpecError(f"{path}.excavators", f"must be a positive integer or a list of excavator ids, got {exc!r}")
-        dests = raw.get("destinations") or []
-        if not isinstance(dests, list) or not all(isinstance(x, str) for x in dests):
-            raise SpecError(f"{path}.destinations", "must be a list of destination ids")
-        points.append(LoadingPoint(pid, node, count, tuple(dests)))
-        ids.append(named)
-    destinations = []
-    for i, raw in enumerate(_objects(value, "network.destinations")):
-        path = f"network.destinations[{i}]"
-        _keys(raw, path, DESTINATION_KEYS)
-        did = _text(raw, path, "id")
-        bays = raw.get("bays", "default")
-        if bays == "default":
-            bays = DEFAULT_DUMP_BAYS
-        elif bays is not None and (not _is_int(bays) or bays < 1):
-            raise SpecError(f"{path}.bays", f"must be a positive integer or null (no dump queue), got {bays!r}")
-        closures = []
-        for k, c in enumerate(raw.get("closures") or []):
-            cpath = f"{path}.closures[{k}]"
-            if not isinstance(c, Mapping):
-                raise SpecError(cpath, "must be an object with start_hour and end_hour")
-            _keys(c, cpath, ("start_hour", "end_hour"))
-            a, b = _number(c, cpath, "start_hour"), _number(c, cpath, "end_hour")
-            if a is None or b is None or b <= a:
-                raise SpecError(cpath, f"needs 0 <= start_hour < end_hour, got {c.get('start_hour')!r}, {c.get('end_hour')!r}")
-            closures.append(Closure(a, b))
-        destinations.append(Destination(did, _text(raw, path, "node", did), bays,
-                                        share=_number(raw, path, "share"), target_t=_number(raw, path, "target_t"),
-                                        closures=tuple(closures)))
-    lanes = value.get("single_lane") or []
-    if not isinstance(lanes, list) or not all(isinstance(x, str) and x for x in lanes):
-        raise SpecError("network.single_lane", "must be a list of road segment ids or codes")
-    return NetworkSpec(tuple(points), tuple(destinations), tuple(lanes), _number(value, "network", "headway_min"),
-                       tuple(ids))

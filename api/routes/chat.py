@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
@@ -158,19 +158,15 @@ def _problem_loc(problem: str) -> list[Any]:
     return ["body"] if path in ("body", "(body)", "") else field_loc(path)
 
 
-def _context_error(exc: ContextError) -> JSONResponse:
-    """422 in FastAPI's shape; list indices in ``loc`` are integers, as in the strategies route's errors."""
-    return JSONResponse({"detail": [{"loc": _problem_loc(p), "msg": p, "type": "value_error"}
-                                    for p in exc.problems]}, status_code=422)
-
-
 async def _inputs(body: LegacyChatRequest | ChatRequest, state: AppState,
-                  site: str) -> tuple[str, list[StrategyFacts], dict | None] | JSONResponse:
-    """The chat's (question, facts, run of ``site``), or the 422 saying what context is missing."""
+                  site: str) -> tuple[str, list[StrategyFacts], dict | None]:
+    """The chat's (question, facts, run of ``site``); a 422 in FastAPI's shape saying what context is
+    missing (list indices in ``loc`` are integers, as in the strategies route's errors)."""
     try:
         return await run_in_threadpool(_parse, body, state, site)
     except ContextError as exc:
-        return _context_error(exc)
+        raise HTTPException(status_code=422, detail=[{"loc": _problem_loc(p), "msg": p, "type": "value_error"}
+                                                     for p in exc.problems]) from exc
 
 
 _BODY = Body(..., discriminator=CHAT_DISCRIMINATOR, openapi_examples={
@@ -184,10 +180,7 @@ _BODY = Body(..., discriminator=CHAT_DISCRIMINATOR, openapi_examples={
 async def ask_chatbot(state: StateDep, principal: HeavyPlanner, body: ChatBody = _BODY) -> Any:
     """Answer a planner's question from a run's numbers (LLM, or a deterministic fallback)."""
     started = time.perf_counter()
-    inputs = await _inputs(body, state, principal.site)
-    if isinstance(inputs, JSONResponse):
-        return inputs
-    question, facts, run = inputs
+    question, facts, run = await _inputs(body, state, principal.site)
     token = current_run.set(run)
     try:
         with span("ollama.chat", model=state.settings.ollama_model) as s:
@@ -224,10 +217,7 @@ SSE_EVENT_SCHEMA: dict[str, Any] = {
 async def ask_chatbot_stream(state: StateDep, principal: HeavyPlanner, body: ChatBody = _BODY) -> Any:
     """The same answer as server-sent events: ``data: {"delta": ...}`` chunks, then ``event: done``."""
     started = time.perf_counter()
-    inputs = await _inputs(body, state, principal.site)
-    if isinstance(inputs, JSONResponse):
-        return inputs
-    question, facts, run = inputs
+    question, facts, run = await _inputs(body, state, principal.site)
 
     async def events():
         token = current_run.set(run)

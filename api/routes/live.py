@@ -5,7 +5,7 @@ import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -39,24 +39,24 @@ ShiftQuery = Query(None, description="Shift as YYYY-MM-DD/SHIFT_n (mine-local st
                                      "default: the site's latest shift with events, i.e. the current one")
 
 
-def not_configured() -> JSONResponse:
-    return JSONResponse({"detail": NOT_CONFIGURED}, status_code=503)
-
-
 def warming() -> JSONResponse:
     return JSONResponse({"status": "warming", "retry_after_seconds": WARMING_RETRY_AFTER_S}, status_code=202,
                         headers={"Retry-After": str(WARMING_RETRY_AFTER_S)})
 
 
-def _check_shift(shift: str | None) -> JSONResponse | None:
-    if shift is None:
-        return None
-    try:
-        parse_shift_key(shift)
-    except ValueError as exc:
-        return JSONResponse({"detail": [{"loc": ["query", "shift"], "msg": str(exc), "type": "value_error"}]},
-                            status_code=422)
-    return None
+def _live(state: Any, shift: str | None) -> Any:
+    """The live service for a KPI query: 503 (HTTPException) when live ingestion is not configured, 422 when
+    ``shift`` is not ``YYYY-MM-DD/SHIFT_n``."""
+    live = getattr(state, "live", None)
+    if live is None:
+        raise HTTPException(status_code=503, detail=NOT_CONFIGURED)
+    if shift is not None:
+        try:
+            parse_shift_key(shift)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=[
+                {"loc": ["query", "shift"], "msg": str(exc), "type": "value_error"}]) from exc
+    return live
 
 
 @router.get("/kpis", responses=_KPI_RESPONSES)
@@ -64,12 +64,7 @@ async def live_kpis(state: StateDep, settings: SettingsDep, principal: Viewer, s
                     shift: str | None = ShiftQuery) -> Any:
     """The shift's KPI snapshot, or 202 warming while there is none."""
     site = visible_site(principal, site, settings.site)
-    live = getattr(state, "live", None)
-    if live is None:
-        return not_configured()
-    bad = _check_shift(shift)
-    if bad is not None:
-        return bad
+    live = _live(state, shift)
     snap = await run_in_threadpool(live.snapshot, site, shift)
     return warming() if snap is None else JSONResponse(snap)
 
@@ -89,12 +84,7 @@ async def live_kpis_stream(request: Request, state: StateDep, settings: Settings
                            site: str | None = SiteQuery, shift: str | None = ShiftQuery) -> Any:
     """Server-sent events of the site's KPI snapshots as the workers write them."""
     site = visible_site(principal, site, settings.site)
-    live = getattr(state, "live", None)
-    if live is None:
-        return not_configured()
-    bad = _check_shift(shift)
-    if bad is not None:
-        return bad
+    live = _live(state, shift)
 
     async def events():
         async with live.subscription() as updates:  # subscribed before the snapshot is read: nothing falls between

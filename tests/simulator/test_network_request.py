@@ -8,7 +8,9 @@ import pytest
 
 from simulator.engine import run_request
 from simulator.executor import InlineExecutor
-from simulator.request import parse_request
+from simulator.model import DEFAULT_DUMP_BAYS
+from simulator.network import Closure
+from simulator.request import NETWORK_EXAMPLE, StrategiesRequest, parse_request
 from simulator.scenario import SpecError
 from simulator.settings import SimulatorSettings
 from tests.paths import CONTRACTS
@@ -88,3 +90,81 @@ def test_the_legacy_body_still_runs_the_one_road_model():
     spec = parse_request(json.loads((CONTRACTS / "legacy-top3-request.json").read_text()))
     assert spec.network is None and spec.grid.dispatch == ("fixed",)
     assert [k for k in spec.grid.strategies] == [(t, e, "fixed") for t, e in spec.grid.scenarios]
+
+
+@pytest.mark.parametrize("patch, field, accepted", [
+    (lambda n: n.update(lanes=[]), "network.lanes", "loading_points, destinations, single_lane, headway_min"),
+    (lambda n: n["loading_points"][1].update(dumps=["ROM-01"]), "network.loading_points[1].dumps",
+     "id, node, excavators, destinations"),
+    (lambda n: n["destinations"][0].update(bay=2), "network.destinations[0].bay",
+     "id, node, bays, share, target_t, closures"),
+    (lambda n: n["destinations"][1]["closures"][0].update(hours=1), "network.destinations[1].closures[0].hours",
+     "start_hour, end_hour"),
+])
+def test_unknown_network_keys_are_refused_at_every_depth_naming_the_path(patch, field, accepted):
+    body = _body()
+    patch(body["network"])
+    with pytest.raises(SpecError) as err:
+        parse_request(body)
+    assert err.value.field == field
+    assert err.value.reason.startswith(f"unknown key; accepted: {accepted}")
+
+
+@pytest.mark.parametrize("patch, field", [
+    (lambda n: n["loading_points"][0].update(id=" "), "network.loading_points[0].id"),
+    (lambda n: n["loading_points"][0].update(excavators=[]), "network.loading_points[0].excavators"),
+    (lambda n: n["loading_points"][0].update(excavators="2"), "network.loading_points[0].excavators"),
+    (lambda n: n["destinations"][0].update(target_t=-1), "network.destinations[0].target_t"),
+    (lambda n: n["destinations"][0].update(share="0.5"), "network.destinations[0].share"),
+    (lambda n: n["destinations"][1]["closures"][0].pop("start_hour"), "network.destinations[1].closures[0].start_hour"),
+    (lambda n: n["destinations"][1].update(closures=1.5), "network.destinations[1].closures"),
+    (lambda n: n.update(destinations=[]), "network.destinations"),
+    (lambda n: n.update(loading_points=[3]), "network.loading_points[0]"),
+    (lambda n: n.update(headway_min=True), "network.headway_min"),
+    (lambda n: n.update(single_lane="ROAD-0002"), "network.single_lane"),
+])
+def test_bad_network_values_name_their_path(patch, field):
+    body = _body()
+    patch(body["network"])
+    with pytest.raises(SpecError) as err:
+        parse_request(body)
+    assert err.value.field == field
+
+
+def test_the_network_section_is_parsed_once_into_the_spec():
+    body = _body()
+    body["network"]["loading_points"][1] = {"id": " PIT-02 ", "excavators": [" EX-7 ", "EX-9"]}
+    body["network"]["destinations"][0].pop("bays")
+    body["network"]["destinations"][1]["bays"] = None
+    net = parse_request(body).network
+    assert [(p.id, p.node, p.excavators) for p in net.loading_points] == [("PIT-01", "Point-A", 2),
+                                                                          ("PIT-02", "PIT-02", 2)]
+    assert net.excavator_ids == ((), ("EX-7", "EX-9"))
+    assert [d.bays for d in net.destinations] == [DEFAULT_DUMP_BAYS, None]
+    assert net.destinations[1].closures == (Closure(1.0, 2.0),) and net.destinations[0].target_t == 1200.0
+    assert (net.single_lane, net.headway_min) == (("ROAD-0002",), 0.5)
+
+
+def test_the_stored_network_reads_as_sent_and_parses_again():
+    body = _body()
+    sent = StrategiesRequest.model_validate(body).model_dump(mode="json", exclude_unset=True)
+    assert sent["network"] == NETWORK
+    assert StrategiesRequest.model_validate(sent).to_spec() == parse_request(body)
+
+
+def test_the_documented_example_is_a_valid_network():
+    body = _body()
+    body["network"] = NETWORK_EXAMPLE
+    assert len(parse_request(body).network.loading_points) == 2
+
+
+def test_the_schema_documents_every_network_field_and_refuses_others():
+    defs = StrategiesRequest.model_json_schema()["$defs"]
+    expected = {"NetworkBody": ["loading_points", "destinations", "single_lane", "headway_min"],
+                "LoadingPointBody": ["id", "node", "excavators", "destinations"],
+                "DestinationBody": ["id", "node", "bays", "share", "target_t", "closures"],
+                "ClosureBody": ["start_hour", "end_hour"]}
+    for name, fields in expected.items():
+        assert list(defs[name]["properties"]) == fields and defs[name]["additionalProperties"] is False, name
+    assert defs["NetworkBody"]["examples"] == [NETWORK_EXAMPLE]
+    assert defs["DestinationBody"]["properties"]["bays"]["anyOf"][0] == {"minimum": 1, "type": "integer"}
