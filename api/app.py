@@ -39,7 +39,7 @@ from training.bundle import ModelBundle, load_version
 from training.cli import Paths
 from training.dataset import Export, load_master
 from training.features import Fleet
-from training.registry import Registry
+from training.registry import Registry, site_registry_root
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _warm_up(app: FastAPI) -> None:
     """Make the service ready (runs in a background thread at start-up)."""
     state = app.state
     settings: Settings = state.settings
-    paths = Paths(settings.data_dir, settings.models_dir, settings.logs_dir)
+    paths = Paths(settings.data_dir, site_registry_root(settings.models_dir, settings.site), settings.logs_dir)
     try:
         started = time.perf_counter()
         with _bootstrap_lock(paths.logs):
@@ -151,7 +151,7 @@ def reload_champion_if_changed(app: FastAPI) -> str | None:
     state = app.state
     if state.served is None:
         return None
-    registry = Registry(state.settings.models_dir)
+    registry = Registry(site_registry_root(state.settings.models_dir, state.settings.site))
     try:
         version = registry.champion()
     except Exception as exc:  # a broken pointer must not take the service down
@@ -198,6 +198,7 @@ async def lifespan(app: FastAPI):
     state = app.state
     settings: Settings = state.settings
     from api.chat import ChatService
+    from api.jobs import JobRunner, JobStore
     from api.live import LiveCollector, open_live
     from api.ranking_cache import RankingCache
     from api.prediction_log import PredictionLogWriter, default_csv_path
@@ -211,6 +212,8 @@ async def lifespan(app: FastAPI):
 
         instrument_engine(state.store.engine)
     state.prediction_log = PredictionLogWriter(state.store, default_csv_path(settings.logs_dir))
+    state.jobs = JobRunner(state, JobStore(state.store.engine))
+    await state.jobs.start()  # fails the jobs a dead process left unfinished
     state.chat = ChatService.from_settings(settings, make_tool_handler(app),
                                            on_fallback=lambda reason: state.metrics.ollama_errors.labels(reason).inc())
     state.metrics.queue_limit.set(settings.sim_queue_limit)
@@ -234,6 +237,7 @@ async def lifespan(app: FastAPI):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await state.jobs.close()  # its unfinished jobs are marked failed for whoever follows them
         with state.lifecycle_lock:  # a warm-up still running closes the pool it starts (see _warm_up)
             state.closing = True
             executor = state.executor
@@ -289,17 +293,18 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.dropped_seen = 0
     state.fleet_cache = FleetCache(settings.data_dir, settings.quarantine_dir, settings.max_bad_row_share)
     state.metrics = Metrics(CollectorRegistry())
-    state.metrics.registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
+    state.metrics.registry.register(FileFactsCollector(site_registry_root(settings.models_dir, settings.site),
+                                                       settings.logs_dir))
     state.runs = RunService(state)
     state.authenticator = Authenticator(settings)
     state.rate_limiter = RateLimiter.from_settings(settings)
 
     from api import audit
-    from api.routes import chat, data, export, health, live, master, plots, runs, strategies, web
+    from api.routes import chat, data, export, health, jobs, live, master, plots, runs, strategies, web
 
     app.dependency_overrides[get_settings] = lambda: settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    for module in (health, strategies, chat, data, runs, plots, live, export, master, web, audit):
+    for module in (health, strategies, jobs, chat, data, runs, plots, live, export, master, web, audit):
         document_bad_bodies(module.router.routes)
         app.include_router(module.router)
     web.mount_static(app)

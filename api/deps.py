@@ -12,6 +12,7 @@ from api.store import RunStore
 if TYPE_CHECKING:
     from api.app import FleetCache, ServedModel
     from api.chat import ChatService
+    from api.jobs import JobRunner
     from api.metrics import Metrics
     from api.run_service import RunService
 
@@ -36,6 +37,7 @@ class AppState(Protocol):
     prediction_log: PredictionLogWriter
     chat: ChatService
     runs: RunService
+    jobs: JobRunner  # background jobs of long grids (api.jobs)
 
 
 def get_state(request: Request) -> AppState:

@@ -13,6 +13,7 @@ names, each metric with its 95% confidence interval.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulator import ranking
 from simulator.engine import RunResult
-from simulator.results import Estimate, Guideline, ScenarioSummary, VesselAnalysis
+from simulator.results import Estimate, Guideline, ScenarioSummary, ScheduleClosure, VesselAnalysis
 
 # --- the prototype's display strings (byte-for-byte its formats; tests/api/test_golden.py) ------------
 #: Display value for a quantity that cannot be computed (the prototype's text for a missing duration).
@@ -121,6 +122,20 @@ VESSEL_STATUS_TEXT: dict[str, str] = {
 }
 
 
+#: Why a closed schedule is not charged, per ``ScheduleClosure.code`` (the prototype's Indonesian).
+CLOSURE_TEXT: dict[str, str] = {
+    "over": "Jadwal {schedule_id} ({vessel}) berstatus {status}: tidak ada muatan tersisa, demurrage dan denda "
+            "keterlambatan tidak dihitung",
+    "deadline_passed": "Batas muat jadwal {schedule_id} ({vessel}) {deadline_local} sudah lewat sebelum shift "
+                       "dimulai ({shift_start_local}): demurrage dan denda keterlambatan tidak dihitung",
+}
+
+
+def closure_text(closure: ScheduleClosure | None) -> str:
+    """The sentence of ANALISIS_KAPAL saying why a closed schedule is not charged ("" for none)."""
+    return "" if closure is None else CLOSURE_TEXT[closure.code].format(**dataclasses.asdict(closure))
+
+
 def guideline_text(items: tuple[Guideline, ...]) -> str:
     """SOP_KESELAMATAN: the guidelines' Indonesian items joined ("" for none)."""
     return GUIDELINE_SEPARATOR.join(GUIDELINE_TEXT[g.code].format(value=g.value) for g in items)
@@ -133,7 +148,7 @@ def vessel_text(vessel: VesselAnalysis | None) -> str:
     status = VESSEL_STATUS_TEXT[vessel.status]
     loading = f"Estimasi muat {format_hours(vessel.hours_to_target)}"
     if vessel.status == "not_charged":
-        return f"Status: {status} | {vessel.closed_reason} | {loading}"
+        return f"Status: {status} | {closure_text(vessel.closure)} | {loading}"
     if vessel.status == "on_schedule":
         return f"Status: {status} | Peluang telat 0% | {loading}"
     text = (f"Status: {status} | Peluang telat {vessel.probability_late:.0%} | Ekspektasi keterlambatan "

@@ -62,9 +62,16 @@ def data_fingerprint(data_dir: Path) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
+def sync_limit(settings: Settings) -> int:
+    """Largest grid answered synchronously; a larger one is a background job (202, ``api.jobs``)."""
+    return settings.sim_max_grid_simulations
+
+
 def grid_limit(settings: Settings) -> int:
-    """Largest grid a request may ask for: the cluster's when a Dask scheduler is configured."""
-    return settings.sim_max_cluster_simulations if settings.dask_scheduler_address else settings.sim_max_grid_simulations
+    """Largest grid a request may ask for (as a job above ``sync_limit``): the cluster's when a Dask
+    scheduler is configured, else ``sim_max_job_simulations`` on the local pool."""
+    job = settings.sim_max_cluster_simulations if settings.dask_scheduler_address else settings.sim_max_job_simulations
+    return max(job, sync_limit(settings))
 
 
 def cache_key(body: Any, settings: Settings, champion: str, data_hash: str) -> str:

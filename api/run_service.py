@@ -7,7 +7,7 @@
 1. admits the run or raises :class:`Busy` (warming up, or ``settings.sim_queue_limit`` runs in flight);
 2. runs it on the champion captured at admission (in-flight runs finish on the version they started
    with), on the local pool, or on the Dask cluster for a grid above the local limit when one is
-   configured;
+   configured (such grids come as background jobs, ``api.jobs``, which report progress);
 3. for a recorded run (the route's): presents it (``api.presenters.top3_response``), submits the
    prediction log, stores request and response in the run store, and updates the run metrics.
    The what-if is not recorded (it is part of a chat), but its simulations are counted.
@@ -24,9 +24,11 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.notify import publish_vessel_risk
 from api.presenters import top3_response
+from api.ranking_cache import grid_limit
 from api.tracing import traced
 from simulator.dask_executor import cluster_settings, executor_for, requested_simulations
 from simulator.engine import RunResult, run_request, simulation_defaults
+from simulator.executor import Progress
 from simulator.scenario import RequestSpec, SimulationParams, SpecError
 from training.features import FEATURE_COLUMNS, PREDICTION_COLUMNS, Fleet
 
@@ -113,32 +115,41 @@ class RunService:
             state.metrics.simulation_requests.labels(busy.reason).inc()
         raise busy
 
-    def simulate(self, spec: RequestSpec, served: Any) -> RunResult:
-        """Run ``spec`` on ``served`` (blocking: call it in a worker thread; the pool does the CPU work)."""
+    def simulate(self, spec: RequestSpec, served: Any, progress: Progress | None = None) -> RunResult:
+        """Run ``spec`` on ``served`` (blocking: call it in a worker thread; the pool does the CPU work).
+
+        A grid above the synchronous limit (a background job's: ``api.jobs``) runs on the Dask cluster
+        when one is configured, else on the local pool up to ``sim_max_job_simulations``."""
         state, settings = self.state, self.state.settings
         export = state.fleet_cache.get()
-        # Grids above the local limit go to the Dask cluster when one is configured (else: 422 as usual).
         cluster = executor_for(settings, requested_simulations(spec))
+        if cluster is not None:
+            limits = cluster_settings(settings)
+        elif requested_simulations(spec) > settings.sim_max_grid_simulations:
+            limits = settings.model_copy(update={"sim_max_grid_simulations": grid_limit(settings)})
+        else:
+            limits = settings
         try:
             with small_batch_predict(state):
                 return run_request(spec, bundle=served.bundle, fleet=Fleet.from_export(export),
-                                   executor=traced(cluster or state.executor),
-                                   settings=cluster_settings(settings) if cluster else settings,
-                                   sailing_schedules=export.sailing_schedules, vessels=export.vessels)
+                                   executor=traced(cluster or state.executor), settings=limits,
+                                   sailing_schedules=export.sailing_schedules, vessels=export.vessels,
+                                   progress=progress)
         finally:
             if cluster is not None:
                 cluster.close()
 
     async def run(self, spec: RequestSpec, *, request: dict[str, Any] | None = None,
                   warnings: tuple[str, ...] | list[str] = (), record: bool = True, site: str | None = None,
-                  served: Any = None) -> Run:
+                  served: Any = None, progress: Progress | None = None) -> Run:
         """Admit, simulate and (``record``) present, log, store and count one run.
 
         Raises :class:`Busy` (not admitted) or ``SpecError`` (a field the fleet or the limits refuse).
         ``request`` is the body as the client sent it (stored beside the response); ``warnings`` are
         the request's own (unknown fields), listed before the model's in the response; ``site``: the
         caller's site (the stored run belongs to it; its vessel-risk notification); ``served``: the
-        champion admitted by the caller (default: admit now).
+        champion admitted by the caller (default: admit now); ``progress(n)``: told in the simulating thread
+        each time ``n`` more replications finished (a background job's progress).
         """
         state = self.state
         metrics = state.metrics
@@ -147,7 +158,7 @@ class RunService:
         metrics.queue_depth.set(state.inflight)
         started = time.perf_counter()
         try:
-            result = await run_in_threadpool(self.simulate, spec, served)
+            result = await run_in_threadpool(self.simulate, spec, served, progress)
         except SpecError:
             if record:
                 metrics.simulation_requests.labels("invalid").inc()

@@ -124,7 +124,7 @@ class TracedExecutor:
     def __init__(self, inner: Any):
         self.inner = inner
 
-    def map_scenarios(self, tasks: Sequence[Any], trace: Any = None) -> Any:
+    def map_scenarios(self, tasks: Sequence[Any], trace: Any = None, **options: Any) -> Any:
         from opentelemetry.propagate import inject
         from simulator.tracing import TraceLink
 
@@ -132,10 +132,10 @@ class TracedExecutor:
                   executor=type(self.inner).__name__,
                   replications=sum(getattr(t, "replications", 0) for t in tasks)) as pool_span:
             if pool_span is None:  # no traced request (the wrapper outlived it)
-                return self.inner.map_scenarios(tasks)
+                return self.inner.map_scenarios(tasks, **options)
             carrier: dict[str, str] = {}
             inject(carrier)  # the pool span's W3C traceparent (and tracestate)
-            return self.inner.map_scenarios(tasks, trace=TraceLink(carrier, emit_worker_spans))
+            return self.inner.map_scenarios(tasks, trace=TraceLink(carrier, emit_worker_spans), **options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -5,8 +5,9 @@ junctions, a single-lane ramp out of the pits; travel from the synthetic mine's 
 noise. Grid: 11 truck counts (20..60) x 3 dispatch rules = 33 strategies x 30 replications on a local
 pool of 2 workers. Also the one-road REF-A grid (11 trucks x 3 excavators x 30) run as a network of one
 road, against the one-road model on the same tables (the legacy path itself is unchanged). Each grid
-also prints the CPU time per simulation in this process (every task, 2 replications each),
-which a shared machine disturbs less than the wall time of the pool.
+also prints the pool workers' CPU seconds per simulation (median over the rounds), which a shared
+machine disturbs far less than the wall time: on an idle 2-core machine the wall time is about
+simulations x that / 2.
 
     python benchmarks/bench_network.py [--rounds 3]
 """
@@ -18,7 +19,7 @@ import time
 
 import numpy as np
 
-from simulator.executor import LocalPoolExecutor, ScenarioTask, run_task
+from simulator.executor import LocalPoolExecutor, ScenarioTask
 from simulator.model import ModelParams, NoiseTables, PhaseNoise, ScenarioInputs
 from simulator.network import Destination, Edge, HaulNetwork, LoadingPoint
 from simulator.network_model import from_pair_inputs
@@ -74,6 +75,20 @@ def ref_a_tasks(replications: int, as_network: bool) -> list[ScenarioTask]:
     return tasks
 
 
+def workers_cpu_s(pids) -> float:
+    """User + system CPU seconds the pool's worker processes have used so far."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -84,18 +99,18 @@ def main() -> None:
                             ("REF-A grid, one-road model", ref_a_tasks(args.replications, False)),
                             ("REF-A grid, network of one road", ref_a_tasks(args.replications, True))):
             pool.map_scenarios(tasks[:2])  # ship the noise tables once
-            times = []
+            sims = len(tasks) * args.replications
+            times, cpu = [], []
             for _ in range(args.rounds):
-                t0 = time.perf_counter()
+                pids = set(pool.worker_pids)
+                c0, t0 = workers_cpu_s(pids), time.perf_counter()
                 pool.map_scenarios(tasks)
                 times.append(time.perf_counter() - t0)
-            sims = len(tasks) * args.replications
-            c0 = time.process_time()
-            for task in tasks:
-                run_task(task, 0, 2)
-            cpu_ms = (time.process_time() - c0) / (len(tasks) * 2) * 1e3
+                cpu.append(workers_cpu_s(pids) - c0)
+            cpu_ms = statistics.median(cpu) / sims * 1e3
             print(f"{name}: {sims} simulations, median {statistics.median(times):.2f} s on 2 workers "
-                  f"(rounds: {', '.join(f'{x:.2f}' for x in times)}); CPU {cpu_ms:.1f} ms per simulation")
+                  f"(rounds: {', '.join(f'{x:.2f}' for x in times)}); workers' CPU {cpu_ms:.2f} ms per simulation "
+                  f"(= {sims * cpu_ms / 2e3:.2f} s on 2 idle cores)")
 
 
 if __name__ == "__main__":

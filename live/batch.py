@@ -9,10 +9,13 @@ Runs in a thread of ``python -m live.worker`` (one at a time across all workers:
 * **Daily** at ``MINEOPS_LIVE_DAILY_AT`` on the mine's clock, and whenever
   ``MINEOPS_LIVE_BATCH_EVERY_CYCLES`` new cycles were stored since the last run: append the new
   cycles to ``data/hauling_activities.csv`` (their fields as received; ids already in the file are
-  skipped), run the drift job (``training.drift``), and run the gated retrain
-  (``training.retrain``) when drift is detected or the champion is older than
-  ``MINEOPS_CHAMPION_MAX_AGE_DAYS``. The API picks up a promotion by its hot reload. Each run writes
-  ``logs/live/batch-<UTC stamp>.json``.
+  skipped); check the cycles the champion was not trained on (stored since it was created) for
+  drift against its training data (``training.drift.run_cycle_drift``: Evidently on the model's
+  features, against the reference sample the champion keeps; ``logs/drift/cycles-*.json``); and run
+  the gated retrain (``training.retrain``) when they drifted or the champion is older than
+  ``MINEOPS_CHAMPION_MAX_AGE_DAYS``. The prediction log's drift (``training.drift.run_drift``: what
+  planners asked, not what the mine did) is recorded beside it but does not trigger a retrain. The
+  API picks up a promotion by its hot reload. Each run writes ``logs/live/batch-<UTC stamp>.json``.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from live.settings import LiveSettings
 from training.cli import Paths, write_json_report
+from training.registry import site_registry_root
 from training.schema import MINE_UTC_OFFSET_HOURS, TABLES
 
 log = logging.getLogger(__name__)
@@ -192,8 +196,8 @@ def export_new_cycles(engine: Engine, data_dir: Path) -> int:
     return written
 
 
-def champion_age_days(models_dir: Path, now: datetime) -> float | None:
-    """Days since the champion was written, None without a champion."""
+def champion_created_at(models_dir: Path) -> datetime | None:
+    """When the champion was written (UTC), None without a champion."""
     from training.registry import Registry
 
     registry = Registry(models_dir)
@@ -204,9 +208,26 @@ def champion_age_days(models_dir: Path, now: datetime) -> float | None:
     if info is None or not info.created_at:
         return None
     created = datetime.fromisoformat(info.created_at.replace("Z", "+00:00"))
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=timezone.utc)
-    return (now - created).total_seconds() / 86400.0
+    return created.replace(tzinfo=timezone.utc) if created.tzinfo is None else created
+
+
+def champion_age_days(models_dir: Path, now: datetime) -> float | None:
+    """Days since the champion was written, None without a champion."""
+    created = champion_created_at(models_dir)
+    return None if created is None else (now - created).total_seconds() / 86400.0
+
+
+def cycles_since(engine: Engine, since: datetime | None, limit: int) -> list[dict[str, str]]:
+    """The fields (as received) of the exported cycles stored since ``since`` (all when None), at most
+    ``limit`` of the latest: the new data a champion created at ``since`` has not been trained on."""
+    from live.tables import cycles as c
+
+    query = select(c.c.record).where(c.c.exported.is_(True))
+    if since is not None:
+        query = query.where(c.c.ingested_at >= since)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(c.c.ingested_at.desc()).limit(limit)).scalars().all()
+    return [json.loads(r) for r in rows]
 
 
 @dataclass
@@ -228,7 +249,7 @@ class BatchLayer:
     @property
     def paths(self) -> Paths:
         s = self.settings
-        return Paths(s.data_dir, s.models_dir, s.logs_dir)
+        return Paths(s.data_dir, site_registry_root(s.models_dir, s.site), s.logs_dir)
 
     # --- triggers ----------------------------------------------------------------------------------
 
@@ -288,19 +309,21 @@ class BatchLayer:
         report: dict[str, Any] = {"started_at": started.isoformat(), "reason": reason, "new_cycles": new}
         report["aggregated_shifts"] = self.run_hourly()
         report["exported_cycles"] = export_new_cycles(self.engine, s.data_dir)
-        drift: dict[str, Any] | None = None
+        drift = self.cycle_drift(started)
+        report["drift"] = drift
         try:
-            drift, _html = run_drift(s.models_dir, s.logs_dir, DEFAULT_SINCE, s.drift_threshold,
-                                     max_bad_row_share=s.max_bad_row_share)
-            report["drift"] = {k: drift.get(k) for k in ("status", "dataset_drift", "drift_share", "current_rows")}
+            planned, _html = run_drift(self.paths.models, s.logs_dir, DEFAULT_SINCE, s.drift_threshold,
+                                       max_bad_row_share=s.max_bad_row_share)
+            report["prediction_drift"] = {k: planned.get(k) for k in ("status", "dataset_drift", "drift_share",
+                                                                     "current_rows")}
         except (BadInputError, FileNotFoundError) as exc:
-            report["drift"] = {"status": "not run", "reason": str(exc)}
-        age = champion_age_days(s.models_dir, started)
+            report["prediction_drift"] = {"status": "not run", "reason": str(exc)}
+        age = champion_age_days(self.paths.models, started)
         report["champion_age_days"] = age
-        drifted = bool(drift and drift.get("dataset_drift"))
+        drifted = bool(drift.get("dataset_drift"))
         too_old = age is None or age > s.champion_max_age_days
         if drifted or too_old:
-            why = "drift detected" if drifted else ("no champion" if age is None else
+            why = "new cycles drifted" if drifted else ("no champion" if age is None else
                                                    f"champion older than {s.champion_max_age_days} days")
             try:
                 outcome = retrain(self.paths, s)
@@ -318,6 +341,26 @@ class BatchLayer:
         log.info("batch (%s): %d new cycles, %d exported, drift %s, retrain %s", reason, new,
                  report["exported_cycles"], report["drift"].get("status"), report["retrain"])
         return report
+
+    def cycle_drift(self, now: datetime) -> dict[str, Any]:
+        """Drift of the cycles stored since the champion was created against its training data (the
+        summary's headline fields; the full report is ``logs/drift/cycles-<time>.json``)."""
+        from training.drift import MAX_CURRENT_ROWS, cycle_features, run_cycle_drift
+        from training.errors import BadInputError
+
+        s, models = self.settings, self.paths.models
+        try:
+            since = champion_created_at(models)
+            if since is None:
+                raise BadInputError(f"no champion in {models}: nothing to compare the new cycles with")
+            records = cycles_since(self.engine, since, MAX_CURRENT_ROWS)
+            features = cycle_features(records, s.data_dir, s.max_bad_row_share)
+            summary = run_cycle_drift(models, s.logs_dir, features, s.drift_threshold, now,
+                                      label=f"cycles stored since {since.isoformat(timespec='seconds')}")
+        except (BadInputError, FileNotFoundError) as exc:
+            return {"status": "not run", "reason": str(exc)}
+        return {k: summary.get(k) for k in ("status", "dataset_drift", "drift_share", "current_rows",
+                                            "drifted_columns", "model_version", "compared")}
 
     # --- the thread ------------------------------------------------------------------------------------
 

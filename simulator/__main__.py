@@ -13,6 +13,7 @@ champion yet: run ``python -m training.retrain``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -47,7 +48,7 @@ def result_json(run: RunResult) -> dict[str, Any]:
             "vessel": None if s.vessel is None else {
                 "status": s.vessel.status, "probability_late": s.vessel.probability_late,
                 "hours_to_target": _finite(s.vessel.hours_to_target), "late_hours": _finite(s.vessel.late_hours),
-                "fines_idr": _finite(s.vessel.fines_idr), "closed_reason": s.vessel.closed_reason or None},
+                "fines_idr": _finite(s.vessel.fines_idr), "closure": None if s.vessel.closure is None else dataclasses.asdict(s.vessel.closure)},
             "probability_vessel_late": s.probability_vessel_late,
             "metrics": {name: {"mean": _finite(e.mean), "ci_low": _finite(e.ci_low), "ci_high": _finite(e.ci_high),
                                "std": _finite(e.std), "n": e.n} for name, e in s.metrics.items()},

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from simulator.executor import (UNITS_PER_WORKER, WORKER_CACHE_VERSIONS, Executor, NoiseRef, ScenarioTask,
+from simulator.executor import (UNITS_PER_WORKER, WORKER_CACHE_VERSIONS, Executor, NoiseRef, Progress, ScenarioTask,
                                 batch_attributes, run_task, split_units)
 from simulator.model import NoiseTables
 from simulator.results import ReplicationResult
@@ -78,8 +78,8 @@ class DaskExecutor:
                     self._scattered.popitem(last=False)  # dropping the future frees the workers' copies
             return future
 
-    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None
-                      ) -> list[list[ReplicationResult]]:
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None,
+                      progress: Progress | None = None) -> list[list[ReplicationResult]]:
         if not tasks:
             return []
         shipped: list[tuple[ScenarioTask, Any]] = []
@@ -94,7 +94,17 @@ class DaskExecutor:
         extra = (trace.carrier,) if trace is not None else ()
         futures = [self.client.submit(_run_dask_unit, shipped[i][0], shipped[i][1], a, b, *extra, pure=False)
                    for i, a, b in units]
-        answers = self.client.gather(futures)
+        if progress is None:
+            answers = self.client.gather(futures)
+        else:  # report each unit as it finishes (a job's done/total)
+            from distributed import as_completed
+
+            index = {future.key: i for i, future in enumerate(futures)}
+            answers = [None] * len(futures)
+            for future in as_completed(futures, loop=self.client.loop):  # this client's loop: it is not the default
+                i = index[future.key]
+                answers[i] = future.result()
+                progress(units[i][2] - units[i][1])
         parts = {unit: results for unit, (results, _) in zip(units, answers)}
         spans = [s for _, unit_spans in answers for s in unit_spans]
         if trace is not None and spans:

@@ -10,27 +10,61 @@ The expected wait is what a dispatcher can project from the point's state at the
 (:func:`projected_wait`): its working loaders free when their loads in progress end, the trucks
 queued there and then the trucks already sent there that arrive first each take the loader that
 frees first for a mean load, FIFO; the truck waits from its arrival until the next loader frees.
+
+The issue's rule names, and what separates them:
+
+* ``shortest_queue``: the fewest trucks ahead per working loader (queued, in service and already sent
+  there), a count as a dispatcher's screen shows it; a truck in service counts as a whole truck
+  however far its loading is. Ties go to the shorter expected wait.
+* ``shortest_wait`` (shortest expected wait at the loader): the projected wait above, in minutes; a
+  truck in service counts only for its remaining loading (its loader frees when that load ends), so a
+  point whose truck is nearly loaded beats one with one truck fewer whose loading has just begun.
+* ``shortest_travel_wait``: empty travel plus that wait: the point where loading starts soonest.
 """
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Sequence
-from typing import ClassVar, NamedTuple, Protocol
+from typing import ClassVar, Protocol
 
 
-class LoaderOption(NamedTuple):
-    """One loading point as the dispatcher sees it for one truck, minutes (a named tuple: the model
-    builds one per point at every dynamic dispatch)."""
+class LoaderOption:
+    """One loading point as the dispatcher sees it for one truck, minutes.
 
-    index: int
-    travel_min: float        # the truck's expected empty travel to the point
-    trucks_ahead: int        # queued + loading + already sent there
-    loaders: int             # working loaders at the point (0 when all are down)
-    expected_wait_min: float  # fluid estimate, see the module docstring
+    The model builds one per point at every dynamic dispatch, so the expected wait is worked out only
+    when a rule reads it: the model passes ``projection`` (:func:`projected_wait`'s arguments) instead
+    of ``expected_wait_min``.
+    """
+
+    __slots__ = ("index", "travel_min", "trucks_ahead", "loaders", "_wait", "_projection")
+
+    def __init__(self, index: int, travel_min: float, trucks_ahead: int, loaders: int,
+                 expected_wait_min: float | None = None, projection: tuple | None = None):
+        if (expected_wait_min is None) == (projection is None):
+            raise ValueError("LoaderOption needs expected_wait_min or projection, not both")
+        self.index = index
+        self.travel_min = travel_min          # the truck's expected empty travel to the point
+        self.trucks_ahead = trucks_ahead      # queued + loading + already sent there
+        self.loaders = loaders                # working loaders at the point (0 when all are down)
+        self._wait = expected_wait_min
+        self._projection = projection
+
+    @property
+    def expected_wait_min(self) -> float:
+        """Fluid estimate of the wait once there, see the module docstring."""
+        wait = self._wait
+        if wait is None:
+            wait = self._wait = projected_wait(*self._projection)
+        return wait
 
     @property
     def queue_per_loader(self) -> float:
         return self.trucks_ahead / self.loaders if self.loaders else float("inf")
+
+    def __repr__(self) -> str:
+        return (f"LoaderOption(index={self.index}, travel_min={self.travel_min}, trucks_ahead={self.trucks_ahead}, "
+                f"loaders={self.loaders}, expected_wait_min={self.expected_wait_min})")
 
 
 class DispatchRule(Protocol):
@@ -54,25 +88,30 @@ class FixedAssignment:
 
 
 class ShortestQueue:
-    """The point with the fewest trucks ahead per working loader (ties: shorter expected wait, travel)."""
+    """The point with the fewest trucks ahead per working loader, loading progress aside (ties: shorter
+    expected wait, then travel)."""
 
     name: ClassVar[str] = "shortest_queue"
     dynamic: ClassVar[bool] = True
 
     def choose(self, truck: int, home: int, options: Sequence[LoaderOption]) -> int:
-        return min(options, key=lambda o: (o.queue_per_loader, round(o.expected_wait_min, 9), o.travel_min,
-                                           o.index != home)).index
+        fewest = min(o.queue_per_loader for o in options)
+        tied = [o for o in options if o.queue_per_loader == fewest]
+        if len(tied) == 1:  # the waits are needed only to break ties
+            return tied[0].index
+        return smallest(tied, [o.expected_wait_min for o in tied], lambda o: (o.travel_min, o.index != home)).index
 
 
 class ShortestExpectedWait:
-    """The point where the truck is expected to wait least once there (ties: shorter travel)."""
+    """The point where the truck is expected to wait least once there, counting the remaining loading of
+    each truck in service (ties: shorter travel)."""
 
     name: ClassVar[str] = "shortest_wait"
     dynamic: ClassVar[bool] = True
 
     def choose(self, truck: int, home: int, options: Sequence[LoaderOption]) -> int:
         usable = [o for o in options if o.loaders] or list(options)
-        return min(usable, key=lambda o: (round(o.expected_wait_min, 9), o.travel_min, o.index != home)).index
+        return smallest(usable, [o.expected_wait_min for o in usable], lambda o: (o.travel_min, o.index != home)).index
 
 
 class ShortestTravelPlusWait:
@@ -82,8 +121,45 @@ class ShortestTravelPlusWait:
     dynamic: ClassVar[bool] = True
 
     def choose(self, truck: int, home: int, options: Sequence[LoaderOption]) -> int:
-        usable = [o for o in options if o.loaders] or list(options)
-        return min(usable, key=lambda o: (round(o.travel_min + o.expected_wait_min, 9), o.index != home)).index
+        usable = [o for o in options if o.loaders] or options
+        if len(usable) == 1:
+            return usable[0].index
+        # Nearest first: travel + wait >= travel, so a point whose travel alone is clearly above the
+        # best sum found cannot be chosen, nor can any further one; their waits are not worked out.
+        best = math.inf
+        values = {}
+        for o in sorted(usable, key=_travel):
+            travel = o.travel_min
+            if travel > best + _CLEARLY_BELOW_MIN:
+                break
+            value = values[o.index] = travel + o.expected_wait_min
+            if value < best:
+                best = value
+        if len(values) == 1:
+            return next(iter(values))
+        usable = [o for o in usable if o.index in values]
+        return smallest(usable, [values[o.index] for o in usable], lambda o: o.index != home).index
+
+
+def _travel(option: LoaderOption) -> float:
+    return option.travel_min
+
+
+#: Decimals of a minute the rules compare estimates to, so that float noise does not decide between
+#: points (1e-9 min); a value more than two such units below every other one stays the smallest once
+#: rounded, which :func:`smallest` uses to skip the (slow) rounding.
+ROUND_DECIMALS: int = 9
+_CLEARLY_BELOW_MIN: float = 2e-9
+
+
+def smallest(options: Sequence[LoaderOption], values: Sequence[float], then) -> LoaderOption:
+    """The option with the smallest value rounded to :data:`ROUND_DECIMALS`, ties by ``then(option)``
+    (then the first): ``min`` over ``(round(value, 9), then(option))``, rounding only when needed."""
+    lowest = min(values)
+    near = [k for k, v in enumerate(values) if v <= lowest + _CLEARLY_BELOW_MIN]
+    if len(near) == 1:
+        return options[near[0]]
+    return options[min(near, key=lambda k: (round(values[k], ROUND_DECIMALS), then(options[k])))]
 
 
 #: Rules by the name requests use (``decision_variables.dispatch``); the first is the default.
@@ -105,25 +181,31 @@ def projected_wait(now: float, arrival: float, free_at: Sequence[float], queued:
     """Minutes a truck arriving at ``arrival`` is expected to wait (see the module docstring).
 
     ``free_at``: when each working loader ends its load in progress (<= now: idle); ``queued``: trucks
-    waiting there now; ``arrivals_before``: expected arrivals of trucks already sent there, before ours.
+    waiting there now; ``arrivals_before``: expected arrivals of trucks already sent there, before ours,
+    in the order they arrive (sorted).
     """
-    if not free_at:
-        return float("inf")
-    if len(free_at) == 1:  # one loader: the same sums without the list
-        x = free_at[0] if free_at[0] > now else now
+    n = len(free_at)
+    if n == 1:  # one loader: the same sums without the heap
+        x = free_at[0]
+        if x < now:
+            x = now
         for _ in range(queued):
             x += mean_load_min
-        for a in sorted(arrivals_before):
+        for a in arrivals_before:
             x = (x if x > a else a) + mean_load_min
         return x - arrival if x > arrival else 0.0
+    if not n:
+        return math.inf
     free = [f if f > now else now for f in free_at]
     heapq.heapify(free)  # the loader that frees first takes the next truck (equal minutes: any)
+    replace = heapq.heapreplace
     for _ in range(queued):
-        heapq.heapreplace(free, free[0] + mean_load_min)
-    for a in sorted(arrivals_before):
+        replace(free, free[0] + mean_load_min)
+    for a in arrivals_before:
         x = free[0]
-        heapq.heapreplace(free, (x if x > a else a) + mean_load_min)
-    return max(0.0, free[0] - arrival)
+        replace(free, (x if x > a else a) + mean_load_min)
+    x = free[0] - arrival
+    return x if x > 0.0 else 0.0
 
 
 def home_points(trucks: int, loaders_per_point: Sequence[int]) -> tuple[int, ...]:

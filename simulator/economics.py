@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from simulator.results import Economics, ReplicationResult
+from simulator.results import Economics, ReplicationResult, ScheduleClosure
 
 #: Legacy ``financial_params`` keys (prototype request body) -> FinancialParams field names.
 LEGACY_KEYS: dict[str, str] = {
@@ -102,9 +102,9 @@ class FinancialParams:
 class VesselTarget:
     """A vessel to load: tonnes still to load and hours until its sailing deadline (may be <= 0: already due).
 
-    ``closed_reason`` (English, for the response's ``warnings``) and ``closed_reason_id`` (the
-    prototype's Indonesian, for ``ANALISIS_KAPAL``) say why the deadline is not chargeable; both are
-    empty for an open schedule.
+    ``closed_reason`` (English, for the response's ``warnings``) says why the deadline is not chargeable
+    ("" for an open schedule); ``closure`` holds the same as codes and figures (the presenter writes
+    ``ANALISIS_KAPAL`` from it).
     """
 
     planned_t: float
@@ -112,7 +112,7 @@ class VesselTarget:
     name: str = ""
     schedule_id: str = ""
     closed_reason: str = ""
-    closed_reason_id: str = ""
+    closure: ScheduleClosure | None = None
 
     @property
     def chargeable(self) -> bool:

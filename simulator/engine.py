@@ -20,7 +20,7 @@ import pandas as pd
 
 from simulator import ranking, replications
 from simulator.economics import VesselTarget
-from simulator.executor import Executor, ScenarioTask
+from simulator.executor import Executor, Progress, ScenarioTask
 from simulator.network_engine import network_params, network_plan, network_tasks
 from simulator.fleet import Selection, select_units, vessel_target
 from simulator.model import (DEFAULT_DUMP_BAYS, DEFAULT_INCIDENT_PROBABILITY, Breakdowns, ModelParams, NoiseTables, PhaseNoise,
@@ -194,12 +194,14 @@ def scenario_tasks(spec: RequestSpec, full: ScenarioInputs, params: ModelParams)
 
 def run_request(spec: RequestSpec, *, bundle: Any, fleet: Fleet, executor: Executor, settings: SimulatorSettings,
                 sailing_schedules: pd.DataFrame | None = None, vessels: pd.DataFrame | None = None,
-                deterministic: bool | None = None, now: datetime | None = None) -> RunResult:
+                deterministic: bool | None = None, now: datetime | None = None,
+                progress: Progress | None = None) -> RunResult:
     """Simulate and rank every strategy of ``spec`` (a parsed request: ``simulator.request``; raises
     ``SpecError`` naming a bad field: the grid limit ``settings.sim_max_grid_simulations``, unknown ids).
 
     ``deterministic`` overrides the request's ``simulation.deterministic``; ``now`` places a shift
-    without ``simulation_start_date`` (default: the current time).
+    without ``simulation_start_date`` (default: the current time); ``progress(n)`` is told each time
+    ``n`` more replications finished (the executor's count; a background job's done/total).
     """
     started = time.perf_counter()
     if not isinstance(spec, RequestSpec):
@@ -228,7 +230,7 @@ def run_request(spec: RequestSpec, *, bundle: Any, fleet: Fleet, executor: Execu
     if vessel is not None and not vessel.chargeable:
         warnings += (vessel.closed_reason,)
     t1 = time.perf_counter()
-    per_task = executor.map_scenarios(tasks)
+    per_task = executor.map_scenarios(tasks) if progress is None else executor.map_scenarios(tasks, progress=progress)
     t2 = time.perf_counter()
     summaries = [replications.summarise(results, spec.financial, vessel) for results in per_task]
     ranked = ranking.rank(summaries)

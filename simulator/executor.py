@@ -1,6 +1,8 @@
 """Where replications run: one interface, an in-process executor and a local process pool.
 
-``Executor.map_scenarios(tasks)`` returns, per task, the replication results in replication order.
+``Executor.map_scenarios(tasks, progress=None)`` returns, per task, the replication results in
+replication order; ``progress(n)``, when given, is called in the calling thread each time ``n`` more
+replications have finished (a background job's done/total).
 A replication's numbers depend only on (scenario inputs, params, seed, replication index), so the
 result is the same whichever executor or worker ran it (the tests check 1 vs 2 workers). A later
 cluster executor implements the same two methods.
@@ -28,8 +30,8 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,6 +53,10 @@ WORKER_CACHE_VERSIONS: int = 4
 #: Seconds a warm-up call holds its worker, and warm-up rounds tried until every worker answered.
 WARM_UP_HOLD_S: float = 0.05
 WARM_UP_ROUNDS: int = 5
+#: Work units per worker a job with progress keeps submitted at once: the pool's queue stays short, so the
+#: units of a synchronous request made meanwhile start after at most this many units per worker, not
+#: after the whole job.
+JOB_UNITS_IN_FLIGHT_PER_WORKER: int = 2
 #: Modules the fork server imports once, so that every worker starts with them loaded.
 PRELOAD_MODULES: tuple[str, ...] = ("numpy", "scipy.special", "simpy", "simulator.model", "simulator.network_model")
 
@@ -77,11 +83,15 @@ def run_task(task: ScenarioTask, start: int = 0, stop: int | None = None) -> lis
     return run(task.inputs, task.params, task.seed, range(start, task.replications if stop is None else stop))
 
 
+#: ``progress(n)``: ``n`` more replications finished.
+Progress = Callable[[int], None]
+
+
 class Executor(Protocol):
     """Runs scenario tasks; results are lists in task order, each in replication order."""
 
-    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None
-                      ) -> list[list[ReplicationResult]]: ...
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None,
+                      progress: Progress | None = None) -> list[list[ReplicationResult]]: ...
 
     def close(self) -> None: ...
 
@@ -91,10 +101,15 @@ class InlineExecutor:
 
     workers = 1
 
-    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None
-                      ) -> list[list[ReplicationResult]]:
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None,
+                      progress: Progress | None = None) -> list[list[ReplicationResult]]:
         """(``trace`` is not needed: the caller's spans already cover work done in its own process.)"""
-        return [run_task(t) for t in tasks]
+        out = []
+        for task in tasks:
+            out.append(run_task(task))
+            if progress is not None:
+                progress(task.replications)
+        return out
 
     def close(self) -> None:
         return None
@@ -237,35 +252,59 @@ class LocalPoolExecutor:
                 ref = self._shipped[noise.key] = NoiseRef(noise.key, str(path))
             return ref
 
-    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None
-                      ) -> list[list[ReplicationResult]]:
+    def map_scenarios(self, tasks: Sequence[ScenarioTask], trace: TraceLink | None = None,
+                      progress: Progress | None = None) -> list[list[ReplicationResult]]:
+        """Every task's replications; with ``progress`` (a job), units are submitted a few per worker at a
+        time (``JOB_UNITS_IN_FLIGHT_PER_WORKER``) and reported as they finish."""
         shipped = [replace(t, inputs=replace(t.inputs, noise=self._ref(t.inputs.noise)))
                    if isinstance(t.inputs.noise, NoiseTables) else t for t in tasks]
         units = split_units(shipped, self.workers)
         pool = self._pool
+        parts: dict[tuple[int, int, int], list[ReplicationResult]] = {}
         try:
-            parts = self._run(pool, shipped, units, trace)
+            self._run(pool, shipped, units, parts, trace, progress)
         except BrokenProcessPool:  # a worker died: one retry on a fresh pool (results do not depend on it)
             self._restart(pool)
-            parts = self._run(self._pool, shipped, units, trace)
+            self._run(self._pool, shipped, [u for u in units if u not in parts], parts, trace, progress)
         out: list[list[ReplicationResult]] = [[] for _ in tasks]
         for unit in sorted(parts):
             out[unit[0]].extend(parts[unit])
         return out
 
     def _run(self, pool: ProcessPoolExecutor, tasks: Sequence[ScenarioTask], units: list[tuple[int, int, int]],
-             trace: TraceLink | None = None) -> dict[tuple[int, int, int], list[ReplicationResult]]:
+             parts: dict[tuple[int, int, int], list[ReplicationResult]], trace: TraceLink | None = None,
+             progress: Progress | None = None) -> None:
+        """Run ``units`` into ``parts`` (kept by the caller: a retry after a broken pool redoes only the rest)."""
         extra = (trace.carrier,) if trace is not None else ()
-        futures = [(u, pool.submit(_run_unit, tasks[u[0]], u[1], u[2], *extra)) for u in units]
-        parts, spans = {}, []
-        for unit, future in futures:
+        spans: list = []
+
+        def take(unit: tuple[int, int, int], future) -> None:  # noqa: ANN001
             results, pid, unit_spans = future.result()
             parts[unit] = results
-            spans += unit_spans
+            spans.extend(unit_spans)
             self.worker_pids.add(pid)
-        if trace is not None and spans:
-            trace.on_spans(spans)
-        return parts
+
+        try:
+            if progress is None:
+                futures = [(u, pool.submit(_run_unit, tasks[u[0]], u[1], u[2], *extra)) for u in units]
+                for unit, future in futures:
+                    take(unit, future)
+                return
+            window = JOB_UNITS_IN_FLIGHT_PER_WORKER * self.workers
+            waiting = list(reversed(units))  # popped from the end: largest first
+            running: dict = {}
+            while waiting or running:
+                while waiting and len(running) < window:
+                    unit = waiting.pop()
+                    running[pool.submit(_run_unit, tasks[unit[0]], unit[1], unit[2], *extra)] = unit
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    unit = running.pop(future)
+                    take(unit, future)
+                    progress(unit[2] - unit[1])
+        finally:
+            if trace is not None and spans:
+                trace.on_spans(spans)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

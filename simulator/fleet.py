@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 
 from simulator.economics import VesselTarget
+from simulator.results import ScheduleClosure
 from simulator.scenario import Conditions, SpecError
 from training.features import Fleet
 from training.schema import MIN_HAUL_CAPACITY_T, MINE_UTC_OFFSET_HOURS, SHIFT_START_HOUR
@@ -167,23 +168,22 @@ def select_units(fleet: Fleet, conditions: Conditions, trucks: int, excavators: 
     )
 
 
-def _closed(schedule_id: str, name: str, status: str, deadline: pd.Timestamp, start: datetime) -> tuple[str, str]:
-    """Why a schedule's deadline is not chargeable, in English and in the prototype's Indonesian ("" if it is)."""
+def _closed(schedule_id: str, name: str, status: str, deadline: pd.Timestamp,
+            start: datetime) -> tuple[str, ScheduleClosure | None]:
+    """Why a schedule's deadline is not chargeable: an English sentence (the run's warnings) and the
+    closure's codes and figures (None, "" when it is chargeable)."""
     local = timezone(timedelta(hours=MINE_UTC_OFFSET_HOURS))
     when = deadline.tz_convert(local).strftime("%Y-%m-%d %H:%M")
     begins = pd.Timestamp(start).tz_convert(local).strftime("%Y-%m-%d %H:%M")
     if status in CLOSED_SCHEDULE_STATUSES:
         return (f"sailing schedule {schedule_id} ({name}) is {status}: nothing left to load, so no demurrage "
-                f"or late penalty is charged",
-                f"Jadwal {schedule_id} ({name}) berstatus {status}: tidak ada muatan tersisa, demurrage dan "
-                f"denda keterlambatan tidak dihitung")
+                f"or late penalty is charged", ScheduleClosure("over", schedule_id, name, status, when, begins))
     if deadline <= pd.Timestamp(start):
         return (f"sailing schedule {schedule_id} ({name}) had its loading deadline {when} (UTC+"
                 f"{MINE_UTC_OFFSET_HOURS:g}) before the shift starts ({begins}): the shift cannot meet or miss "
                 f"it, so no demurrage or late penalty is charged",
-                f"Batas muat jadwal {schedule_id} ({name}) {when} sudah lewat sebelum shift dimulai ({begins}): "
-                f"demurrage dan denda keterlambatan tidak dihitung")
-    return "", ""
+                ScheduleClosure("deadline_passed", schedule_id, name, status, when, begins))
+    return "", None
 
 
 def vessel_target(schedule_id: str | None, start: datetime, sailing_schedules: pd.DataFrame | None,
@@ -206,11 +206,11 @@ def vessel_target(schedule_id: str | None, start: datetime, sailing_schedules: p
         if not hit.empty:
             name = _text(hit.iloc[0].get("name")) or name
     status = _text(row.get("status")).strip().upper()
-    reason, reason_id = _closed(schedule_id, name, status, deadline, start)
+    reason, closure = _closed(schedule_id, name, status, deadline, start)
     planned = float(row["plannedQuantity"])
     loaded = pd.to_numeric(pd.Series([row.get("actualQuantity")]), errors="coerce").iloc[0]
     if not reason and pd.notna(loaded) and loaded > 0:  # a call being loaded: only the rest is still to load
         planned = max(0.0, planned - float(loaded))
     return VesselTarget(planned_t=planned,
                         hours_available=(deadline - pd.Timestamp(start)).total_seconds() / 3600.0, name=name,
-                        schedule_id=schedule_id, closed_reason=reason, closed_reason_id=reason_id)
+                        schedule_id=schedule_id, closed_reason=reason, closure=closure)

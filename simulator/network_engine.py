@@ -9,8 +9,12 @@ length, length-weighted gradient, the speed limit giving the route's free-flow t
 (loaded) and returning (empty) duration models predict each for each truck (the day's weather, road
 condition and shift, as the models were trained), so a route's mean minutes = the sum of its legs'
 + the residual (the route prediction less that sum: the manoeuvring the legs do not carry; when the
-legs sum to more, they are scaled down to the route and the residual is 0). Loading, dumping, payload,
-fuel and delay come from the route's pseudo road per (truck, excavator, destination).
+legs sum to more, they are scaled down to the route and the residual is 0). A leg on a segment whose
+own ``roadCondition`` (``road_segments``) differs from the request's is then predicted in its own
+condition (road condition is one of the models' features), scaled alike: the route's minutes follow
+each segment's condition, the residual stays the request's. Loading, dumping, payload, fuel and delay
+come from the route's pseudo road per (truck, excavator, destination), in the request's condition;
+the loaded route's minutes there get the same change as the representative's route.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from simulator.scenario import RequestSpec, SpecError, scenario_key
 from simulator.travel import RouteTimes, all_routes, assemble
 from training.bundle import PHASES
 from training.features import FEATURE_COLUMNS, Fleet, build_features
+from training.schema import ROAD_CONDITIONS
 from training.site import SiteCalibration
 
 
@@ -50,6 +55,13 @@ def _route_row(route_id: str, legs: Sequence[Leg]) -> dict:
     grade = sum(leg.gradient_pct * leg.edge.length_km for leg in legs) / length if length else 0.0
     return {"id": route_id, "distance": length, "gradient": grade, "maxSpeed": length / free_h if free_h else 1.0,
             "roadCondition": legs[0].edge.road_condition if legs else "GOOD"}
+
+
+def segment_condition(leg: Leg, request_condition: str) -> str:
+    """The road condition a leg is predicted in: its segment's own ``roadCondition`` (``road_segments``),
+    the request's when the segment records none the models know."""
+    own = str(leg.edge.road_condition).strip().upper()
+    return own if own in ROAD_CONDITIONS else request_condition
 
 
 def select_excavators_by_point(fleet: Fleet, net: HaulNetwork, named: Sequence[Sequence[str]]) -> tuple[Unit, ...]:
@@ -130,10 +142,14 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
     c = spec.conditions
     rows = []
 
-    def add(kind, i, unit, road, **ids):
+    def add(kind, i, unit, road, condition=None, **ids):
         rows.append({"kind": kind, "truck_index": i, "truckId": trucks[i].id, "excavatorId": unit.id,
                      "operatorId": operators[i], "roadSegmentId": road, "weatherCondition": c.weather,
-                     "roadCondition": c.road_condition, "shift": c.shift, "at": pd.Timestamp(start), **ids})
+                     "roadCondition": condition or c.road_condition, "shift": c.shift, "at": pd.Timestamp(start),
+                     **ids})
+
+    # legs on a segment in another condition than the request's are predicted in their own as well
+    own_condition = {k: segment_condition(leg, c.road_condition) for k, leg in legs_seen.items()}
 
     n_dest = len(net.destinations)
     for i in range(len(trucks)):
@@ -146,10 +162,15 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
                 add("back", i, unit, f"route:{d}<{p}", point=p, dest=d)
             for k in legs_seen:
                 add("leg", i, unit, f"leg:{k}", point=p, leg=k)
+                if own_condition[k] != c.road_condition:
+                    add("leg_own", i, unit, f"leg:{k}", own_condition[k], point=p, leg=k)
     contexts = pd.DataFrame(rows)
     features = build_features(contexts, pseudo)
     prediction = bundle.predict(features)
-    table = pd.concat([contexts.reset_index(drop=True), features[list(FEATURE_COLUMNS)].reset_index(drop=True)], axis=1)
+    # (the contexts' own ``shift`` is the feature's: one column of that name, or the prediction log's
+    # columns would shift by one)
+    table = pd.concat([contexts.drop(columns=[c for c in FEATURE_COLUMNS if c in contexts.columns]).reset_index(drop=True),
+                       features[list(FEATURE_COLUMNS)].reset_index(drop=True)], axis=1)
     table["payload_t"] = prediction.payload_t
     table["fuel_l"] = prediction.fuel_l
     table["delay_probability"] = prediction.delay_probability
@@ -164,19 +185,32 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
     def grid(column: str) -> np.ndarray:
         return pair[column].to_numpy(dtype=float).reshape(t, e, n_dest)
 
+    def leg_minutes(kind: str, p: int, leg: Leg, phase: str) -> np.ndarray:
+        ls = table[(table["kind"] == kind) & (table["point"] == p) & (table["leg"] == leg_id(leg))]
+        return ls.sort_values("truck_index")[f"{phase}_mean_min"].to_numpy(dtype=float)
+
+    route_change: dict[tuple[str, int, int], np.ndarray] = {}  # (kind, point, dest): own - request's, (T,)
+
     def route_times(kind: str, p: int, d: int, legs: Sequence[Leg], phase: str) -> RouteTimes:
+        """The route's legs and residual, both from the request's road condition; then each leg in its
+        segment's own condition (the same share of the route's manoeuvring, scaled as the legs were)."""
         sel = table[(table["kind"] == kind) & (table["point"] == p) & (table["dest"] == d)].sort_values("truck_index")
         route = sel[f"{phase}_mean_min"].to_numpy(dtype=float)
-        cols = []
-        for leg in legs:
-            ls = table[(table["kind"] == "leg") & (table["point"] == p) & (table["leg"] == leg_id(leg))]
-            cols.append(ls.sort_values("truck_index")[f"{phase}_mean_min"].to_numpy(dtype=float))
+        cols = [leg_minutes("leg", p, leg, phase) for leg in legs]
         leg_min = np.stack(cols, axis=1) if cols else np.zeros((t, 0))
         total = leg_min.sum(axis=1)
         residual = route - total
         over = residual < 0
-        leg_min[over] *= (route[over] / total[over])[:, None]
+        scale = (route[over] / total[over])[:, None]
+        leg_min[over] *= scale
         residual[over] = 0.0
+        changed = [k for k, leg in enumerate(legs) if own_condition[leg_id(leg)] != c.road_condition]
+        if changed:
+            before = leg_min.sum(axis=1)
+            own = np.stack([leg_minutes("leg_own", p, legs[k], phase) for k in changed], axis=1)
+            own[over] *= scale
+            leg_min[:, changed] = own
+            route_change[(kind, p, d)] = leg_min.sum(axis=1) - before
         return RouteTimes(tuple(legs), leg_min, residual)
 
     haul = {(p, d): route_times("haul", p, d, legs, "hauling") for (p, d), legs in haul_routes.items()}
@@ -191,8 +225,15 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
                     headway_min=ns.headway_min if ns.headway_min is not None else DEFAULT_HEADWAY_MIN,
                     phase_noise=phase_noise, noise=noise, breakdowns=Breakdowns.from_bundle(bundle))
     # the loaded route of each (truck, excavator, destination) from its own pair row (the excavator's
-    # features enter the hauling model too); the legs keep the representative's shares
-    full = replace(full, haul_min=grid("hauling_mean_min"))
+    # features enter the hauling model too), plus what its legs' own road conditions change on the
+    # representative's route; the legs keep the representative's shares
+    haul_min = grid("hauling_mean_min").copy()  # (not a view of the logged table)
+    for j, p in enumerate(layout):
+        for d in range(n_dest):
+            change = route_change.get(("haul", p, d))
+            if change is not None:
+                haul_min[:, j, d] += change
+    full = replace(full, haul_min=haul_min)
     return NetworkPlan(net, selection, full, pair.reset_index(drop=True), tuple(quarantined))
 
 

@@ -1,5 +1,5 @@
-"""The SimPy model of one shift on a haul network: several loading points and destinations, dispatch
-rules, dump bays with closures, and bunching on single-lane roads.
+"""The discrete-event model of one shift on a haul network: several loading points and destinations,
+dispatch rules, dump bays with closures, and bunching on single-lane roads.
 
 ``run_replication(inputs, params, replication, seed) -> ReplicationResult`` is pure, like
 ``simulator.model`` whose pieces it reuses: the replication's random numbers (``model.draw``: the same
@@ -9,10 +9,12 @@ today's model. What the network adds:
 
 * Loading points: each serves its excavators FIFO analytically, as ``model`` does for its one pool (the
   Kiefer-Wolfowitz recursion with the excavators' outages drawn ahead): a truck arriving at a point
-  takes the excavator that frees first and its destination at once, so loading costs no SimPy event.
-  SimPy wakes a truck only where it reads or changes what other trucks see: at its arrival at a point,
+  takes the excavator that frees first and its destination at once, so loading costs no event.
+  A truck is woken only where it reads or changes what other trucks see: at its arrival at a point,
   at a single-lane entry, at a dump with a queue, and (dynamic rules) when it leaves the dump; in
-  between it keeps its own clock, the floats a leg-by-leg clock gives (``model.exact_delay``). This
+  between it keeps its own clock, the floats a leg-by-leg clock gives. Its process is a SimPy-style
+  generator that yields the minute of its next wake-up; :func:`run_wakeups` orders them in SimPy's
+  order with a heap (:func:`run_on_simpy` runs them on SimPy, with the same results). This
   replaced one ``simpy.Store`` per point (kept in ``tests/simulator/reference_network_model.py``): with
   one destination per point the results are bit-identical on randomized networks, whatever the rule,
   bays, closures, lanes and breakdowns (``test_network_equivalence.py``); with several, the destination
@@ -39,8 +41,9 @@ today's model. What the network adds:
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -165,6 +168,7 @@ class _Prepared:
     p_delay: list
     point_load: list       # [truck][point] mean load minutes at the point
     point_back: list       # [truck][dest][point] mean empty minutes from dest to point
+    return_ratio: list     # [dest][from point][to point] (``NetworkInputs.return_ratio``)
     homes: tuple
     simple_haul: list      # [point][dest] True: the route has no single-lane leg (one timeout)
     simple_back: list      # [dest][point]
@@ -204,7 +208,7 @@ def prepare(inputs: NetworkInputs, params: ModelParams) -> _Prepared:
     return _Prepared(load=inputs.load_min.tolist(), payload=inputs.payload_t.tolist(), haul=haul.tolist(),
                      dump=inputs.dump_min.tolist(), back=inputs.return_min.tolist(), fuel=inputs.fuel_l.tolist(),
                      p_delay=inputs.delay_probability.tolist(), point_load=point_load.tolist(),
-                     point_back=point_back.tolist(), homes=homes,
+                     point_back=point_back.tolist(), return_ratio=inputs.return_ratio.tolist(), homes=homes,
                      simple_haul=[[all(lane < 0 for _, lane in legs) for legs in row] for row in inputs.haul_legs],
                      simple_back=[[all(lane < 0 for _, lane in legs) for legs in row] for row in inputs.return_legs],
                      cycles_per_block=k, det_draws=det,
@@ -230,10 +234,27 @@ class _Mine:
         t = inputs.trucks
         self.bays = [None if b is None or b >= t else [0.0] * b for b in inputs.bays]
         self.lane_exit = [-math.inf] * inputs.lanes
-        self.loads: list[list] = [[] for _ in range(e)]  # per excavator (start, end) of loads assigned
+        # The dispatcher's view of each point, brought up to a decision's minute when one is taken: the
+        # loads assigned there not yet started by then (a heap of (start, assignment, excavator's place
+        # at the point, end)) and, per excavator at the point, the end of its latest load started.
+        self.local = [0] * e
+        for exc in self.point_excavators:
+            for k, j in enumerate(exc):
+                self.local[j] = k
+        self.pending: list[list[tuple]] = [[] for _ in range(n_points)]
+        self.started_end = [[-math.inf] * len(exc) for exc in self.point_excavators]
+        self.point_spans = [[(k, self.spans[j]) for k, j in enumerate(exc) if j in self.spans]
+                            for exc in self.point_excavators]
+        self.dispatch_points = [p for p in range(n_points) if self.point_excavators[p]]
         self.en_route: list[list[float]] = [[] for _ in range(n_points)]  # expected arrivals
         self.sent_t = [0.0] * n_dest              # tonnes dispatched per destination
         self.rule = dispatch_rules.rule(inputs.dispatch)
+        self.any_closure = any(inputs.closures_min)
+        # Per point, each destination's share of the point's allowed destinations' shares.
+        self.share_of_allowed = []
+        for allowed in inputs.allowed:
+            total = sum(inputs.shares[d] for d in allowed) or 1.0
+            self.share_of_allowed.append({d: inputs.shares[d] / total for d in allowed})
         self.headway = inputs.headway_min
         self.prep = prep
 
@@ -253,55 +274,69 @@ class _Mine:
                 e, x = j, y
         return e, (x if x > now else now)
 
+    def record_load(self, p: int, e: int, start: float, end: float) -> None:
+        """Show the dispatcher a load given to excavator ``e`` at point ``p`` (dynamic rules only)."""
+        heapq.heappush(self.pending[p], (start, self.released, self.local[e], end))
+
     def choose_point(self, i: int, d: int, home: int, now: float) -> int:
-        """The rule's loading point for truck ``i`` leaving destination ``d``: each point as a dispatcher
-        sees it at ``now`` (its working loaders' loads in progress, trucks queued, loading and sent)."""
+        """The rule's loading point for truck ``i`` leaving destination ``d`` at ``now``."""
+        options = self.loader_options(i, d, now)
+        return self.rule.choose(i, home, options) if options else home
+
+    def loader_options(self, i: int, d: int, now: float) -> list:
+        """Each point with loaders as a dispatcher sees it at ``now`` for truck ``i`` leaving destination
+        ``d``: its working loaders and when their loads in progress end (the remaining loading of each
+        truck in service), the trucks queued there, loading and already sent there."""
         prep = self.prep
         point_load, point_back = prep.point_load[i], prep.point_back[i][d]
-        spans, loads_of, projected_wait = self.spans, self.loads, dispatch_rules.projected_wait
+        option, pop = dispatch_rules.LoaderOption, heapq.heappop
         options = []
-        for p in range(self.inputs.points):
-            mean_load = point_load[p]
-            if mean_load == math.inf:
-                continue
+        for p in self.dispatch_points:
             travel = point_back[p]
             arrive = now + travel
-            free_at = []
-            queued = loading = 0
-            for j in self.point_excavators[p]:
-                q = loads_of[j]
-                while len(q) > 1 and q[1][0] <= now:  # keep the latest load started by now
-                    del q[0]
-                busy_until = now
-                for start, end in q:
-                    if start > now:
-                        queued += 1
-                    elif end > now:
-                        loading += 1
-                        busy_until = end
-                if not (j in spans and any(a <= now < b for a, b in spans[j])):  # working (not in an outage)
-                    free_at.append(busy_until)
+            pending, started_end = self.pending[p], self.started_end[p]
+            while pending and pending[0][0] <= now:  # loads started since the last look
+                load = pop(pending)
+                started_end[load[2]] = load[3]
+            queued = len(pending)
+            busy = [x if x > now else now for x in started_end]  # each loader's load in progress ends
+            loading = len(busy) - busy.count(now)
+            spans = self.point_spans[p]
+            if spans:  # loaders in an outage are not working
+                down = {k for k, s in spans if any(a <= now < b for a, b in s)}
+                if down:
+                    busy = [x for k, x in enumerate(busy) if k not in down]
             en_route = self.en_route[p]  # sorted
-            before = en_route[:bisect.bisect_right(en_route, arrive)]
-            if not queued and not before:  # projected_wait's answer without its loops
-                wait = (max(min(free_at), now) - arrive if free_at else math.inf)
-                wait = wait if wait > 0.0 else 0.0
-            else:
-                wait = projected_wait(now, arrive, free_at, queued, before, mean_load)
-            options.append(dispatch_rules.LoaderOption(p, travel, queued + loading + len(before), len(free_at), wait))
-        return self.rule.choose(i, home, options) if options else home
+            k = bisect.bisect_right(en_route, arrive) if en_route else 0
+            if not queued and not k:  # projected_wait's answer without its loops
+                wait = (max(min(busy), now) - arrive if busy else math.inf)
+                options.append(option(p, travel, loading, len(busy), wait if wait > 0.0 else 0.0))
+            else:  # worked out if the rule reads it
+                options.append(option(p, travel, queued + loading + k, len(busy),
+                                      projection=(now, arrive, busy, queued, en_route[:k], point_load[p])))
+        return options
 
     def choose_destination(self, p: int, now: float) -> int:
         """The allowed destination furthest below its share of the tonnes sent (open ones first)."""
         allowed = self.inputs.allowed[p]
         if len(allowed) == 1:
             return allowed[0]
-        closures = self.inputs.closures_min
-        open_ = [d for d in allowed if not any(a <= now < b for a, b in closures[d])] or list(allowed)
-        shares = self.inputs.shares
-        total_share = sum(shares[d] for d in allowed) or 1.0
-        sent = sum(self.sent_t[d] for d in allowed)
-        return max(open_, key=lambda d: (shares[d] / total_share * sent - self.sent_t[d], shares[d], -d))
+        sent_t = self.sent_t
+        sent = 0.0
+        for d in allowed:
+            sent += sent_t[d]
+        if self.any_closure:
+            closures = self.inputs.closures_min
+            open_ = [d for d in allowed if not any(a <= now < b for a, b in closures[d])] or allowed
+        else:
+            open_ = allowed
+        shares, fraction = self.inputs.shares, self.share_of_allowed[p]
+        best = best_key = None
+        for d in open_:  # the largest (shortfall, share, -index): max()'s answer without its key calls
+            key = (fraction[d] * sent - sent_t[d], shares[d], -d)
+            if best_key is None or key > best_key:
+                best, best_key = d, key
+        return best
 
     def dump_start(self, d: int, arrival: float, dump_min: float) -> float:
         """When truck arriving at ``arrival`` starts tipping at ``d`` (bays FIFO, then closures)."""
@@ -320,10 +355,11 @@ class _Mine:
         return start
 
 
-def _drive(env, mine: _Mine, legs, minutes: float, clock: float, lost: list):
-    """Drive a route of ``minutes`` split over ``legs`` from minute ``clock``; returns the arrival
-    minute. Only a single-lane leg's entry is an event (the lane's order is the order of entries);
-    free legs are added to the truck's clock as the leg-by-leg timeouts summed them."""
+def _drive(mine: _Mine, legs, minutes: float, clock: float, at: float, lost: list):
+    """Drive a route of ``minutes`` split over ``legs`` from minute ``clock`` (``at``: the minute the truck
+    was last woken); returns the arrival minute and ``at``. Only a single-lane leg's entry is a wake-up
+    (the lane's order is the order of entries); free legs are added to the truck's clock as the
+    leg-by-leg timeouts summed them."""
     pending = 0.0
     for share, lane in legs:
         if lane < 0:
@@ -332,8 +368,8 @@ def _drive(env, mine: _Mine, legs, minutes: float, clock: float, lost: list):
         if pending:
             clock = clock + pending
             pending = 0.0
-        if clock != env.now:  # (else the truck is at the lane already, in this very event)
-            yield env.timeout(exact_delay(env.now, clock))
+        if clock != at:  # (else the truck is at the lane already, in this very wake-up)
+            at = yield clock
         entry = clock
         leave = entry + share * minutes
         behind = mine.lane_exit[lane] + mine.headway
@@ -344,24 +380,24 @@ def _drive(env, mine: _Mine, legs, minutes: float, clock: float, lost: list):
         clock = entry + (leave - entry)
     if pending:
         clock = clock + pending
-    return clock
+    return clock, at
 
 
-def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
+def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
     """One truck's shift (see the module docstring); totals into ``out[i]``.
 
-    The truck keeps its own clock; SimPy wakes it only where it reads or changes what other trucks see:
+    The truck keeps its own clock; it is woken only where it reads or changes what other trucks see:
     at its arrival at a loading point (it takes a loader and a destination), at a single-lane entry, at
-    a dump with a queue, and (dynamic rules) when it leaves the dump.
+    a dump with a queue, and (dynamic rules) when it leaves the dump. It yields the minute of its next
+    wake-up and is sent that minute back (:func:`run_wakeups`).
     """
     inputs, prep, shift = mine.inputs, mine.prep, mine.shift
-    timeout = env.timeout
     load, pay, haul, dmp, back, fuel, pdel = (prep.load[i], prep.payload[i], prep.haul[i], prep.dump[i],
                                               prep.back[i], prep.fuel[i], prep.p_delay[i])
-    haul_legs, return_legs, ratio = inputs.haul_legs, inputs.return_legs, inputs.return_ratio
+    haul_legs, return_legs, ratio = inputs.haul_legs, inputs.return_legs, prep.return_ratio
     simple_haul, simple_back = prep.simple_haul, prep.simple_back
     bays = mine.bays
-    free_at, order, loads_of = mine.free_at, mine.order, mine.loads
+    free_at, order = mine.free_at, mine.order
     dynamic = mine.rule.dynamic
     d_list = draws.trucks[i]
     ttf, ttr = draws.truck_ttf[i], draws.truck_ttr[i]
@@ -373,10 +409,10 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
     loads = delays = breakdowns = 0
     q_load = q_dump = busy = loading = payload = fuel_total = delay_min = cycle_sum = p_sum = downtime = 0.0
     by_dest = [0.0] * len(inputs.bays)
-    clock = 0.0
+    clock = at = 0.0  # the truck's clock; the minute it was last woken
     if dispatch_at:
         clock = dispatch_at
-        yield timeout(dispatch_at)
+        at = yield dispatch_at
     while True:
         now = clock
         if now >= next_fail:
@@ -384,7 +420,7 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             breakdowns += 1
             downtime += repair if now + repair < shift else max(shift - now, 0.0)
             now = clock = now + repair
-            yield timeout(exact_delay(env.now, clock))
+            at = yield clock
             n_fail += 1
             next_fail = now + ttf[n_fail] if n_fail < len(ttf) else math.inf
         if now >= shift:
@@ -409,12 +445,12 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
         if t1 + lt + stop + h + dump + ret > shift:  # the drawn cycle would not end in the shift: stop
             free_at[e] = t1                          # and hand the excavator on at once
             if dynamic:  # it stands in the queue until then, as the dispatcher sees it
-                loads_of[e].append((t1, t1))
+                mine.record_load(p, e, t1, t1)
             break
         loaded = t1 + lt
         free_at[e] = loaded
         if dynamic:
-            loads_of[e].append((t1, loaded))
+            mine.record_load(p, e, t1, loaded)
         x = pay[e] + pr
         x = x if x > 0.0 else 0.0
         mine.sent_t[d] += x
@@ -428,14 +464,14 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             t2 = loaded + (stop + h)
         else:
             t2 = loaded + stop if stop else loaded
-            t2 = yield from _drive(env, mine, haul_legs[p][d], h, t2, lost)
+            t2, at = yield from _drive(mine, haul_legs[p][d], h, t2, at, lost)
         if bays[d] is not None:  # a dump queue: bays are taken in the order trucks arrive
-            yield timeout(exact_delay(env.now, t2))
+            at = yield t2
         start = mine.dump_start(d, t2, dump)
         q_dump += start - t2
         if dynamic:
             left = t2 + (start - t2 + dump)
-            yield timeout(exact_delay(env.now, left))
+            at = yield left
             nxt = mine.choose_point(i, d, home, left)
         else:
             nxt = p
@@ -446,13 +482,13 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             if simple_back[d][nxt]:
                 end = arrive
             else:
-                end = yield from _drive(env, mine, return_legs[d][nxt], ret, left, lost)
+                end, at = yield from _drive(mine, return_legs[d][nxt], ret, left, at, lost)
         elif simple_back[d][nxt]:
             end = t2 + (start - t2 + dump + ret)
         else:
             left = t2 + (start - t2 + dump)
-            end = yield from _drive(env, mine, return_legs[d][nxt], ret, left, lost)
-        yield timeout(exact_delay(env.now, end))  # arrival at the loading point
+            end, at = yield from _drive(mine, return_legs[d][nxt], ret, left, at, lost)
+        at = yield end  # arrival at the loading point
         if dynamic:
             mine.en_route[nxt].remove(arrive)
         q_load += t1 - now
@@ -471,11 +507,59 @@ def _truck(env, i: int, mine: _Mine, draws, out: list, dispatch_at: float):
               p_sum, breakdowns, downtime, by_dest)
 
 
-def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: int = 0,
-             prepared: _Prepared | None = None) -> ReplicationResult:
-    """Run the SimPy shift on given draws (``model.draw``'s layout)."""
-    prep = prepared or prepare(inputs, params)
+def run_wakeups(processes: Sequence[Generator[float, float, None]]) -> None:
+    """Run processes that each yield the minute they next need waking (and are sent it back) to their
+    end, in SimPy's order: by minute, then in the order the wake-ups were asked for (a ``Timeout``'s
+    event id), the processes started in creation order at minute 0 (its ``Initialize`` events).
+
+    The trucks' queues, bays and lanes are served analytically, so the scheduler only orders wake-ups;
+    a heap of (minute, request number, process) does that for about a third of what a SimPy
+    ``Environment`` spends per timeout (event objects, callbacks; ``benchmarks/bench_network.py``), with
+    the very same order: :func:`run_on_simpy` runs the same processes on SimPy, and the two give
+    bit-identical shifts (``tests/simulator/test_network_equivalence.py``).
+    """
+    heap = []
+    asked = 0
+    for process in processes:
+        try:
+            heap.append((next(process), asked, process))
+        except StopIteration:
+            continue
+        asked += 1
+    heapq.heapify(heap)
+    replace, pop = heapq.heapreplace, heapq.heappop
+    while heap:
+        when, _, process = heap[0]
+        try:
+            replace(heap, (process.send(when), asked, process))
+        except StopIteration:
+            pop(heap)
+            continue
+        asked += 1
+
+
+def run_on_simpy(processes: Sequence[Generator[float, float, None]]) -> None:
+    """:func:`run_wakeups` on a SimPy environment: each wake-up an ``env.timeout`` (``exact_delay``)."""
     env = simpy.Environment()
+
+    def wrap(process):
+        try:
+            when = next(process)
+            while True:
+                yield env.timeout(exact_delay(env.now, when))
+                when = process.send(when)
+        except StopIteration:
+            return
+
+    for process in processes:
+        env.process(wrap(process))
+    env.run()
+
+
+def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: int = 0,
+             prepared: _Prepared | None = None, runner=run_wakeups) -> ReplicationResult:
+    """Run the shift on given draws (``model.draw``'s layout); ``runner`` orders the trucks' wake-ups."""
+    prep = prepared or prepare(inputs, params)
     shift = params.shift_hours * _MIN_PER_HOUR
     outages: dict = {}
     counted: list = []
@@ -487,10 +571,9 @@ def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: 
     mine = _Mine(inputs, params, prep, outages)
     t, e = inputs.trucks, inputs.excavators
     out: list = [None] * t
-    for i in range(t):
-        late = draws.truck_late[i] if getattr(draws, "truck_late", None) is not None else 0.0  # late joins
-        env.process(_truck(env, i, mine, draws, out, i * params.dispatch_interval_min + late))
-    env.run()
+    late = getattr(draws, "truck_late", None)  # late joins
+    runner([_truck(i, mine, draws, out, i * params.dispatch_interval_min + (late[i] if late is not None else 0.0))
+            for i in range(t)])
     exc_downtime = 0.0
     for _, minutes in sorted(counted):  # summed in the order the failures happen
         exc_downtime += minutes

@@ -210,4 +210,4 @@ def vessel_analysis(s: ScenarioSummary) -> VesselAnalysis | None:
         status=status, probability_late=s.probability_vessel_late, hours_to_target=hours.mean,
         late_hours=_mean(s, "vessel_late_hours", 0.0),
         fines_idr=_mean(s, "demurrage_idr", 0.0) + _mean(s, "vessel_penalty_idr", 0.0),
-        closed_reason=s.vessel_closed)
+        closure=s.vessel_closed)

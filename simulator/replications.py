@@ -145,7 +145,7 @@ def summarise(
         metrics={name: estimate(values) for name, values in per_rep.items()},
         probability_vessel_late=float(np.mean(per_rep["vessel_late_probability"])),
         dispatch=first.dispatch,
-        vessel_closed=vessel.closed_reason_id if vessel is not None else "",
+        vessel_closed=vessel.closure if vessel is not None else None,
     )
 
 

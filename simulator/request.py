@@ -210,12 +210,6 @@ def _loaders(value: Any) -> Any:
     return value
 
 
-def _bays(value: Any) -> Any:
-    if value is not None and (not _is_int(value) or value < 1):
-        raise value_error(f"must be a positive integer or null (no dump queue), got {value!r}")
-    return value
-
-
 def _accepted(values: tuple[str, ...]) -> list[str]:
     """Every spelling documented for a categorical: the enum form and the display form."""
     out = list(values)
@@ -344,7 +338,7 @@ class DestinationBody(BaseModel):
     id: Text = Field(description="Destination id (results: `production_t@<id>`).", examples=["ROM-01"])
     node: Text = Field(None, description="Road node (a road segment's startPoint/endPoint); default: the id.",
                        examples=["Point-B"])
-    bays: Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_bays)] = Field(
+    bays: Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_optional_positive_int)] = Field(
         DEFAULT_DUMP_BAYS, description="Tipping places served at once; null: no dump queue.", examples=[2])
     share: NonNegative = Field(None, description="Wanted share of the tonnes (given for every destination or none).")
     target_t: NonNegative = Field(None, description="Tonnes wanted in the shift (for every destination or none).",

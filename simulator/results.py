@@ -85,6 +85,20 @@ class Guideline:
 
 
 @dataclass(frozen=True)
+class ScheduleClosure:
+    """Why a sailing schedule's deadline is not charged: ``code`` "over" (its ``status`` says the call is
+    over) or "deadline_passed" (its loading deadline precedes the shift's start). Times are mine-local
+    "YYYY-MM-DD HH:MM". The sentences are the presenter's (Indonesian) and ``VesselTarget.closed_reason``."""
+
+    code: str
+    schedule_id: str
+    vessel: str
+    status: str
+    deadline_local: str
+    shift_start_local: str
+
+
+@dataclass(frozen=True)
 class VesselAnalysis:
     """The vessel deadline of one strategy: a status of ``simulator.ranking.VESSEL_STATUSES`` and its figures.
     Its text (the prototype's ``ANALISIS_KAPAL``) is the presenter's (``api.presenters``)."""
@@ -94,7 +108,7 @@ class VesselAnalysis:
     hours_to_target: float        # mean hours to load the vessel at the simulated rate (inf: nil production)
     late_hours: float             # expected hours late (0 when on time)
     fines_idr: float              # expected demurrage + late penalty
-    closed_reason: str = ""       # why a closed schedule is not charged (``VesselTarget.closed_reason_id``)
+    closure: ScheduleClosure | None = None  # status "not_charged": why the schedule is not charged
 
 
 @dataclass(frozen=True)
@@ -107,8 +121,8 @@ class ScenarioSummary:
     replications: int
     metrics: dict[str, Estimate] = field(default_factory=dict)  # profit_idr, production_t, fuel_l, ...
     probability_vessel_late: float = 0.0
-    #: Why the vessel deadline is not charged (closed schedule; the prototype's Indonesian), "" otherwise.
-    vessel_closed: str = ""
+    #: Why the vessel deadline is not charged (a closed schedule), None otherwise.
+    vessel_closed: ScheduleClosure | None = None
     rank: int = 0
     tied_with: tuple[str, ...] = ()
     #: Why this strategy ranks above the next one (``simulator.ranking.RANK_REASONS``; "" for the last),

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from simulator.dispatch import RULES
 from simulator.economics import FinancialParams
 
 if TYPE_CHECKING:  # the network module raises SpecError, so it imports this one
@@ -129,11 +130,20 @@ class RequestSpec:
                 f"{self.simulations} simulations exceeds the limit of {max_simulations}")
         return self
 
-    def with_grid(self, trucks: int, excavators: int, replications: int | None = None) -> "RequestSpec":
-        """The same request for one strategy (the chat's what-if), optionally with other replications."""
+    def with_grid(self, trucks: int, excavators: int, replications: int | None = None,
+                  dispatch: str | None = None) -> "RequestSpec":
+        """The same request for one strategy (the chat's what-if), optionally with other replications and
+        one dispatch rule (None: the request's rules; a dynamic one needs a network of two points)."""
         simulation = self.simulation if replications is None else replace(self.simulation, replications=replications)
-        return replace(self, grid=replace(self.grid, truck_counts=(trucks,), excavator_counts=(excavators,)),
-                       simulation=simulation)
+        grid = replace(self.grid, truck_counts=(trucks,), excavator_counts=(excavators,))
+        if dispatch is not None:
+            if dispatch not in RULES:
+                raise SpecError("decision_variables.dispatch", f"unknown rule {dispatch!r}; known: {', '.join(RULES)}")
+            if dispatch != "fixed" and (self.network is None or len(self.network.loading_points) < 2):
+                raise SpecError("decision_variables.dispatch", "dynamic rules choose between loading points: the "
+                                                               "request has no network with at least two")
+            grid = replace(grid, dispatch=(dispatch,))
+        return replace(self, grid=grid, simulation=simulation)
 
     def canonical(self) -> dict[str, Any]:
         """The spec as plain JSON data in one canonical form (enum spellings, sorted counts, UTC start,

@@ -44,16 +44,19 @@ class Paths:
 def add_path_args(parser: argparse.ArgumentParser) -> None:
     """Add ``--data``, ``--models`` and ``--logs`` (defaults come from the settings)."""
     parser.add_argument("--data", type=Path, default=None, help="CSV export folder (default: settings.data_dir)")
-    parser.add_argument("--models", type=Path, default=None, help="model registry (default: settings.models_dir)")
+    parser.add_argument("--models", type=Path, default=None,
+                        help="model registry (default: the registry of settings.site under settings.models_dir)")
     parser.add_argument("--logs", type=Path, default=None, help="logs folder (default: settings.logs_dir)")
 
 
 def resolve_paths(args: argparse.Namespace, settings: TrainingSettings | None = None) -> Paths:
-    """Command-line folders, falling back to the settings."""
+    """Command-line folders, falling back to the settings (the models folder: the site's registry)."""
+    from training.registry import site_registry_root
+
     s = settings or get_settings()
     return Paths(
         data=Path(args.data) if getattr(args, "data", None) else s.data_dir,
-        models=Path(args.models) if getattr(args, "models", None) else s.models_dir,
+        models=Path(args.models) if getattr(args, "models", None) else site_registry_root(s.models_dir, s.site),
         logs=Path(args.logs) if getattr(args, "logs", None) else s.logs_dir,
     )
 

@@ -8,6 +8,10 @@ drift) is compared; drift is declared when the share of drifted columns exceeds 
 ``<UTC time>.json`` (compact summary) and ``latest.json`` (what the API serves at
 ``GET /drift/latest`` and turns into Prometheus gauges).
 
+The live batch layer also checks the new cycles it exports into the training data against the
+same reference (``cycle_features`` + ``run_cycle_drift``: the model's features only, reports
+``logs/drift/cycles-*``).
+
 Exit codes: 0 no drift (or too few rows to judge), 4 drift above the threshold, 2 bad input (no
 champion, missing reference, missing/garbled log). Evidently (about 4 s to import) is imported
 only when a comparison runs, so importing this module (the API does) stays cheap.
@@ -19,6 +23,7 @@ and written via ``Snapshot.save_html``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import re
@@ -46,6 +51,8 @@ PREDICTION_LOG_FILE = "prediction_logs.csv"
 #: Folder (inside the logs folder) of the drift reports; ``latest.json`` there is the last result.
 DRIFT_DIR = "drift"
 LATEST_FILE = "latest.json"
+#: Prefix of the reports on new cycles against the champion's training data (the live batch layer's).
+CYCLES_PREFIX = "cycles-"
 #: Default look-back window of the current data.
 DEFAULT_SINCE = "7d"
 #: Fewest logged rows in the window worth comparing; below it the status is ``insufficient_data``.
@@ -94,10 +101,10 @@ def parse_since(text: str) -> timedelta:
     return timedelta(**{_SINCE_UNITS[match.group(2)]: int(match.group(1))})
 
 
-def _clean_types(frame: pd.DataFrame) -> pd.DataFrame:
+def _clean_types(frame: pd.DataFrame, columns: tuple[str, ...] = COMPARED_COLUMNS) -> pd.DataFrame:
     """Compared columns only: numbers as float, categories as str (missing stays NaN)."""
     out = pd.DataFrame(index=frame.index)
-    for column in COMPARED_COLUMNS:
+    for column in columns:
         if column in NUMERICAL_COLUMNS:
             out[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
         else:
@@ -117,20 +124,21 @@ def unseen_categories(reference: pd.DataFrame, current: pd.DataFrame) -> dict[st
     return found
 
 
-def _run_report(reference: pd.DataFrame, current: pd.DataFrame, threshold: float) -> tuple[dict[str, Any], Any]:
-    """Run Evidently's DataDriftPreset; return (summary, snapshot)."""
+def _run_report(reference: pd.DataFrame, current: pd.DataFrame, threshold: float,
+                columns: tuple[str, ...] = COMPARED_COLUMNS) -> tuple[dict[str, Any], Any]:
+    """Run Evidently's DataDriftPreset on ``columns``; return (summary, snapshot)."""
     from evidently import DataDefinition, Dataset, Report  # heavy (~4 s): only the drift job pays it
     from evidently import __version__ as evidently_version
     from evidently.presets import DataDriftPreset
 
-    missing = {name: [c for c in COMPARED_COLUMNS if c not in frame.columns]
+    missing = {name: [c for c in columns if c not in frame.columns]
                for name, frame in (("reference", reference), ("current", current))}
     missing = {name: cols for name, cols in missing.items() if cols}
     if missing:
         raise BadInputError(f"drift frames lack column(s): {missing}")
-    reference, current = _clean_types(reference), _clean_types(current)
-    empty = [c for c in COMPARED_COLUMNS if reference[c].isna().all() or current[c].isna().all()]
-    compared = [c for c in COMPARED_COLUMNS if c not in empty]
+    reference, current = _clean_types(reference, columns), _clean_types(current, columns)
+    empty = [c for c in columns if reference[c].isna().all() or current[c].isna().all()]
+    compared = [c for c in columns if c not in empty]
     if not compared:
         raise BadInputError("no column has values in both the reference and the current data")
     numerical = [c for c in compared if c in NUMERICAL_COLUMNS]
@@ -322,6 +330,65 @@ def run_drift(models_dir: Path, logs_dir: Path, since: str, threshold: float, no
     write_json_report(folder / f"{stamp}.json", summary)
     write_json_report(folder / LATEST_FILE, summary)
     return summary, html_path
+
+
+def cycle_features(records: list[dict[str, str]], data_dir: Path, max_bad_row_share: float) -> pd.DataFrame:
+    """The model features (``FEATURE_COLUMNS``) of the finished cycles among ``records`` (fields of
+    ``hauling_activities`` as text, as the fleet system sends and the export holds them), built the way
+    training builds them (``training.prepare.training_frame`` on the fleet in ``data_dir``); records the
+    loader would refuse are left out."""
+    from training.dataset import check_records, load_master
+    from training.prepare import training_frame
+
+    master = load_master(data_dir, max_bad_share=max_bad_row_share)
+    parents = {name: master.table(name) for name in ("trucks", "excavators", "operators", "road_segments")}
+    checked = check_records("hauling_activities", records, parents)
+    if checked.rejected:
+        log.warning("cycle drift: %d of %d new cycle(s) left out, refused by the loader's checks",
+                    len(checked.rejected), len(records))
+    frame = training_frame(dataclasses.replace(master, hauling_activities=checked.frame.reset_index(drop=True)))
+    return frame[list(FEATURE_COLUMNS)]
+
+
+def run_cycle_drift(models_dir: Path, logs_dir: Path, features: pd.DataFrame, threshold: float,
+                    now: datetime | None = None, *, min_rows: int = MIN_CURRENT_ROWS,
+                    label: str = "new cycles") -> dict[str, Any]:
+    """Compare new cycles' features with the champion's training data (its reference sample); write the reports.
+
+    ``features``: ``FEATURE_COLUMNS`` of the cycles the champion has not been trained on
+    (:func:`cycle_features`). Only the features are compared: new cycles carry no predictions. The
+    same tests, thresholds and row minimum as the prediction log's drift; writes
+    ``logs_dir/drift/cycles-<UTC time>.json`` (+ ``.html``) and ``cycles-latest.json``. Raises
+    BadInputError (no champion or reference).
+    """
+    started = time.perf_counter()
+    now = now or datetime.now(timezone.utc)
+    if not 0.0 <= threshold <= 1.0:
+        raise BadInputError(f"drift threshold must be a share between 0 and 1, got {threshold}")
+    version, reference_path, reference = load_reference(Path(models_dir))
+    current = features
+    window_rows = len(current)
+    if window_rows > MAX_CURRENT_ROWS:
+        current = current.sample(n=MAX_CURRENT_ROWS, random_state=np.random.default_rng(SAMPLE_SEED))
+    header = {"generated_at": now.isoformat(timespec="seconds"), "model_version": version, "compared": label,
+              "reference_file": str(reference_path), "window_rows": int(window_rows),
+              "threshold": float(threshold), "min_rows": int(min_rows)}
+    folder = Path(logs_dir) / DRIFT_DIR
+    stamp = now.astimezone(timezone.utc).strftime(_STAMP_FORMAT)
+    if len(current) < min_rows:
+        summary = {**header, "reference_rows": int(len(reference)), "current_rows": int(len(current)),
+                   "drift_share": None, "drifted_columns": [], "per_column": {}, "dataset_drift": False,
+                   "status": STATUS_INSUFFICIENT}
+    else:
+        result, snapshot = _run_report(reference, current, threshold, columns=FEATURE_COLUMNS)
+        folder.mkdir(parents=True, exist_ok=True)
+        html_path = folder / f"{CYCLES_PREFIX}{stamp}.html"
+        snapshot.save_html(str(html_path))
+        summary = {**header, **result, "html_report": html_path.name}
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    write_json_report(folder / f"{CYCLES_PREFIX}{stamp}.json", summary)
+    write_json_report(folder / f"{CYCLES_PREFIX}{LATEST_FILE}", summary)
+    return summary
 
 
 def read_latest(logs_dir: Path) -> dict[str, Any] | None:

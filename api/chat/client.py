@@ -27,6 +27,7 @@ from api.chat.grounding import LEAK_WINDOW_CHARS, GroundingResult, LeakScanner, 
     check_grounding, grounding_note, leaks_instructions
 from api.chat.prompt import build_messages, compare_strategies, tool_schemas
 from api.chat_format import Language
+from simulator.dispatch import RULES
 
 #: The logger keeps the name it had before the chat became a package (log filters and tests use it).
 logger = logging.getLogger("api.chat")
@@ -163,10 +164,14 @@ class ChatService:
             return {"error": "what_if needs whole numbers trucks and excavators"}
         if min(counts.values()) < 1 or any(float(arguments[k]) != counts[k] for k in counts):
             return {"error": "trucks and excavators must be whole numbers >= 1"}
+        rule = arguments.get("dispatch")
+        if rule is not None and rule not in RULES:
+            return {"error": f"unknown dispatch rule {rule!r}; known: {', '.join(RULES)}"}
         if self.tool_handler is None:
             return {"error": "what_if is not available in this deployment"}
         try:
-            result = self.tool_handler(name, {"strategy_label": arguments["strategy_label"], **counts})
+            result = self.tool_handler(name, {"strategy_label": arguments["strategy_label"], **counts,
+                                              **({"dispatch": rule} if rule is not None else {})})
             if inspect.isawaitable(result):
                 result = await result
             return dict(result)

@@ -43,6 +43,7 @@ class StrategyFacts:
     vessel_note: str = ""
     guideline: str = ""
     tied_with: tuple[str, ...] = ()  # labels whose profit is statistically indistinguishable
+    dispatch: str = "fixed"  # dispatch rule (``simulator.dispatch``; a haul network's dynamic rules)
 
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from api.chat.context import ContextError, StrategyFacts
 from api.chat_format import Language, format_idr, format_number
+from simulator.dispatch import RULES
 
 MAX_TEXT_FIELD_CHARS = 160  # text fields (loading unit, road, SOP, vessel note) are cut to this in the prompt
 CANARY = "MOPS-CANARY-7Q2X"  # marker on the first line of the system prompt; seen in an answer = leak
@@ -59,8 +60,10 @@ def facts_table(facts: Sequence[StrategyFacts], language: Language) -> str:
         ("option", lambda f: f.label), ("rank", lambda f: str(f.rank)),
         ("type", lambda f: clean_text(f.type_label) or "-"),
         ("dump_trucks", lambda f: str(f.trucks)), ("excavators", lambda f: str(f.excavators)),
-        ("profit", lambda f: format_idr(f.profit_idr, language)),
     ]
+    if any(f.dispatch != "fixed" for f in facts):
+        columns.append(("dispatch", lambda f: f.dispatch))
+    columns.append(("profit", lambda f: format_idr(f.profit_idr, language)))
     if any(f.profit_ci_idr for f in facts):
         columns.append(("profit_ci", lambda f: (
             f"{num(f.profit_ci_level * 100, 1)}%: {format_idr(f.profit_ci_idr[0], language)} .. "
@@ -129,11 +132,17 @@ def tool_schemas(labels: Sequence[str]) -> list[dict[str, Any]]:
     return [
         {"type": "function", "function": {
             "name": "what_if",
-            "description": "Re-simulate one ranked option with other fleet counts and return its predicted KPIs.",
+            "description": "Re-simulate one ranked option with other fleet counts (and, on a mine with several "
+                           "pits, another dispatch rule) and return its predicted KPIs.",
             "parameters": {"type": "object", "required": ["strategy_label", "trucks", "excavators"], "properties": {
                 "strategy_label": label("Option to vary, e.g. OPSI_1"),
                 "trucks": {"type": "integer", "description": "Dump trucks (units, >= 1)"},
                 "excavators": {"type": "integer", "description": "Excavators (units, >= 1)"},
+                "dispatch": {"type": "string", "enum": list(RULES),
+                             "description": "How empty trucks pick a pit (several pits only): fixed (own pit), "
+                                            "shortest_queue (fewest trucks), shortest_wait (shortest expected "
+                                            "wait), shortest_travel_wait (soonest loading). Default: the "
+                                            "option's own"},
             }},
         }},
         {"type": "function", "function": {
@@ -151,7 +160,8 @@ TOOLS = tool_schemas(())
 
 
 def _kpis(f: StrategyFacts) -> dict[str, Any]:
-    return {"dump_trucks": f.trucks, "excavators": f.excavators, "profit_idr": f.profit_idr,
+    rule = {"dispatch": f.dispatch} if f.dispatch != "fixed" else {}
+    return {"dump_trucks": f.trucks, "excavators": f.excavators, **rule, "profit_idr": f.profit_idr,
             "production_t": f.production_t, "fuel_l_per_t": f.fuel_ratio_l_per_t, "queue_hours": f.queue_hours}
 
 

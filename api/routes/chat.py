@@ -62,6 +62,7 @@ def _refine(fact: StrategyFacts, numbers: Any, labels_by_key: dict[str, str]) ->
         queue_hours=mean("queue_hours", fact.queue_hours),
         cycle_time_min=mean("cycle_time_min", fact.cycle_time_min),
         tied_with=_tied_labels(numbers.get("tied_with"), labels_by_key, fact.tied_with),
+        dispatch=numbers["dispatch"] if isinstance(numbers.get("dispatch"), str) else fact.dispatch,
     )
 
 
@@ -106,8 +107,9 @@ class ChatAnswerBody(BaseModel):
 
 
 def make_tool_handler(app: Any):
-    """The chat's what-if tool: re-simulate a strategy of the current run with other counts (through the
-    run service, like the strategies route; the stored request is parsed by the same model)."""
+    """The chat's what-if tool: re-simulate a strategy of the current run with other counts, and on a haul
+    network another dispatch rule (else the option's own), through the run service like the strategies
+    route (the stored request is parsed by the same model)."""
 
     async def handler(name: str, args: dict) -> dict:
         run = current_run.get()
@@ -119,8 +121,9 @@ def make_tool_handler(app: Any):
         service = state.runs
         try:
             stored = StrategiesRequest.model_validate(run["request"]).to_spec(service.defaults())
+            dispatch = args.get("dispatch") or _option_dispatch(run, args.get("strategy_label"))
             spec = stored.with_grid(int(args["trucks"]), int(args["excavators"]),
-                                    state.settings.chat_what_if_replications)
+                                    state.settings.chat_what_if_replications, dispatch=dispatch)
             result = (await service.run(spec, record=False)).result
         except Busy as exc:
             if exc.reason == "not_ready":
@@ -130,13 +133,23 @@ def make_tool_handler(app: Any):
         except (ValidationError, SpecError) as exc:
             return {"error": f"the run's request cannot be re-simulated: {exc}"}
         best = result.ranked[0]
+        rule = {"dispatch": best.dispatch} if stored.network is not None else {}  # (one road: always fixed)
         return {"strategy": args.get("strategy_label"), "trucks": best.trucks, "excavators": best.excavators,
-                "replications": best.replications,
+                **rule, "replications": best.replications,
                 **{k: round(best.metrics[k].mean, 3) for k in ("profit_idr", "production_t",
                                                                  "fuel_ratio_l_per_t", "queue_hours")},
                 "profit_ci_idr": [round(best.metrics["profit_idr"].ci_low), round(best.metrics["profit_idr"].ci_high)]}
 
     return handler
+
+
+def _option_dispatch(run: dict, label: Any) -> str | None:
+    """The dispatch rule of the run's option ``label`` (None when the run does not say)."""
+    try:
+        facts = facts_from_items(run["result"].get("top_3_strategies"), "run.top_3_strategies")
+    except (ContextError, AttributeError, KeyError, TypeError):
+        return None
+    return next((f.dispatch for f in facts if f.label == label), None)
 
 
 def _record(state: Any, answer: ChatAnswer, started: float) -> None:

@@ -2,7 +2,8 @@
 
 The body is parsed once, by its model (``simulator.request.StrategiesRequest``); the run service
 (``api.run_service``) does admission, the run, storage and metrics. This route translates HTTP:
-the caller's site (``api.auth``), the ranking cache (``X-Cache``), ``Busy`` -> 503 with
+the caller's site (``api.auth``), the ranking cache (``X-Cache``), a grid above the synchronous
+limit -> 202 and a background job (``api.jobs``, followed at ``/jobs/{id}``), ``Busy`` -> 503 with
 Retry-After, ``SpecError`` -> 422 naming the field.
 """
 from __future__ import annotations
@@ -18,7 +19,9 @@ from api.openapi_docs import BUSY_RESPONSE, INVALID_RESPONSE
 from api.presenters import StrategiesResponse
 from api.ratelimit import HeavyPlanner
 from api.requests import LEGACY_EXAMPLE, REF_A_EXAMPLE, StrategiesRequest
-from api.run_service import Busy
+from api.ranking_cache import grid_limit, sync_limit
+from api.routes.jobs import JobAccepted, accepted
+from api.run_service import BUSY_RETRY_AFTER_S, Busy
 from api.schemas import spec_error_response
 from simulator.scenario import SpecError
 
@@ -41,6 +44,19 @@ def cache_lookup_key(cache: Any, body: Any, champion: str) -> str | None:
         return None
 
 
+async def submit_job(state: Any, spec: Any, sent: dict, warnings: tuple[str, ...], site: str, served: Any,
+                     key: str | None) -> JSONResponse:
+    """202 with ``Location: /jobs/{id}``; ``Busy`` when this process already holds ``sim_queue_limit`` jobs."""
+    jobs = state.jobs
+    if jobs.active >= state.settings.sim_queue_limit:
+        state.metrics.simulation_requests.labels("rejected").inc()
+        raise Busy(f"job queue full: {jobs.active} jobs queued or running (limit {state.settings.sim_queue_limit})",
+                   BUSY_RETRY_AFTER_S, "rejected")
+    job = await jobs.submit(spec, request=sent, warnings=tuple(warnings), site=site, served=served, cache_key=key)
+    location = f"/jobs/{job['job_id']}"
+    return JSONResponse(accepted(job), status_code=202, headers={"Location": location})
+
+
 def busy(exc: Busy) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=503, headers={"Retry-After": str(exc.retry_after_s)})
 
@@ -50,6 +66,11 @@ def busy(exc: Busy) -> JSONResponse:
                                              "schema": {"type": "string"}},
                       CACHE_HEADER: {"description": "`hit` or `miss` when the ranking cache is on.",
                                      "schema": {"type": "string"}}}},
+    202: {"model": JobAccepted, "description": "The grid is above the synchronous limit "
+                                               "(MINEOPS_SIM_MAX_GRID_SIMULATIONS scenarios x replications): it runs "
+                                               "as a background job; follow `Location` (GET /jobs/{id}, and "
+                                               "/jobs/{id}/events for progress over SSE)",
+          "headers": {"Location": {"description": "The job: /jobs/{id}", "schema": {"type": "string"}}}},
     422: INVALID_RESPONSE, 503: BUSY_RESPONSE})
 async def get_top_3_strategies(state: StateDep, settings: SettingsDep, principal: HeavyPlanner,
                                body: StrategiesRequest = Body(..., openapi_examples={
@@ -63,6 +84,10 @@ async def get_top_3_strategies(state: StateDep, settings: SettingsDep, principal
                                    description="no-cache: simulate even when a cached ranking exists "
                                                "(the new result replaces it)")) -> Any:
     """Simulate every (trucks x excavators) strategy and return the best three with CIs.
+
+    A grid above the synchronous limit answers 202 with a job id and ``Location: /jobs/{id}``:
+    ``GET /jobs/{id}`` gives its status and, when done, this same response (``result``);
+    ``GET /jobs/{id}/events`` streams its progress. A repeat of a finished job's request is a cache hit.
 
     Unknown fields of the prototype's sections (top level, ``fixed_conditions``,
     ``decision_variables``) are ignored and listed in ``warnings``; unknown keys of
@@ -84,6 +109,9 @@ async def get_top_3_strategies(state: StateDep, settings: SettingsDep, principal
         if key is not None:
             state.metrics.cache_requests.labels("miss").inc()
         spec = body.to_spec(service.defaults())
+        if spec.simulations > sync_limit(settings):  # a long grid: 202 and a background job
+            spec.check_limit(grid_limit(settings))
+            return await submit_job(state, spec, sent, body.warnings(), principal.site, served, key)
         run = await service.run(spec, request=sent, warnings=body.warnings(), site=principal.site, served=served)
     except Busy as exc:
         return busy(exc)

@@ -201,6 +201,26 @@ def test_tools_are_offered_with_the_options_as_labels(facts, ollama_server):
     assert what_if["required"] == ["strategy_label", "trucks", "excavators"]
     assert what_if["properties"]["strategy_label"]["enum"] == ["OPSI_1", "OPSI_2"]
     assert what_if["properties"]["trucks"]["type"] == "integer"
+    assert what_if["properties"]["dispatch"]["enum"] == ["fixed", "shortest_queue", "shortest_wait",
+                                                         "shortest_travel_wait"]
+
+
+def test_what_if_passes_a_known_dispatch_rule_and_refuses_others(ollama_server, facts, question):
+    calls = []
+
+    def handler(name, arguments):
+        calls.append(arguments)
+        return {"trucks": 40, "dispatch": arguments.get("dispatch")}
+
+    ollama_server.script(Reply.tool_call("what_if", strategy_label="OPSI_1", trucks=40, excavators=2,
+                                         dispatch="shortest_queue"),
+                         Reply.tool_call("what_if", strategy_label="OPSI_1", trucks=40, excavators=2,
+                                         dispatch="nearest_pit"),
+                         Reply.text(GOOD_ANSWER))
+    answer = run(_answer(ollama_server.url, question, facts, tool_handler=handler))
+    assert calls == [{"strategy_label": "OPSI_1", "trucks": 40, "excavators": 2, "dispatch": "shortest_queue"}]
+    assert answer.tool_calls[1].result == {
+        "error": "unknown dispatch rule 'nearest_pit'; known: fixed, shortest_queue, shortest_wait, shortest_travel_wait"}
 
 
 # --- grounding ----------------------------------------------------------------------------------------

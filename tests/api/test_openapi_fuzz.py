@@ -3,8 +3,8 @@
 body against what the schema documents, and that nothing answers 5xx.
 
 The server is ``python -m api`` (tests/e2e_server.py) on a copy of the trained mine, Ollama the
-protocol test server; the grid limit is small so a generated request stays quick (bigger ones are a
-documented 422).
+protocol test server; the grid limits are small so a generated request stays quick (bigger ones are a
+documented 202 job, then a documented 422).
 """
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ from training.settings import ENV_PREFIX
 
 #: Generated requests per operation (bounded: the whole test takes about a minute).
 MAX_EXAMPLES = 20
-#: Simulations a generated strategies request may ask for (more is a 422, which the schema documents).
+#: Simulations a generated strategies request gets answered synchronously; up to JOB_LIMIT it is a
+#: background job (202 + Location), above that a 422; the schema documents all three.
 GRID_LIMIT = 40
+JOB_LIMIT = 80
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 
@@ -31,6 +33,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def api_url(module_mine):
     with OllamaTestServer() as ollama, running_api(module_mine, ollama.url, env_extra={
             f"{ENV_PREFIX}SIM_MAX_GRID_SIMULATIONS": str(GRID_LIMIT), f"{ENV_PREFIX}SIM_WORKERS": "1",
+            f"{ENV_PREFIX}SIM_MAX_JOB_SIMULATIONS": str(JOB_LIMIT),
             f"{ENV_PREFIX}OLLAMA_TIMEOUT_S": "2"}) as api:
         yield api.url
 

@@ -8,6 +8,7 @@ import pytest
 
 from api.chat_format import format_idr as chat_format_idr
 from api.presenters import (
+    CLOSURE_TEXT,
     GUIDELINE_TEXT,
     SLIPPERY_SPEED_LIMIT_KMH,
     VESSEL_STATUS_TEXT,
@@ -24,7 +25,7 @@ from simulator import ranking
 from simulator.ranking import guidelines, rank, vessel_analysis
 from simulator.results import Guideline
 from tests.golden.cases import contract
-from tests.simulator.test_ranking import summary
+from tests.simulator.test_ranking import CLOSED, summary
 
 
 def test_every_simulator_code_has_a_text():
@@ -59,10 +60,16 @@ def test_several_guidelines_are_joined_in_the_simulator_order():
 # --- ANALISIS_KAPAL ---------------------------------------------------------------------------------
 def test_vessel_text_of_a_closed_schedule_says_nothing_is_charged():
     closed = replace(summary("DONE", 1, vessel={"vessel_hours_to_target": 180.0, "vessel_late_hours": 0.0}),
-                     vessel_closed="Jadwal s1 (BG X) berstatus COMPLETED: tidak ada muatan tersisa")
+                     vessel_closed=CLOSED)
     assert vessel_text(vessel_analysis(closed)) == (
-        "Status: TIDAK_DIHITUNG | Jadwal s1 (BG X) berstatus COMPLETED: tidak ada muatan tersisa"
-        " | Estimasi muat 180.0 Jam")
+        "Status: TIDAK_DIHITUNG | Jadwal s1 (BG X) berstatus COMPLETED: tidak ada muatan tersisa, demurrage dan "
+        "denda keterlambatan tidak dihitung | Estimasi muat 180.0 Jam")
+    passed = replace(closed, vessel_closed=replace(CLOSED, code="deadline_passed", status="SCHEDULED",
+                                                   deadline_local="2025-11-09 19:00"))
+    assert vessel_text(vessel_analysis(passed)) == (
+        "Status: TIDAK_DIHITUNG | Batas muat jadwal s1 (BG X) 2025-11-09 19:00 sudah lewat sebelum shift dimulai "
+        "(2025-11-10 08:00): demurrage dan denda keterlambatan tidak dihitung | Estimasi muat 180.0 Jam")
+    assert set(CLOSURE_TEXT) == {"over", "deadline_passed"}
 
 
 def test_vessel_text_without_on_schedule_and_at_risk():

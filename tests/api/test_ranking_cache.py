@@ -120,5 +120,6 @@ def test_start_up_prewarms_the_current_shifts_recent_requests(module_mine) -> No
 def test_a_grid_above_the_current_limit_is_refused_not_served_from_the_cache(tmp_path) -> None:
     body = small_body([2, 3], [1], replications=2)  # 2 scenarios x 2 = 4 simulations
     cache_key(body, Settings(data_dir=tmp_path), "v1", "d")
-    with pytest.raises(SpecError, match="exceeds the limit of 3"):
-        cache_key(body, Settings(data_dir=tmp_path, sim_max_grid_simulations=3), "v1", "d")
+    cache_key(body, Settings(data_dir=tmp_path, sim_max_grid_simulations=3), "v1", "d")  # a job's request has a key
+    with pytest.raises(SpecError, match="exceeds the limit of 3"):  # above the job limit too: refused
+        cache_key(body, Settings(data_dir=tmp_path, sim_max_grid_simulations=3, sim_max_job_simulations=3), "v1", "d")

@@ -222,6 +222,47 @@ def test_what_if_tool_call_runs_the_real_simulator(client, server, stored_run):
     assert metric(scrape(client), "mineops_simulations_total") == before + 2 * WHAT_IF_REPLICATIONS
 
 
+#: Two pits and two dumps on the reference export's roads (as tests/simulator/test_network_request.py).
+NETWORK = {"loading_points": [{"id": "PIT-01", "node": "Point-A", "excavators": 1},
+                              {"id": "PIT-02", "node": "Point-C", "excavators": 1}],
+           "destinations": [{"id": "ROM-01", "node": "Point-B", "bays": 1}, {"id": "WASTE-01", "node": "Point-D"}]}
+
+
+def test_what_if_on_a_network_run_reaches_the_simulator_with_the_dispatch_rule(client, server):
+    body = small_body([3], [2], replications=3)
+    body["network"] = NETWORK
+    run = client.post("/get_top_3_strategies", json=body)
+    assert run.status_code == 200, run.text
+    run = run.json()
+    results = []
+    for call in ({"dispatch": "shortest_queue"}, {}):  # another rule; then the option's own (fixed)
+        sent = len(server.chat_bodies)
+        server.script(Reply.tool_call("what_if", strategy_label="OPSI_1", trucks=4, excavators=2, **call),
+                      Reply.text("With 4 dump trucks."))
+        r = chat(client, {"question": "What if we use shortest-queue dispatch with 4 trucks?", "run_id": run["run_id"]})
+        assert r.status_code == 200, r.text
+        tool = [m for m in server.chat_bodies[sent + 1]["messages"] if m["role"] == "tool"]
+        results.append(json.loads(tool[0]["content"]))
+    assert [(x["dispatch"], x["trucks"], x["excavators"]) for x in results] == [("shortest_queue", 4, 2), ("fixed", 4, 2)]
+    # the same as asking the strategies route for that one strategy
+    direct_body = json.loads(json.dumps(body))
+    direct_body["decision_variables"] = {"alokasi_truk": [4], "jumlah_excavator": [2], "dispatch": ["shortest_queue"]}
+    direct_body["simulation"]["replications"] = WHAT_IF_REPLICATIONS
+    direct = client.post("/get_top_3_strategies", json=direct_body).json()["top_3_strategies"][0]["strategy"]
+    assert direct["dispatch"] == "shortest_queue"
+    for key in ("profit_idr", "production_t", "queue_hours"):
+        assert results[0][key] == round(direct["metrics"][key]["mean"], 3), key
+
+
+def test_what_if_on_a_one_road_run_refuses_a_dynamic_rule(client, server, stored_run):
+    sent = len(server.chat_bodies)
+    server.script(Reply.tool_call("what_if", strategy_label="OPSI_1", trucks=4, excavators=1, dispatch="shortest_wait"),
+                  Reply.text("That needs several pits."))
+    chat(client, {"question": "What if shortest wait?", "run_id": stored_run["response"]["run_id"]})
+    tool = [m for m in server.chat_bodies[sent + 1]["messages"] if m["role"] == "tool"][0]
+    assert "dynamic rules choose between loading points" in json.loads(tool["content"])["error"]
+
+
 def test_what_if_without_a_stored_run_tells_the_model_why(client, server, legacy):
     sent = len(server.chat_bodies)
     server.script(Reply.tool_call("what_if", strategy_label="OPSI_1", trucks=6, excavators=2),

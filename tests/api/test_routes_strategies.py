@@ -38,7 +38,7 @@ CI_METRICS = ("profit_idr", "revenue_idr", "cost_idr", "production_t", "fuel_l",
 
 @pytest.fixture(scope="module")
 def app(module_mine):
-    return create_app(app_settings(module_mine, sim_workers=2))
+    return create_app(app_settings(module_mine, sim_workers=2, sim_max_job_simulations=3000))
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +261,7 @@ BAD_INPUTS = [
                                                            "jumlah_excavator": [1, 2, 3]},
                           "simulation": {"replications": 100}},
      ["body", "simulation", "replications"],
-     "33 scenarios x 100 replications = 3300 simulations exceeds the limit of 2000"),
+     "33 scenarios x 100 replications = 3300 simulations exceeds the limit of 3000"),  # the job limit
 ]
 
 
@@ -291,7 +291,8 @@ def test_non_object_body_is_a_422(client):
 
 
 def test_grid_limit_is_a_setting(client, app, monkeypatch):
-    monkeypatch.setattr(app.state.settings, "sim_max_grid_simulations", 100)
+    monkeypatch.setattr(app.state.settings, "sim_max_grid_simulations", 100)  # above it: a job (tests/api/test_jobs.py)
+    monkeypatch.setattr(app.state.settings, "sim_max_job_simulations", 100)  # ... up to this
     r = post(client, contract("legacy-top3-request.json"))  # 4 scenarios x 30 = 120
     assert r.status_code == 422
     assert r.json()["detail"][0]["msg"] == ("simulation.replications: 4 scenarios x 30 replications = 120 "

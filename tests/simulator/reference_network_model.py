@@ -89,7 +89,7 @@ class _Mine:
             travel = prep.point_back[i][d][p]
             arrive = now + travel
             free_at = [self.busy_until[j] for j in self.point_excavators[p] if not self.down[j] and not self.withheld[j]]
-            before = [a for a in self.en_route[p] if a <= arrive]
+            before = sorted(a for a in self.en_route[p] if a <= arrive)  # projected_wait takes them in order
             queued = len(self.pools[p].get_queue)
             options.append(dispatch_rules.LoaderOption(
                 index=p, travel_min=travel, trucks_ahead=queued + self.loading_at[p] + len(before),

@@ -155,3 +155,10 @@ def test_the_cluster_and_the_local_pool_split_work_the_same_way(dask2, noise):
     assert dask2.units_per_slot == UNITS_PER_WORKER and dask2.workers == 2
     with LocalPoolExecutor(2) as pool:
         assert units_run(dask2) == units_run(pool)
+
+
+def test_progress_on_the_cluster_counts_every_replication_once(dask2, noise):
+    tasks = _tasks(noise)
+    reports: list[int] = []
+    assert dask2.map_scenarios(tasks, progress=reports.append) == InlineExecutor().map_scenarios(tasks)
+    assert sum(reports) == sum(t.replications for t in tasks) and len(reports) > 1

@@ -46,3 +46,40 @@ def test_fixed_assignment_follows_the_loader_counts_and_is_prefix_stable():
     assert home_points(4, [1, 1]) == (0, 1, 0, 1)
     assert home_points(9, [1, 1, 1])[:3] == (0, 1, 2)
     assert home_points(5, [1, 1]) == home_points(7, [1, 1])[:5]
+
+
+def test_the_expected_wait_counts_the_remaining_load_of_the_truck_in_service():
+    # Two pits at the same distance from the dump, one loader each, 3-min mean loads. At minute 10,
+    # pit 1's loader has a truck in service whose load ends 3 min after our truck would arrive; pit 2's
+    # truck in service finishes at 10.5 and one more truck is queued there (loaded by 13.5, before we
+    # arrive). Counted in trucks pit 1 is shorter (1 against 2); counted in minutes pit 2 is free on
+    # arrival while pit 1 still has 3 min of its truck's loading to go.
+    from simulator.model import ModelParams
+    from simulator.network_model import _Mine, prepare
+    from tests.simulator.network_factories import network_inputs, symmetric_two_pits
+
+    params = ModelParams(shift_hours=8.0, dump_bays=None)
+    inputs = network_inputs(symmetric_two_pits(), trucks=4, load_min=3.0, dispatch="shortest_wait")
+    prep = prepare(inputs, params)
+    travel = prep.point_back[0][0]
+    assert travel[0] == travel[1] > 3.5  # the symmetric mine: same return to both pits
+    now, arrive = 10.0, 10.0 + travel[0]
+    mine = _Mine(inputs, params, prep, {})
+    assert inputs.excavator_point == (0, 1)
+    mine.record_load(0, 0, 9.0, arrive + 3.0)   # pit 1: in service, 3 min left after our arrival
+    mine.record_load(1, 1, 7.5, 10.5)           # pit 2: in service, nearly loaded
+    mine.record_load(1, 1, 10.5, 13.5)          # pit 2: one queued
+    pit1, pit2 = mine.loader_options(0, 0, now)
+    assert (pit1.trucks_ahead, pit2.trucks_ahead) == (1, 2)
+    assert pit1.expected_wait_min == pytest.approx(3.0) and pit2.expected_wait_min == 0.0
+    assert rule("shortest_queue").choose(0, 0, [pit1, pit2]) == 0
+    assert rule("shortest_wait").choose(0, 0, [pit1, pit2]) == 1
+    assert rule("shortest_travel_wait").choose(0, 0, [pit1, pit2]) == 1
+    # Mid-load the answer moves with the loading progress, not with the count: with pit 1's truck
+    # finishing on our arrival its wait drops to 0 and the tie goes home (pit 1).
+    mine = _Mine(inputs, params, prep, {})
+    mine.record_load(0, 0, 9.0, arrive)
+    mine.record_load(1, 1, 7.5, 10.5)
+    mine.record_load(1, 1, 10.5, 13.5)
+    pit1, pit2 = mine.loader_options(0, 0, now)
+    assert pit1.expected_wait_min == 0.0 and rule("shortest_wait").choose(0, 0, [pit1, pit2]) == 0

@@ -16,7 +16,7 @@ from simulator.economics import (
     queue_cost_idr_per_hour,
     vessel_outcome,
 )
-from simulator.results import ReplicationResult
+from simulator.results import ReplicationResult, ScheduleClosure
 from tests import paths
 
 
@@ -97,7 +97,8 @@ def test_deadline_already_passed_is_late_by_the_overdue_hours_plus_loading():
 def test_a_closed_schedule_is_never_late_and_costs_nothing():
     # the same 45,000 t that are 20 h late on an open schedule (see above)
     closed = VesselTarget(planned_t=45_000, hours_available=180, schedule_id="s1",
-                          closed_reason="s1 is COMPLETED", closed_reason_id="s1 berstatus COMPLETED")
+                          closed_reason="s1 is COMPLETED",
+                          closure=ScheduleClosure("over", "s1", "BG X", "COMPLETED", "2025-11-12 07:00", "2025-11-10 08:00"))
     assert not closed.chargeable and VesselTarget(45_000, 180).chargeable
     out = vessel_outcome(result(), closed)
     assert out.hours_to_load == pytest.approx(200.0) and out.late_hours == 0.0

@@ -14,6 +14,7 @@ from simulator.engine import run_request, simulation_defaults
 from simulator.request import parse_request
 from simulator.executor import InlineExecutor, LocalPoolExecutor
 from simulator.fleet import roster_operators, select_trucks, shift_start, vessel_target
+from simulator.results import ScheduleClosure
 from simulator.scenario import SpecError
 from simulator.settings import SimulatorSettings
 from training.features import FEATURE_COLUMNS
@@ -175,8 +176,8 @@ def test_a_schedule_that_is_over_is_closed_and_says_so(status):
     assert not target.chargeable
     assert target.closed_reason.startswith(f"sailing schedule s1 (BG Mitra Bara 301) is {status.upper()}")
     assert "no demurrage" in target.closed_reason
-    assert target.closed_reason_id.startswith(f"Jadwal s1 (BG Mitra Bara 301) berstatus {status.upper()}")
-    assert "demurrage dan denda keterlambatan tidak dihitung" in target.closed_reason_id
+    assert target.closure == ScheduleClosure("over", "s1", "BG Mitra Bara 301", status.upper(), "2025-11-12 07:00",
+                                             "2025-11-10 08:00")
 
 
 @pytest.mark.parametrize("status", ["SCHEDULED", "LOADING", "ANCHORAGE", ""])
@@ -187,9 +188,10 @@ def test_a_deadline_before_the_start_is_closed_and_one_after_it_is_not(status):
     past = vessel_target("past", NOW, schedules, None)
     assert past.hours_available == -13.0 and not past.chargeable
     assert "2025-11-09 19:00 (UTC+7) before the shift starts (2025-11-10 08:00)" in past.closed_reason
-    assert past.closed_reason_id.startswith("Batas muat jadwal past (v1) 2025-11-09 19:00 sudah lewat")
+    assert past.closure == ScheduleClosure("deadline_passed", "past", "v1", status, "2025-11-09 19:00",
+                                           "2025-11-10 08:00")
     later = vessel_target("later", NOW, schedules, None)
-    assert later.hours_available == 1.0 and later.chargeable and later.closed_reason == ""
+    assert later.hours_available == 1.0 and later.chargeable and later.closed_reason == "" and later.closure is None
 
 
 def test_trained_champion_on_the_synthetic_mine(trained_mine, settings):

@@ -126,3 +126,34 @@ def test_a_dead_worker_is_replaced_and_the_request_still_answers(noise):
         time.sleep(0.5)  # let the pool notice the death (else the live worker may finish every unit first)
         assert pool.map_scenarios(tasks) == expected
         assert len(pool.worker_pids) == 2 and victim not in pool.worker_pids
+
+
+def test_progress_counts_every_replication_once_and_the_results_are_unchanged(pool2, noise):
+    """A job's done/total comes from the executor: each finished unit reports its replications."""
+    tasks = _tasks(noise)
+    expected = InlineExecutor().map_scenarios(tasks)
+    for executor in (pool2, InlineExecutor()):
+        reports: list[int] = []
+        assert executor.map_scenarios(tasks, progress=reports.append) == expected
+        assert sum(reports) == sum(t.replications for t in tasks)
+        assert all(n > 0 for n in reports)
+        assert len(reports) == (len(split_units(tasks, pool2.workers)) if executor is pool2 else len(tasks))
+
+
+def test_a_job_keeps_only_a_few_units_per_worker_in_the_pool_queue(pool2, noise, monkeypatch):
+    tasks = _tasks(noise)
+    submitted: list[int] = []
+    real_submit = pool2._pool.submit
+
+    def counting_submit(*args, **kwargs):
+        future = real_submit(*args, **kwargs)
+        submitted.append(sum(1 for f in in_flight if not f.done()))
+        in_flight.append(future)
+        return future
+
+    in_flight: list = []
+    monkeypatch.setattr(pool2._pool, "submit", counting_submit)
+    pool2.map_scenarios(tasks, progress=lambda n: None)
+    units = len(split_units(tasks, pool2.workers))
+    assert len(submitted) == units > ex.JOB_UNITS_IN_FLIGHT_PER_WORKER * pool2.workers
+    assert max(submitted) < ex.JOB_UNITS_IN_FLIGHT_PER_WORKER * pool2.workers

@@ -18,7 +18,7 @@ import pytest
 from simulator.dispatch import RULES
 from simulator.model import Breakdowns, ModelParams, NoiseTables, PhaseNoise, draw
 from simulator.network import Closure, Destination, Edge, HaulNetwork, LoadingPoint
-from simulator.network_model import prepare, simulate
+from simulator.network_model import prepare, run_on_simpy, run_wakeups, simulate
 from simulator.replications import estimate
 from simulator.travel import all_routes, assemble, truth_route_times
 from tests.simulator.reference_network_model import simulate_reference
@@ -114,3 +114,37 @@ def test_several_destinations_per_point_give_the_same_shift_within_the_ci(rule):
             assert diff.ci_low <= 0 <= diff.ci_high or abs(diff.mean) < 0.01 * scale, (s, field, diff)
         checked += 1
     assert checked >= 3
+
+
+def test_the_wakeup_heap_orders_the_trucks_as_simpy_does():
+    # Equal minutes fire in the order they were asked for; processes start in creation order at 0.
+    def process(name, minutes, log):
+        at = 0.0
+        log.append((name, at))
+        for m in minutes:
+            at = yield m
+            log.append((name, at))
+
+    plans = {"a": [2.0, 2.0, 5.0], "b": [2.0, 3.0], "c": [0.0, 2.0, 2.0], "d": []}
+    logs = []
+    for runner in (run_wakeups, run_on_simpy):
+        log: list = []
+        runner([process(name, minutes, log) for name, minutes in plans.items()])
+        logs.append(log)
+    assert logs[0] == logs[1]
+    assert logs[0][:4] == [("a", 0.0), ("b", 0.0), ("c", 0.0), ("d", 0.0)]
+    assert [name for name, at in logs[0] if at == 2.0] == ["a", "b", "c", "a", "c"]
+
+
+@pytest.mark.parametrize("one_destination_per_point", [True, False])
+def test_the_wakeup_heap_gives_the_shifts_simpy_gives(one_destination_per_point):
+    rng = np.random.default_rng(31)
+    for s in range(60):
+        inputs, params = random_network(rng, s, one_destination_per_point)
+        prep = prepare(inputs, params)
+        draws = draw(inputs, params, prep, 0, s)
+        heap = simulate(inputs, params, draws, prepared=prep, runner=run_wakeups)
+        on_simpy = simulate(inputs, params, draws, prepared=prep, runner=run_on_simpy)
+        assert dataclasses.astuple(heap) == dataclasses.astuple(on_simpy) or all(
+            a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+            for a, b in zip(dataclasses.astuple(heap), dataclasses.astuple(on_simpy))), (s, inputs.dispatch)

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+from datetime import datetime, timezone
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from simulator.engine import run_request
@@ -14,6 +18,7 @@ from simulator.request import NETWORK_EXAMPLE, StrategiesRequest, parse_request
 from simulator.scenario import SpecError
 from simulator.settings import SimulatorSettings
 from tests.paths import CONTRACTS
+from tests.simulator.conftest import FAKE_SIGMA, FakeBundle
 
 # The reference export's roads form chains Point-A - Point-B - ...; two pits and two dumps on them.
 NETWORK = {
@@ -168,3 +173,55 @@ def test_the_schema_documents_every_network_field_and_refuses_others():
         assert list(defs[name]["properties"]) == fields and defs[name]["additionalProperties"] is False, name
     assert defs["NetworkBody"]["examples"] == [NETWORK_EXAMPLE]
     assert defs["DestinationBody"]["properties"]["bays"]["anyOf"][0] == {"minimum": 1, "type": "integer"}
+
+
+class _ConditionBundle(FakeBundle):
+    """The fake champion, with hauling and returning slower on worse roads (its road_condition feature)."""
+
+    SLOWER = {"GOOD": 1.0, "POOR": 1.5}
+
+    def predict(self, features):
+        out = super().predict(features)
+        factor = np.log(features["road_condition"].map(self.SLOWER).to_numpy(dtype=float))
+        return dataclasses.replace(out, phase_mu={**out.phase_mu, "hauling": out.phase_mu["hauling"] + factor,
+                                                   "returning": out.phase_mu["returning"] + factor})
+
+
+def _two_dump_roads(ramp_condition: str) -> pd.DataFrame:
+    """Pits P1, P2 joined at J; dump D1 beyond segment R-D1 (in ``ramp_condition``), dump D2 beyond R-D2."""
+    rows = [("R-P1", "P1", "J", 1.0, 2.0, 30, "GOOD"), ("R-P2", "P2", "J", 1.5, -1.0, 30, "GOOD"),
+            ("R-D1", "J", "D1", 2.0, 4.0, 30, ramp_condition), ("R-D2", "J", "D2", 3.0, 1.0, 30, "GOOD")]
+    return pd.DataFrame([{"id": r[0], "code": r[0], "startPoint": r[1], "endPoint": r[2], "distance": r[3],
+                          "gradient": r[4], "maxSpeed": r[5], "roadCondition": r[6], "isActive": True} for r in rows])
+
+
+def test_each_segment_is_timed_in_its_own_road_condition(reference_fleet):
+    # The request says GOOD. With segment R-D1 POOR (1.5x slower on the models), every route over R-D1
+    # gets 0.5x that leg's minutes more, loaded and empty, per truck; routes over the others do not move.
+    from simulator.network_engine import network_plan
+
+    body = _body()
+    body["fixed_conditions"]["roadCondition"] = "GOOD"
+    body["network"] = {"loading_points": [{"id": "P1", "excavators": 2}, {"id": "P2", "excavators": 1}],
+                       "destinations": [{"id": "D1", "bays": None}, {"id": "D2", "bays": None}],
+                       "single_lane": ["R-D1"]}
+    spec = parse_request(body)
+    now = datetime(2025, 11, 10, tzinfo=timezone.utc)
+    bundle = _ConditionBundle()
+    plans = {c: network_plan(spec, dataclasses.replace(reference_fleet, road_segments=_two_dump_roads(c)), bundle, now)
+             for c in ("GOOD", "POOR")}
+    good, poor = plans["GOOD"].full, plans["POOR"].full
+    spread = {ph: np.exp(0.5 * FAKE_SIGMA[ph] ** 2) for ph in ("hauling", "returning")}
+    loaded_leg = 60 * 2.0 / 25.0 * spread["hauling"]     # R-D1's minutes on the GOOD road, as FakeBundle predicts
+    empty_leg = 60 * 2.0 / 35.0 * spread["returning"]
+    np.testing.assert_allclose(poor.haul_min[:, :, 0] - good.haul_min[:, :, 0], 0.5 * loaded_leg, rtol=1e-9)
+    np.testing.assert_allclose(poor.return_min[:, :, 0] - good.return_min[:, :, 0], 0.5 * empty_leg, rtol=1e-9)
+    np.testing.assert_array_equal(poor.haul_min[:, :, 1], good.haul_min[:, :, 1])
+    np.testing.assert_array_equal(poor.return_min[:, :, 1], good.return_min[:, :, 1])
+    # the single lane's part of the route follows (bunching happens there)
+    assert poor.haul_legs[0][0][-1][0] > good.haul_legs[0][0][-1][0]
+    # the logged predictions are the model's rows as predicted (the request's condition on the pairs),
+    # each column once (a second ``shift`` made the prediction log's text columns shift by one)
+    assert plans["POOR"].table.columns.is_unique
+    assert (plans["POOR"].table["road_condition"] == "GOOD").all()
+    np.testing.assert_array_equal(plans["POOR"].table["hauling_mean_min"], plans["GOOD"].table["hauling_mean_min"])

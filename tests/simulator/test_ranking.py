@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from simulator import ranking
 from simulator.ranking import guidelines, pareto_front, rank, vessel_analysis
-from simulator.results import Estimate, ScenarioSummary, VesselAnalysis
+from simulator.results import Estimate, ScenarioSummary, ScheduleClosure, VesselAnalysis
 
 
 def est(mean: float, half: float = 0.0, std: float = 0.0, n: int = 30) -> Estimate:
@@ -176,12 +176,15 @@ def test_frequent_delays_and_the_order_of_several_guidelines():
     assert guidelines(summary("NOLOADS", 1, delays=3, loads=0)) == ()
 
 
+CLOSED = ScheduleClosure("over", "s1", "BG X", "COMPLETED", "2025-11-12 07:00", "2025-11-10 08:00")
+
+
 def test_vessel_of_a_closed_schedule_is_not_charged():
     closed = replace(summary("DONE", 1, vessel={"vessel_hours_to_target": 180.0, "vessel_late_hours": 0.0}),
-                     vessel_closed="Jadwal s1 (BG X) berstatus COMPLETED: tidak ada muatan tersisa")
+                     vessel_closed=CLOSED)
     assert vessel_analysis(closed) == VesselAnalysis(
         status="not_charged", probability_late=0.0, hours_to_target=180.0, late_hours=0.0, fines_idr=0.0,
-        closed_reason="Jadwal s1 (BG X) berstatus COMPLETED: tidak ada muatan tersisa")
+        closure=CLOSED)
 
 
 def test_vessel_without_on_schedule_and_at_risk():

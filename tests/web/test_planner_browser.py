@@ -441,3 +441,56 @@ def test_while_the_service_warms_up_run_waits_and_the_status_follows_ready(visit
     expect(page.locator("#service-status")).to_have_text("Layanan sedang disiapkan (warming simulator pool)…")
     expect(run).to_be_enabled(timeout=15_000)
     expect(page.locator("#service-status")).to_have_text("Siap · model v1")
+
+
+#: The synchronous limit of the jobs server: the plan below (3 x 2 strategies x 20 replications = 120
+#: simulations) is above it, so the service answers 202 and the page follows the job.
+JOB_SYNC_LIMIT = 60
+
+
+@pytest.fixture(scope="module")
+def job_api(trained_mine, tmp_path_factory, ollama) -> Iterator[RunningApi]:
+    from tests.api.test_app import copy_mine
+
+    mine = copy_mine(trained_mine, tmp_path_factory.mktemp("web-job-mine"))
+    with running_api(mine, ollama.url, env_extra={"MINEOPS_SIM_WORKERS": "1",
+                                                  "MINEOPS_SIM_MAX_GRID_SIMULATIONS": str(JOB_SYNC_LIMIT)}) as server:
+        yield server
+
+
+def test_a_long_grid_runs_as_a_job_the_page_follows_to_its_result(browser, job_api, shots):
+    """202 + Location: the page reads the job's progress events, then its result, and shows the run."""
+    from playwright.sync_api import expect
+
+    visit = Visit(browser, job_api)
+    page = visit.page
+    try:
+        visit.open()
+        plan = page.get_by_role("tabpanel", name="Rencana")
+        plan.get_by_label("Dump truck dari").fill("4")
+        plan.get_by_label("sampai", exact=True).fill("12")
+        plan.get_by_label("langkah").fill("4")
+        plan.get_by_role("checkbox", name="3").uncheck()
+        plan.locator("summary", has_text="Simulasi").click()
+        plan.get_by_label("Replikasi").fill("20")
+        with page.expect_response(lambda r: r.url.endswith("/get_top_3_strategies")) as posted:
+            page.get_by_role("button", name="Jalankan simulasi").click()
+        assert posted.value.status == 202
+        location = posted.value.headers["location"]
+        cards = page.get_by_test_id("strategy-card")
+        expect(cards).to_have_count(3, timeout=SLOW_MS)
+        expect(page.get_by_role("status").filter(has_text="Selesai")).to_be_visible()
+        visit.shot(shots, "14-job-result")
+
+        job = httpx.get(f"{job_api.url}{location}").json()
+        assert job["status"] == "done" and job["done"] == job["total"] == 120
+        assert page.evaluate("location.hash") == f"#run={job['run_id']}"  # the job's run is the one shown
+        # the page followed the job: its events (progress up to the total), then its result
+        assert f"{job_api.url}{location}/events" in visit.requests and f"{job_api.url}{location}" in visit.requests
+        assert page.evaluate("[document.getElementById('run-progress-bar').value, "
+                             "document.getElementById('run-progress-bar').max]") == [120, 120]
+        best = job["result"]["top_3_strategies"][0]["strategy"]
+        expect(cards.first).to_contain_text(f"{best['trucks']} Dump truck · {best['excavators']} Excavator")
+        assert visit.foreign_requests() == []
+    finally:
+        visit.close()
