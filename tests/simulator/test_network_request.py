@@ -225,3 +225,21 @@ def test_each_segment_is_timed_in_its_own_road_condition(reference_fleet):
     assert plans["POOR"].table.columns.is_unique
     assert (plans["POOR"].table["road_condition"] == "GOOD").all()
     np.testing.assert_array_equal(plans["POOR"].table["hauling_mean_min"], plans["GOOD"].table["hauling_mean_min"])
+
+
+def test_a_calibrated_payload_slope_moves_spread_from_the_haul_noise_to_the_payload(reference_fleet):
+    from simulator.network_engine import network_plan
+    from training.site import SiteCalibration
+
+    spec = parse_request(_body())
+    now = datetime(2025, 11, 10, tzinfo=timezone.utc)
+    plain = FakeBundle()
+    sloped = FakeBundle()
+    sloped.site = SiteCalibration(haul_payload_slope_per_t=0.01)
+    a, b = (network_plan(spec, reference_fleet, bundle, now).full for bundle in (plain, sloped))
+    assert a.haul_payload_slope_per_t == 0.0 and b.haul_payload_slope_per_t == 0.01
+    r = b.noise.payload_residuals_t
+    np.testing.assert_allclose(b.haul_min * np.mean(np.exp(0.01 * r)), a.haul_min, rtol=1e-12)
+    hauling = 1  # PHASES order: loading, hauling, dumping, returning
+    assert b.phase_noise[hauling].shape ** 2 == pytest.approx(FAKE_SIGMA["hauling"] ** 2 - np.var(0.01 * r))
+    assert b.phase_noise[0] == a.phase_noise[0] and b.return_min.tolist() == a.return_min.tolist()
