@@ -35,10 +35,10 @@ import redis
 from sqlalchemy import delete, distinct, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from live.settings import LiveSettings
 from training.cli import Paths, write_json_report
 from training.registry import site_registry_root
 from training.schema import MINE_UTC_OFFSET_HOURS, TABLES
-from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def cycles_since(engine: Engine, since: datetime | None, limit: int) -> list[dic
 class BatchLayer:
     """The scheduler thread and the runs (every step also callable on its own)."""
 
-    settings: Settings
+    settings: LiveSettings
     client: redis.Redis
     engine: Engine
     clock: Callable[[], datetime] = _utc_now
@@ -243,7 +243,7 @@ class BatchLayer:
     _thread: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: redis.Redis, engine: Engine) -> "BatchLayer":
+    def from_settings(cls, settings: LiveSettings, client: redis.Redis, engine: Engine) -> "BatchLayer":
         return cls(settings, client, engine)
 
     @property

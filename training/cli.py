@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from training.errors import BadInputError
-from training.settings import Settings, get_settings
+from training.settings import TrainingSettings, get_settings
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -49,7 +49,7 @@ def add_path_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--logs", type=Path, default=None, help="logs folder (default: settings.logs_dir)")
 
 
-def resolve_paths(args: argparse.Namespace, settings: Settings | None = None) -> Paths:
+def resolve_paths(args: argparse.Namespace, settings: TrainingSettings | None = None) -> Paths:
     """Command-line folders, falling back to the settings (the models folder: the site's registry)."""
     from training.registry import site_registry_root
 
@@ -83,7 +83,7 @@ def write_json_report(path: Path, report: dict[str, Any]) -> Path:
 MAX_PROBLEMS_SHOWN = 20
 
 
-def run_command(prog: str, doc: str, body: Callable[[Paths, Settings], int], argv: list[str] | None = None,
+def run_command(prog: str, doc: str, body: Callable[[Paths, TrainingSettings], int], argv: list[str] | None = None,
                 *, on_bad_input: Callable[[Paths, BadInputError], None] | None = None) -> int:
     """The shared ``main`` of the batch commands: flags, settings, logging, bad input -> exit 2.
 
