@@ -69,6 +69,6 @@ EXPOSE 8000
 # generation and baseline training; start-period covers interpreter and pool start-up on slow hosts.
 # The port comes from the one settings object (MINEOPS_API_PORT), as it does for the server.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=180s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; from training.settings import get_settings; urllib.request.urlopen(f'http://127.0.0.1:{get_settings().api_port}/health', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request; from api.settings import get_settings; urllib.request.urlopen(f'http://127.0.0.1:{get_settings().api_port}/health', timeout=4)"]
 
 CMD ["python", "-m", "api"]

@@ -39,7 +39,7 @@ from training.bundle import ModelBundle, load_version
 from training.cli import Paths
 from training.dataset import Export, load_master
 from training.features import Fleet
-from training.registry import Registry
+from training.registry import Registry, site_registry_root
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _warm_up(app: FastAPI) -> None:
     """Make the service ready (runs in a background thread at start-up)."""
     state = app.state
     settings: Settings = state.settings
-    paths = Paths(settings.data_dir, settings.models_dir, settings.logs_dir)
+    paths = Paths(settings.data_dir, site_registry_root(settings.models_dir, settings.site), settings.logs_dir)
     try:
         started = time.perf_counter()
         with _bootstrap_lock(paths.logs):
@@ -151,7 +151,7 @@ def reload_champion_if_changed(app: FastAPI) -> str | None:
     state = app.state
     if state.served is None:
         return None
-    registry = Registry(state.settings.models_dir)
+    registry = Registry(site_registry_root(state.settings.models_dir, state.settings.site))
     try:
         version = registry.champion()
     except Exception as exc:  # a broken pointer must not take the service down
@@ -293,7 +293,8 @@ def create_app(settings: Settings | None = None, *, executor_factory: Any = None
     state.dropped_seen = 0
     state.fleet_cache = FleetCache(settings.data_dir, settings.quarantine_dir, settings.max_bad_row_share)
     state.metrics = Metrics(CollectorRegistry())
-    state.metrics.registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
+    state.metrics.registry.register(FileFactsCollector(site_registry_root(settings.models_dir, settings.site),
+                                                       settings.logs_dir))
     state.runs = RunService(state)
     state.authenticator = Authenticator(settings)
     state.rate_limiter = RateLimiter.from_settings(settings)

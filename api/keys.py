@@ -16,9 +16,9 @@ import re
 import sys
 
 from api.auth import KeyStore, Role
+from api.settings import get_settings
 from api.store import RunStore
 from training.cli import EXIT_BAD_INPUT, EXIT_OK
-from training.settings import get_settings
 
 #: What a site name may look like (the same rule as ``Settings.site``).
 SITE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")

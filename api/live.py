@@ -19,9 +19,9 @@ import redis.asyncio as aioredis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from api.settings import Settings
 from live.broker import RedisStreamBroker
 from live.speed import CHANNEL, SpeedLayer, age_seconds
-from training.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -50,6 +50,8 @@ class Metrics:
                                  multiprocess_mode="livesum", registry=r)
         self.jobs = Counter("mineops_jobs", "Background jobs of long grids by outcome (accepted, done, failed)",
                             ["outcome"], registry=r)
+        for outcome in ("accepted", "done", "failed"):  # series from the start: rates are 0, not absent
+            self.jobs.labels(outcome)
         self.jobs_active = Gauge("mineops_jobs_active", "Background jobs of long grids queued or running",
                                  multiprocess_mode="livesum", registry=r)
         self.cache_requests = Counter("mineops_cache_requests", "Strategies requests by ranking-cache result "

@@ -99,7 +99,7 @@ def migrate(conn: Connection, script_location: Path = SCRIPT_LOCATION) -> list[s
 def main(argv: list[str] | None = None) -> int:
     """``python -m api.migrations [URL]``: migrate a run store and print its revision."""
     from api.store import RunStore
-    from training.settings import get_settings
+    from api.settings import get_settings
 
     args = sys.argv[1:] if argv is None else argv
     url = args[0] if args else get_settings().effective_database_url

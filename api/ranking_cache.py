@@ -22,9 +22,9 @@ from typing import Any, Protocol
 import redis
 import redis.asyncio as aioredis
 
+from api.settings import Settings
 from simulator.engine import simulation_defaults
 from simulator.request import parse_request
-from training.settings import Settings
 
 log = logging.getLogger(__name__)
 

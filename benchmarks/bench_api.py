@@ -78,7 +78,7 @@ def prepare_mine(data: Path | None, models: Path | None, root: Path) -> Paths:
         paths.logs.mkdir()
         return paths
     from training.retrain import retrain
-    from training.settings import Settings
+    from training.settings import TrainingSettings
     from training.synthetic import generate
 
     print(f"no --data/--models: generating and training a sample mine ({MINE_DAYS} days x {MINE_TRUCKS} trucks)...",
@@ -86,7 +86,7 @@ def prepare_mine(data: Path | None, models: Path | None, root: Path) -> Paths:
     t0 = time.perf_counter()
     shutil.copytree(REFERENCE_EXPORT, paths.data)
     generate(paths.data, days=MINE_DAYS, trucks=MINE_TRUCKS, seed=MINE_SEED, end=MINE_END)
-    outcome = retrain(paths, Settings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs))
+    outcome = retrain(paths, TrainingSettings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs))
     if not outcome.promoted:
         raise SystemExit(f"the sample mine's model was rejected: {outcome.reasons}")
     print(f"  trained {outcome.version} in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -278,7 +278,7 @@ def bench_prediction_log(paths: Paths, body: dict, runs: int, ollama_url: str) -
     from api.app import create_app
     from api.prediction_log import TABLE_COLUMNS, PredictionLogWriter
     from api.store import RunStore
-    from training.settings import Settings
+    from api.settings import Settings
 
     settings = Settings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs, ollama_host=ollama_url,
                         log_level="WARNING")

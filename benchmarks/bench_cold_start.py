@@ -33,7 +33,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from training.cli import Paths  # noqa: E402
-from training.settings import Settings  # noqa: E402
+from simulator.settings import SimulatorSettings  # noqa: E402
 
 
 class Stages:
@@ -55,7 +55,7 @@ class Stages:
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = Settings()
+    settings = SimulatorSettings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=settings.synthetic_days)
     parser.add_argument("--trucks", type=int, default=settings.synthetic_trucks)

@@ -182,14 +182,14 @@ def bench_latency(data: Path, events: list, workers: int, root: Path) -> None:
 
 def bench_cache(root: Path, requests: int) -> None:
     from training.retrain import retrain
-    from training.settings import Settings
+    from training.settings import TrainingSettings
     from training.synthetic import generate
 
     paths = Paths(root / "cache" / "data", root / "cache" / "models", root / "cache" / "logs")
     shutil.copytree(REFERENCE_EXPORT_DIR, paths.data)
     days, trucks, seed = CACHE_MINE
     generate(paths.data, days=days, trucks=trucks, seed=seed)
-    retrain(paths, Settings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs))
+    retrain(paths, TrainingSettings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs))
     body = json.loads((CONTRACTS / "ref-a.json").read_text())
     with OllamaTestServer() as ollama, running_api(paths, ollama.url, ready_timeout_s=300) as api, \
             httpx.Client(base_url=api.url, timeout=300) as http:

@@ -45,7 +45,7 @@ from simulator.engine import simulation_defaults  # noqa: E402
 from simulator.request import parse_request  # noqa: E402
 from training.bundle import PHASES  # noqa: E402
 from training.features import Fleet  # noqa: E402
-from training.settings import Settings  # noqa: E402
+from simulator.settings import SimulatorSettings  # noqa: E402
 
 REF_A = REPO / "contracts" / "ref-a.json"
 #: Synthetic mine used when no champion is given: days of cycles, trucks, excavators, seed.
@@ -75,7 +75,7 @@ def champion_and_fleet(data: Path | None, models: Path | None):
     generate(paths.data, days=MINE_DAYS, trucks=MINE_TRUCKS, excavators=MINE_EXCAVATORS, seed=MINE_SEED,
              end=MINE_END)
     t0 = time.perf_counter()
-    result = train(prepare(paths, Settings()), Settings())
+    result = train(prepare(paths, SimulatorSettings()), SimulatorSettings())
     return (result.bundle, load_master(paths.data),
             f"candidate trained on a synthetic mine in {root} ({time.perf_counter() - t0:.0f} s)")
 
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--spec", type=Path, default=REF_A)
     args = parser.parse_args(argv)
-    settings = Settings()
+    settings = SimulatorSettings()
     request = json.loads(args.spec.read_text())
     bundle, export, where = champion_and_fleet(args.data, args.models)
     fleet = Fleet.from_export(export)

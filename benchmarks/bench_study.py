@@ -89,7 +89,7 @@ def ensure_champion(data: Path | None, models: Path | None) -> tuple[Path, Path,
     from training.features import feature_hash
     from training.prepare import prepare
     from training.schema import SCHEMA_HASH
-    from training.settings import Settings
+    from training.settings import TrainingSettings
     from training.synthetic import generate
     from training.train import train
 
@@ -101,8 +101,8 @@ def ensure_champion(data: Path | None, models: Path | None) -> tuple[Path, Path,
     generate(paths.data, days=MINE_DAYS, trucks=MINE_TRUCKS, excavators=MINE_EXCAVATORS, seed=MINE_SEED,
              end=MINE_END)
     t0 = time.perf_counter()
-    prepared = prepare(paths, Settings())
-    result = train(prepared, Settings())
+    prepared = prepare(paths, TrainingSettings())
+    result = train(prepared, TrainingSettings())
     registry = Registry(paths.models)
     metadata = {"schema_hash": SCHEMA_HASH, "feature_hash": feature_hash(), "data_hash": prepared.data_hash,
                 "row_counts": prepared.row_counts, "training_seconds": time.perf_counter() - t0,

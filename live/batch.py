@@ -35,9 +35,10 @@ import redis
 from sqlalchemy import delete, distinct, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from live.settings import LiveSettings
 from training.cli import Paths, write_json_report
+from training.registry import site_registry_root
 from training.schema import MINE_UTC_OFFSET_HOURS, TABLES
-from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ def cycles_since(engine: Engine, since: datetime | None, limit: int) -> list[dic
 class BatchLayer:
     """The scheduler thread and the runs (every step also callable on its own)."""
 
-    settings: Settings
+    settings: LiveSettings
     client: redis.Redis
     engine: Engine
     clock: Callable[[], datetime] = _utc_now
@@ -242,13 +243,13 @@ class BatchLayer:
     _thread: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: redis.Redis, engine: Engine) -> "BatchLayer":
+    def from_settings(cls, settings: LiveSettings, client: redis.Redis, engine: Engine) -> "BatchLayer":
         return cls(settings, client, engine)
 
     @property
     def paths(self) -> Paths:
         s = self.settings
-        return Paths(s.data_dir, s.models_dir, s.logs_dir)
+        return Paths(s.data_dir, site_registry_root(s.models_dir, s.site), s.logs_dir)
 
     # --- triggers ----------------------------------------------------------------------------------
 
@@ -311,13 +312,13 @@ class BatchLayer:
         drift = self.cycle_drift(started)
         report["drift"] = drift
         try:
-            planned, _html = run_drift(s.models_dir, s.logs_dir, DEFAULT_SINCE, s.drift_threshold,
+            planned, _html = run_drift(self.paths.models, s.logs_dir, DEFAULT_SINCE, s.drift_threshold,
                                        max_bad_row_share=s.max_bad_row_share)
             report["prediction_drift"] = {k: planned.get(k) for k in ("status", "dataset_drift", "drift_share",
                                                                      "current_rows")}
         except (BadInputError, FileNotFoundError) as exc:
             report["prediction_drift"] = {"status": "not run", "reason": str(exc)}
-        age = champion_age_days(s.models_dir, started)
+        age = champion_age_days(self.paths.models, started)
         report["champion_age_days"] = age
         drifted = bool(drift.get("dataset_drift"))
         too_old = age is None or age > s.champion_max_age_days
@@ -347,14 +348,14 @@ class BatchLayer:
         from training.drift import MAX_CURRENT_ROWS, cycle_features, run_cycle_drift
         from training.errors import BadInputError
 
-        s = self.settings
+        s, models = self.settings, self.paths.models
         try:
-            since = champion_created_at(s.models_dir)
+            since = champion_created_at(models)
             if since is None:
-                raise BadInputError(f"no champion in {s.models_dir}: nothing to compare the new cycles with")
+                raise BadInputError(f"no champion in {models}: nothing to compare the new cycles with")
             records = cycles_since(self.engine, since, MAX_CURRENT_ROWS)
             features = cycle_features(records, s.data_dir, s.max_bad_row_share)
-            summary = run_cycle_drift(s.models_dir, s.logs_dir, features, s.drift_threshold, now,
+            summary = run_cycle_drift(models, s.logs_dir, features, s.drift_threshold, now,
                                       label=f"cycles stored since {since.isoformat(timespec='seconds')}")
         except (BadInputError, FileNotFoundError) as exc:
             return {"status": "not run", "reason": str(exc)}

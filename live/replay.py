@@ -17,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 
 from live.broker import Broker, RedisStreamBroker
+from live.settings import get_settings
 from training.cli import EXIT_BAD_INPUT
-from training.settings import get_settings
 
 #: Column that says when the fleet system published the cycle (the end of the cycle).
 EVENT_TIME_COLUMN = "updatedAt"

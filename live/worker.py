@@ -33,11 +33,11 @@ from live.alerts import AlertThresholds, KpiAlerter, outbox_publisher
 from live.broker import Broker, RedisStreamBroker
 from live.db import open_engine
 from live.ingest import FleetParents, Ingestor
+from live.settings import LiveSettings, get_settings
 from live.speed import SpeedLayer
 from live.store import CycleStore
 from training.cli import EXIT_BAD_INPUT
 from training.errors import BadInputError
-from training.settings import Settings, get_settings
 
 log = logging.getLogger("live.worker")
 
@@ -57,7 +57,7 @@ def default_consumer_name() -> str:
 class Worker:
     """The consume loop over a ``Broker`` and an ``Ingestor`` (no Redis types beyond the broker)."""
 
-    def __init__(self, broker: Broker, ingestor: Ingestor, settings: Settings, consumer: str,
+    def __init__(self, broker: Broker, ingestor: Ingestor, settings: LiveSettings, consumer: str,
                  on_batch=None):  # noqa: ANN001
         self.broker = broker
         self.ingestor = ingestor
@@ -117,7 +117,7 @@ class Worker:
         return self.totals
 
 
-def build(settings: Settings, consumer: str) -> tuple[Worker, redis.Redis]:
+def build(settings: LiveSettings, consumer: str) -> tuple[Worker, redis.Redis]:
     """A worker wired to Redis and the run store named by ``settings``."""
     if not settings.redis_url:
         raise BadInputError("MINEOPS_REDIS_URL is not set: live ingestion needs a Redis server")

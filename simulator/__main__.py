@@ -25,8 +25,8 @@ from simulator.executor import InlineExecutor, LocalPoolExecutor
 from simulator.inputs import load_champion_and_fleet
 from simulator.request import parse_body, parse_request
 from simulator.scenario import SpecError
+from simulator.settings import get_settings
 from training.cli import EXIT_BAD_INPUT, EXIT_OK, add_path_args, resolve_paths, write_json_report
-from training.settings import get_settings
 
 #: Metrics shown per strategy in the JSON output's compact block (all estimates are in ``metrics``).
 TABLE_COLUMNS = ("rank", "trucks", "excavators", "profit IDR (mean ± 95% CI)", "production t", "fuel L/t",

@@ -4,7 +4,7 @@
                                  [--seed S] [--workers W] [--verdict production|both] [--shift-hours H]
 
 **What is replayed.** The held-out cycles are the champion's evaluation split (``training.train.split_by_time``
-on the training frame: the latest ``Settings.holdout_share`` of finished cycles). They are grouped into
+on the training frame: the latest ``SimulatorSettings.holdout_share`` of finished cycles). They are grouped into
 *shift groups*: what one excavator's fleet did on one road in one shift (key: the shift's start on the
 mine's clock, the shift, the excavator, the road). Each group is replayed through the engine's own
 steps (context table -> ``pair_inputs`` -> ``model_params`` -> ``scenario_tasks``) with exactly its units
@@ -63,6 +63,7 @@ from simulator.fleet import Selection, Unit
 from simulator.inputs import load_champion_and_fleet
 from simulator.model import Breakdowns, NoiseTables
 from simulator.scenario import Conditions, Grid, RequestSpec, SimulationParams
+from simulator.settings import SimulatorSettings, get_settings
 from training.cli import (EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, add_path_args, resolve_paths, setup_logging,
                           write_json_report)
 from training.dataset import Export
@@ -70,7 +71,6 @@ from training.errors import BadInputError
 from training.features import Fleet
 from training.prepare import FINISHED_STATUSES, training_frame
 from training.schema import MINE_UTC_OFFSET_HOURS, SHIFT_LENGTH_HOURS, shift_starts
-from training.settings import Settings, get_settings
 from training.site import MIN_CONDITION_SHIFTS
 from training.train import split_by_time
 
@@ -466,7 +466,7 @@ def _group_json(o: GroupOutcome) -> dict[str, Any]:
     }
 
 
-def run_backtest(export: Export, bundle: Any, executor: Executor, settings: Settings, *,
+def run_backtest(export: Export, bundle: Any, executor: Executor, settings: SimulatorSettings, *,
                  replications: int = DEFAULT_REPLICATIONS, seed: int | None = None, max_shifts: int | None = None,
                  verdict_metrics: tuple[str, ...] = METRICS, band: tuple[float, float] = COVERAGE_BAND,
                  shift_hours: float | None = None, dump_bays: int | None = None) -> BacktestReport:
@@ -538,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
+def main(argv: list[str] | None = None, settings: SimulatorSettings | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings or get_settings()
     setup_logging(settings.log_level)

@@ -27,8 +27,8 @@ from simulator.executor import (UNITS_PER_WORKER, WORKER_CACHE_VERSIONS, Executo
 from simulator.model import NoiseTables
 from simulator.results import ReplicationResult
 from simulator.scenario import RequestSpec
+from simulator.settings import SimulatorSettings
 from simulator.tracing import TraceLink
-from training.settings import Settings
 
 #: What a shipped task's ``NoiseRef.path`` says: the arrays come with the unit as a scattered future.
 SCATTERED = "dask-scatter"
@@ -127,7 +127,7 @@ class DaskExecutor:
         self.close()
 
 
-def executor_for(settings: Settings, simulations: int) -> Executor | None:
+def executor_for(settings: SimulatorSettings, simulations: int) -> Executor | None:
     """A cluster executor for a grid above the local limit when a scheduler is configured, else None
     (the caller then uses its local pool; it closes the executor it gets after the run)."""
     if not settings.dask_scheduler_address or simulations <= settings.sim_max_grid_simulations:
@@ -140,6 +140,6 @@ def requested_simulations(spec: RequestSpec) -> int:
     return spec.simulations
 
 
-def cluster_settings(settings: Settings) -> Settings:
+def cluster_settings(settings: SimulatorSettings) -> SimulatorSettings:
     """``settings`` with the grid limit of a cluster run (``sim_max_cluster_simulations``)."""
     return settings.model_copy(update={"sim_max_grid_simulations": settings.sim_max_cluster_simulations})

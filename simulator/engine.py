@@ -27,9 +27,9 @@ from simulator.model import (DEFAULT_DUMP_BAYS, DEFAULT_INCIDENT_PROBABILITY, Br
                              ScenarioInputs, block_cycles)
 from simulator.results import ReplicationResult, ScenarioSummary
 from simulator.scenario import RequestSpec, SimulationParams, scenario_key
+from simulator.settings import SimulatorSettings
 from training.bundle import PHASES
 from training.features import FEATURE_COLUMNS, Fleet, build_features
-from training.settings import Settings
 from training.site import SiteCalibration
 
 #: Identity columns of the context table, before the features and the predictions.
@@ -83,7 +83,7 @@ def bundle_site(bundle: Any) -> SiteCalibration | None:
     return getattr(bundle, "site", None)
 
 
-def simulation_defaults(settings: Settings) -> SimulationParams:
+def simulation_defaults(settings: SimulatorSettings) -> SimulationParams:
     """The settings' default shift length, replications and seed."""
     return SimulationParams(duration_hours=settings.sim_duration_hours, replications=settings.sim_replications,
                             seed=settings.sim_seed)
@@ -192,7 +192,7 @@ def scenario_tasks(spec: RequestSpec, full: ScenarioInputs, params: ModelParams)
             for t, e in spec.grid.scenarios]
 
 
-def run_request(spec: RequestSpec, *, bundle: Any, fleet: Fleet, executor: Executor, settings: Settings,
+def run_request(spec: RequestSpec, *, bundle: Any, fleet: Fleet, executor: Executor, settings: SimulatorSettings,
                 sailing_schedules: pd.DataFrame | None = None, vessels: pd.DataFrame | None = None,
                 deterministic: bool | None = None, now: datetime | None = None,
                 progress: Progress | None = None) -> RunResult:

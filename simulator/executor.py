@@ -43,8 +43,8 @@ from simulator import network_model
 from simulator.lifeline import watch_parent
 from simulator.model import ModelParams, NoiseTables, ScenarioInputs, run_replications
 from simulator.results import ReplicationResult
+from simulator.settings import SimulatorSettings, get_settings
 from simulator.tracing import TraceLink
-from training.settings import Settings, get_settings
 
 #: Work units per worker the pool aims at (more units balance better, each costs one round trip).
 UNITS_PER_WORKER: int = 4
@@ -200,7 +200,7 @@ def split_units(tasks: Sequence[ScenarioTask], slots: int,
 class LocalPoolExecutor:
     """A persistent, warmed-up process pool sized to the machine (``settings.effective_workers``)."""
 
-    def __init__(self, workers: int | None = None, *, settings: Settings | None = None,
+    def __init__(self, workers: int | None = None, *, settings: SimulatorSettings | None = None,
                  start_method: str = "forkserver"):
         self.workers = int(workers or (settings or get_settings()).effective_workers)
         if self.workers < 1:

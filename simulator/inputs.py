@@ -9,9 +9,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from simulator.settings import SimulatorSettings
 from training.cli import Paths
 from training.errors import BadInputError, RegistryError
-from training.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,8 @@ class Inputs:
     export: Any
 
 
-def load_champion_and_fleet(prog: str, paths: Paths, settings: Settings, *, full: bool = False) -> Inputs | None:
+def load_champion_and_fleet(prog: str, paths: Paths, settings: SimulatorSettings, *,
+                            full: bool = False) -> Inputs | None:
     """The champion and the export, or None after printing why on stderr (the caller exits 2).
 
     ``full`` loads the whole export (hauling activities too: the backtest); else the master tables only.

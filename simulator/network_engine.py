@@ -14,10 +14,14 @@ own ``roadCondition`` (``road_segments``) differs from the request's is then pre
 condition (road condition is one of the models' features), scaled alike: the route's minutes follow
 each segment's condition, the residual stays the request's. Loading, dumping, payload, fuel and delay
 come from the route's pseudo road per (truck, excavator, destination), in the request's condition;
-the loaded route's minutes there get the same change as the representative's route.
+the loaded route's minutes there get the same change as the representative's route. When the site
+calibration found that heavier loads haul slower (``haul_payload_slope_per_t``), each cycle's loaded
+travel follows its drawn payload: the hauling spread that explains is taken out of the lognormal noise
+and the route means are divided by the factor's average, so mean and spread stay the model's.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -55,6 +59,16 @@ def _route_row(route_id: str, legs: Sequence[Leg]) -> dict:
     grade = sum(leg.gradient_pct * leg.edge.length_km for leg in legs) / length if length else 0.0
     return {"id": route_id, "distance": length, "gradient": grade, "maxSpeed": length / free_h if free_h else 1.0,
             "roadCondition": legs[0].edge.road_condition if legs else "GOOD"}
+
+
+def payload_haul_effect(bundle, noise: NoiseTables) -> tuple[float, float]:
+    """(slope per tonne, variance of slope x payload residual) of the loaded travel's dependence on the
+    cycle's payload (``training.site``'s ``haul_payload_slope_per_t``; (0, 0) when the site has none)."""
+    slope = float(getattr(getattr(bundle, "site", None), "haul_payload_slope_per_t", 0.0) or 0.0)
+    residuals = noise.payload_residuals_t
+    if not slope or not residuals.size:
+        return 0.0, 0.0
+    return slope, float(np.var(slope * residuals))
 
 
 def segment_condition(leg: Leg, request_condition: str) -> str:
@@ -217,8 +231,11 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
     back = {(d, p): route_times("back", p, d, legs, "returning") for (d, p), legs in back_routes.items()}
     noise = NoiseTables.from_bundle(bundle, c.weather)
     shift_sd = getattr(getattr(bundle, "site", None), "phase_shift_sd", None) or {}
-    phase_noise = tuple(PhaseNoise("lognormal", float(bundle.durations[ph].sigma), float(shift_sd.get(ph, 0.0)))
-                        for ph in PHASES)
+    sigma = {ph: float(bundle.durations[ph].sigma) for ph in PHASES}
+    slope, spread = payload_haul_effect(bundle, noise)
+    if slope:  # the loaded travel's spread the payload explains is drawn with the payload, not twice
+        sigma["hauling"] = math.sqrt(max(sigma["hauling"] ** 2 - spread, 0.0))
+    phase_noise = tuple(PhaseNoise("lognormal", sigma[ph], float(shift_sd.get(ph, 0.0))) for ph in PHASES)
     full = assemble(net, scenario_key="full", excavator_point=layout, payload_t=grid("payload_t")[:, :, 0],
                     load_min=grid("loading_mean_min")[:, :, 0], dump_min=grid("dumping_mean_min"),
                     fuel_l=grid("fuel_l"), delay_probability=grid("delay_probability"), haul=haul, back=back,
@@ -233,7 +250,9 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
             change = route_change.get(("haul", p, d))
             if change is not None:
                 haul_min[:, j, d] += change
-    full = replace(full, haul_min=haul_min)
+    if slope:  # exp(slope x payload residual) averages to 1 over the residuals: the model's mean stays
+        haul_min /= float(np.mean(np.exp(slope * noise.payload_residuals_t)))
+    full = replace(full, haul_min=haul_min, haul_payload_slope_per_t=slope)
     return NetworkPlan(net, selection, full, pair.reset_index(drop=True), tuple(quarantined))
 
 

@@ -97,6 +97,9 @@ class NetworkInputs(FleetTables):
     phase_noise: tuple[PhaseNoise, ...] = field(default_factory=lambda: (PhaseNoise("constant"),) * len(PHASES))
     noise: object = field(default_factory=NoiseTables.none)
     breakdowns: Breakdowns = field(default_factory=Breakdowns)
+    #: d log(loaded travel) / d payload residual, 1/t (``training.site``'s ``haul_payload_slope_per_t``):
+    #: a cycle's loaded travel is multiplied by exp(slope x its payload residual). 0: no dependence.
+    haul_payload_slope_per_t: float = 0.0
 
     def __post_init__(self) -> None:
         t, e = np.shape(self.payload_t)
@@ -113,6 +116,8 @@ class NetworkInputs(FleetTables):
             raise ValueError("a scenario needs at least one truck and one excavator")
         if self.dispatch not in dispatch_rules.RULES:
             raise ValueError(f"unknown dispatch rule {self.dispatch!r}; known: {', '.join(dispatch_rules.RULES)}")
+        if not math.isfinite(self.haul_payload_slope_per_t):
+            raise ValueError(f"NetworkInputs.haul_payload_slope_per_t must be finite, got {self.haul_payload_slope_per_t!r}")
         if not (math.isfinite(self.headway_min) and self.headway_min >= 0):
             raise ValueError(f"NetworkInputs.headway_min must be >= 0, got {self.headway_min!r}")
 
@@ -388,6 +393,7 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
     bays = mine.bays
     free_at, order = mine.free_at, mine.order
     dynamic = mine.rule.dynamic
+    payload_slope = inputs.haul_payload_slope_per_t
     ttf, ttr = draws.truck_ttf[i], draws.truck_ttr[i]
     next_fail, n_fail = ttf[0], 0
     home = p = prep.homes[i]
@@ -411,6 +417,8 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
         d = mine.choose_destination(p, t1)
         lt = load[e] * f0
         h = haul[e][d] * f1
+        if payload_slope:  # a heavier load than the model expects hauls slower (training.site)
+            h *= math.exp(payload_slope * pr)
         pe = pdel[e][d]
         delayed = u < pe
         stop = dm if delayed else 0.0

@@ -13,7 +13,8 @@ Why the spans come back with the results instead of each worker exporting over O
 workers (and a Dask cluster's) then need no collector address, exporter thread or flush at exit
 (``multiprocessing`` workers leave through ``os._exit``, which skips the ``atexit`` flush of a
 batching exporter, so their last spans would be lost), and one exporter configuration
-(``MINEOPS_OTLP_ENDPOINT`` of the API) covers the whole trace. A span costs about 0.5 kB of result.
+(``MINEOPS_OTLP_ENDPOINT`` of the API) covers the whole trace. A span costs about 0.6 kB of result
+and 30 µs of worker CPU (measured), once per work unit of a traced request.
 
 Zero cost when tracing is off: no ``TraceLink`` means no carrier in the work units, and the workers
 import nothing of OpenTelemetry (this module is imported only by a traced unit).

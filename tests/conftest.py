@@ -46,7 +46,7 @@ def trained_mine(tmp_path_factory, reference_export: Path):
     """
     from training.cli import Paths
     from training.retrain import retrain
-    from training.settings import Settings
+    from training.settings import TrainingSettings
     from training.synthetic import generate
 
     root = tmp_path_factory.mktemp("mine")
@@ -54,7 +54,7 @@ def trained_mine(tmp_path_factory, reference_export: Path):
     shutil.copytree(reference_export, paths.data)
     generate(paths.data, days=SMALL_MINE_DAYS, trucks=SMALL_MINE_TRUCKS, seed=SMALL_MINE_SEED,
              end=REFERENCE_EXPORT_END)
-    outcome = retrain(paths, Settings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs))
+    outcome = retrain(paths, TrainingSettings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs))
     assert outcome.promoted, f"the fixture's baseline was rejected: {outcome.reasons}"
     return paths
 

@@ -16,12 +16,12 @@ import time
 from training.cli import EXIT_OK, Paths, run_command
 from training.errors import BadInputError
 from training.registry import Registry
-from training.settings import Settings
+from training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 
 
-def ensure_baseline(paths: Paths, settings: Settings) -> str:
+def ensure_baseline(paths: Paths, settings: TrainingSettings) -> str:
     """Generate sample data and train a champion if missing; return the champion version."""
     registry = Registry(paths.models)
     champion = registry.champion()
@@ -51,7 +51,7 @@ def ensure_baseline(paths: Paths, settings: Settings) -> str:
     return outcome.version
 
 
-def _run(paths: Paths, settings: Settings) -> int:
+def _run(paths: Paths, settings: TrainingSettings) -> int:
     print(f"champion: {ensure_baseline(paths, settings)}")
     return EXIT_OK
 

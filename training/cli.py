@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from training.errors import BadInputError
-from training.settings import Settings, get_settings
+from training.settings import TrainingSettings, get_settings
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -44,16 +44,19 @@ class Paths:
 def add_path_args(parser: argparse.ArgumentParser) -> None:
     """Add ``--data``, ``--models`` and ``--logs`` (defaults come from the settings)."""
     parser.add_argument("--data", type=Path, default=None, help="CSV export folder (default: settings.data_dir)")
-    parser.add_argument("--models", type=Path, default=None, help="model registry (default: settings.models_dir)")
+    parser.add_argument("--models", type=Path, default=None,
+                        help="model registry (default: the registry of settings.site under settings.models_dir)")
     parser.add_argument("--logs", type=Path, default=None, help="logs folder (default: settings.logs_dir)")
 
 
-def resolve_paths(args: argparse.Namespace, settings: Settings | None = None) -> Paths:
-    """Command-line folders, falling back to the settings."""
+def resolve_paths(args: argparse.Namespace, settings: TrainingSettings | None = None) -> Paths:
+    """Command-line folders, falling back to the settings (the models folder: the site's registry)."""
+    from training.registry import site_registry_root
+
     s = settings or get_settings()
     return Paths(
         data=Path(args.data) if getattr(args, "data", None) else s.data_dir,
-        models=Path(args.models) if getattr(args, "models", None) else s.models_dir,
+        models=Path(args.models) if getattr(args, "models", None) else site_registry_root(s.models_dir, s.site),
         logs=Path(args.logs) if getattr(args, "logs", None) else s.logs_dir,
     )
 
@@ -80,7 +83,7 @@ def write_json_report(path: Path, report: dict[str, Any]) -> Path:
 MAX_PROBLEMS_SHOWN = 20
 
 
-def run_command(prog: str, doc: str, body: Callable[[Paths, Settings], int], argv: list[str] | None = None,
+def run_command(prog: str, doc: str, body: Callable[[Paths, TrainingSettings], int], argv: list[str] | None = None,
                 *, on_bad_input: Callable[[Paths, BadInputError], None] | None = None) -> int:
     """The shared ``main`` of the batch commands: flags, settings, logging, bad input -> exit 2.
 

@@ -38,12 +38,12 @@ import pyarrow.csv as pa_csv
 
 from training.errors import BadInputError
 from training.schema import (MIN_HAUL_CAPACITY_T, TABLES, ColumnSpec, TableSpec, enum_key)
-from training.settings import Settings
+from training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 
 #: Default share of bad rows in any one file above which the input is rejected (the settings' default).
-DEFAULT_MAX_BAD_SHARE: float = Settings.model_fields["max_bad_row_share"].default
+DEFAULT_MAX_BAD_SHARE: float = TrainingSettings.model_fields["max_bad_row_share"].default
 #: Name of the row-number index of returned frames and of the row column of quarantine files.
 ROW_COLUMN = "_row"
 #: Column of quarantine files holding why the row was rejected.

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from training.settings import Settings
+from training.settings import TrainingSettings
 
 # Floating-point slack when comparing against ``champion - tolerance``: 0.85 - 0.02 is not exactly
 # 0.83 in binary, and a candidate sitting exactly on the tolerance edge must pass. Unitless (R²/AUC).
@@ -46,7 +46,7 @@ class GateThresholds:
             raise ValueError(f"GateThresholds.tolerance must be >= 0, got {self.tolerance}")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "GateThresholds":
+    def from_settings(cls, settings: TrainingSettings) -> "GateThresholds":
         """Thresholds from ``MINEOPS_GATE_MIN_R2``, ``MINEOPS_GATE_MIN_AUC``, ``MINEOPS_GATE_TOLERANCE``."""
         return cls(
             min_r2=settings.gate_min_r2,

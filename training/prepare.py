@@ -20,7 +20,7 @@ from training.cli import EXIT_OK, Paths, run_command, write_json_report
 from training.dataset import Export, load_export
 from training.errors import BadInputError
 from training.features import FEATURE_COLUMNS, Fleet, build_features
-from training.settings import Settings
+from training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def training_frame(export: Export) -> pd.DataFrame:
     return frame
 
 
-def prepare(paths: Paths, settings: Settings) -> Prepared:
+def prepare(paths: Paths, settings: TrainingSettings) -> Prepared:
     """Load and validate ``paths.data``, then build the training frame (raises BadInputError)."""
     export = load_export(paths.data, quarantine_dir=paths.logs / "quarantine",
                          max_bad_share=settings.max_bad_row_share)
@@ -95,7 +95,7 @@ def prepare(paths: Paths, settings: Settings) -> Prepared:
     return Prepared(frame=frame, export=export, data_hash=data_fingerprint(paths.data), row_counts=counts)
 
 
-def _run(paths: Paths, settings: Settings) -> int:
+def _run(paths: Paths, settings: TrainingSettings) -> int:
     started = time.perf_counter()
     prepared = prepare(paths, settings)
     out = paths.data / "prepared"

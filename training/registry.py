@@ -8,6 +8,12 @@ Layout of the registry root (``models/``)::
     .lock           fcntl.flock serialising create/promote/rollback/cleanup across processes
     .tmp-<hex>/     a version being written; invisible to readers, removed by cleanup_incomplete()
 
+Sites: every version belongs to a site (``site`` in its metadata). Each site has its own registry
+under the models dir: the models dir itself for the default site (the single-site layout of today,
+unchanged), ``models/sites/<site>/`` for any other (``site_registry_root``; a registry knows its
+site from where it is). A deployment serves the registry of its ``MINEOPS_SITE``; a version whose
+metadata names another site is refused when loaded (copied between sites' folders by hand).
+
 A version appears only by one ``rename`` of a complete temp folder; the pointer changes only by one
 ``os.replace`` of a fsynced temp file. A crash at any point therefore leaves either the old or the
 new champion, never a partial one. Promote and rollback only move the pointer (STYLE.md §4).
@@ -40,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from training.cli import EXIT_BAD_INPUT, EXIT_OK, add_path_args, resolve_paths, write_json_report
 from training.errors import RegistryError
+from training.events import DEFAULT_SITE
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,8 @@ POINTER_FILE = "champion.json"
 SEQUENCE_FILE = ".sequence"
 LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"
+#: Folder of the models dir holding the registries of the sites other than the default one.
+SITES_DIR = "sites"
 VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
 READ_ONLY_FILE_MODE = 0o444
 READ_ONLY_DIR_MODE = 0o555
@@ -82,6 +91,8 @@ class VersionMetadata(BaseModel):
     training_seconds: float = Field(ge=0, description="Wall time of the training run, seconds")
     library_versions: dict[str, str] = Field(description="python, numpy, pandas, sklearn, joblib, simpy")
     files: dict[str, str] = Field(description="Artifact path relative to the version folder -> sha256")
+    site: str = Field(DEFAULT_SITE, min_length=1,
+                      description="Site whose data trained it (versions written before sites: the default site)")
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class VersionInfo:
     created_at: str
     metrics: Mapping[str, Any]
     is_champion: bool
+    site: str = DEFAULT_SITE
 
 
 def library_versions() -> dict[str, str]:
@@ -189,11 +201,23 @@ def _force_rmtree(folder: Path) -> None:
     shutil.rmtree(folder)
 
 
+def site_registry_root(models_dir: Path, site: str) -> Path:
+    """The registry folder of ``site``: ``models_dir`` for the default site, else ``models_dir/sites/<site>``."""
+    return Path(models_dir) if site == DEFAULT_SITE else Path(models_dir) / SITES_DIR / site
+
+
+def site_of_root(root: Path) -> str:
+    """The site a registry folder belongs to (inverse of ``site_registry_root``)."""
+    root = Path(root)
+    return root.name if root.parent.name == SITES_DIR else DEFAULT_SITE
+
+
 class Registry:
-    """Versions under ``root``/vN and the champion pointer ``root``/champion.json."""
+    """Versions under ``root``/vN and the champion pointer ``root``/champion.json, of one site."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.site = site_of_root(self.root)
 
     def __repr__(self) -> str:
         return f"Registry({str(self.root)!r})"
@@ -221,6 +245,7 @@ class Registry:
                     created_at=str(meta.get("created_at", "")),
                     metrics=meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {},
                     is_champion=folder.name == champion,
+                    site=str(meta.get("site") or DEFAULT_SITE),
                 )
             )
         return infos
@@ -298,6 +323,10 @@ class Registry:
             )
             if trained != current
         ]
+        if meta.site != self.site:
+            raise RegistryError(f"{self.root / name} was trained for site {meta.site!r}, but {self.root} is the "
+                                f"registry of site {self.site!r}; train this site's own model "
+                                f"(python -m training.train with MINEOPS_SITE={self.site})")
         if mismatches:
             raise RegistryError(
                 f"{self.root / name} was trained with {'; and '.join(mismatches)}; "
@@ -320,7 +349,10 @@ class Registry:
         created_at (defaults to now), schema_hash, feature_hash, data_hash, row_counts, metrics and
         training_seconds. ``library_versions`` is filled in, ``files`` (sha256 per artifact) computed.
         """
-        draft = self._draft_metadata(metadata)
+        draft = self._draft_metadata({"site": self.site, **metadata})
+        if draft["site"] != self.site:
+            raise RegistryError(f"a version of site {draft['site']!r} does not belong in {self.root} "
+                                f"(the registry of site {self.site!r})")
         with self._locked():
             tmp = self.root / f"{TMP_PREFIX}{uuid.uuid4().hex}"
             tmp.mkdir()
@@ -584,9 +616,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 payload = {
                     "champion": next((i.version for i in infos if i.is_champion), None),
+                    "site": registry.site,
                     "versions": [
                         {"version": i.version, "created_at": i.created_at, "metrics": i.metrics,
-                         "is_champion": i.is_champion}
+                         "is_champion": i.is_champion, "site": i.site}
                         for i in infos
                     ],
                 }

@@ -24,7 +24,7 @@ from training.errors import BadInputError, RegistryError
 from training.gate import GateThresholds, gate
 from training.prepare import prepare
 from training.registry import Registry
-from training.settings import Settings
+from training.settings import TrainingSettings
 from training.train import evaluate_bundle, register, summary_line, train
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class RetrainOutcome:
         return EXIT_OK if self.promoted else EXIT_GATE_REJECTED
 
 
-def retrain(paths: Paths, settings: Settings) -> RetrainOutcome:
+def retrain(paths: Paths, settings: TrainingSettings) -> RetrainOutcome:
     """Run the whole retrain; raises BadInputError before anything is written on bad data."""
     started = time.perf_counter()
     prepared = prepare(paths, settings)
@@ -104,7 +104,7 @@ def record(paths: Paths, report: dict[str, Any]) -> None:
         fh.write(json.dumps(line, default=str) + "\n")
 
 
-def publish_outcome(paths: Paths, settings: Settings, outcome: RetrainOutcome) -> None:
+def publish_outcome(paths: Paths, settings: TrainingSettings, outcome: RetrainOutcome) -> None:
     """Tell people (``training.events``): a new champion, or a candidate the gate rejected."""
     from training.events import publish
 
@@ -119,7 +119,7 @@ def publish_outcome(paths: Paths, settings: Settings, outcome: RetrainOutcome) -
                 f"{'; '.join(outcome.reasons)}", data, settings.site)
 
 
-def _run(paths: Paths, settings: Settings) -> int:
+def _run(paths: Paths, settings: TrainingSettings) -> int:
     outcome = retrain(paths, settings)
     record(paths, outcome.report)
     publish_outcome(paths, settings, outcome)

@@ -28,6 +28,12 @@ the bundle (``site.json``):
   groups of at least :data:`MIN_GROUP_CYCLES` cycles), as a log-sd (``phase_shift_sd``). It is the
   champion's error for a given fleet, road and conditions plus whatever moves a whole shift; the
   simulator draws one such factor per phase and replication.
+* **Payload and loaded speed.** Whether a heavier load hauls slower than the champion expects: the
+  least-squares slope of the hauling log-residuals on the payload's deviation from its truck's mean
+  payload (both taken within each truck), per tonne. Kept (``haul_payload_slope_per_t``) when its t
+  statistic reaches :data:`MIN_PAYLOAD_SLOPE_T` on at least :data:`MIN_PAYLOAD_CYCLES` cycles, else 0
+  (the records show no dependence beyond the truck's class, which the models already see); the haul
+  network's simulator then lengthens a cycle's loaded travel by ``exp(slope x payload residual)``.
 * **Conditions seen.** Training cycles and shifts per weather and per road condition: the domain in
   which the champion's models have evidence. A request or a replayed shift outside it (fewer than
   :data:`MIN_CONDITION_SHIFTS` shifts) is extrapolation and is flagged as such.
@@ -43,6 +49,10 @@ import pandas as pd
 
 from training.schema import shift_starts
 
+#: |t| the payload slope of the loaded travel time must reach to be used (about a 5 % two-sided test).
+MIN_PAYLOAD_SLOPE_T: float = 2.0
+#: Fewest cycles with a payload and a hauling residual for the payload slope to be measured.
+MIN_PAYLOAD_CYCLES: int = 200
 #: Waits shorter than this are the timestamps' rounding, not a queue, min (the records hold whole minutes).
 DUMP_WAIT_TOLERANCE_MIN: float = 1.0
 #: Largest share of cycles with a dump wait at which the dump still counts as never holding trucks up
@@ -87,6 +97,7 @@ class SiteCalibration:
     incident_ratio_by_weather: dict[str, float] = field(default_factory=dict)  # shrunk rate / pooled rate
     incident_ratio_by_road_condition: dict[str, float] = field(default_factory=dict)
     phase_shift_sd: dict[str, float] = field(default_factory=dict)  # per phase, log-sd of a shift group's effect
+    haul_payload_slope_per_t: float = 0.0       # d log(loaded travel) / d payload above the truck's mean, 1/t
     notes: dict[str, str] = field(default_factory=dict)                  # how each figure was found
 
     def to_dict(self) -> dict[str, Any]:
@@ -239,6 +250,28 @@ def between_group_sd(residuals: Any, groups: Any, min_cycles: int = MIN_GROUP_CY
     return math.sqrt(max(between, 0.0)), int(len(stats))
 
 
+def payload_haul_slope(hauling_residuals: Any, load_t: Any, trucks: Any) -> tuple[float, float, int]:
+    """(slope per tonne, its t statistic, cycles used) of the hauling log-residuals on the payload, both
+    taken as deviations from their truck's mean (see the module docstring); (0, 0, n) when not measurable."""
+    frame = pd.DataFrame({"r": np.asarray(hauling_residuals, dtype=float),
+                          "w": pd.to_numeric(pd.Series(np.asarray(load_t)), errors="coerce").to_numpy(dtype=float),
+                          "truck": np.asarray(trucks).astype(str)})
+    frame = frame[np.isfinite(frame["r"]) & np.isfinite(frame["w"])]
+    n, groups = len(frame), frame["truck"].nunique()
+    if n < MIN_PAYLOAD_CYCLES or n <= groups + 1:
+        return 0.0, 0.0, n
+    by_truck = frame.groupby("truck")
+    x = (frame["w"] - by_truck["w"].transform("mean")).to_numpy()
+    y = (frame["r"] - by_truck["r"].transform("mean")).to_numpy()
+    sxx = float(x @ x)
+    if sxx <= 0.0:
+        return 0.0, 0.0, n
+    slope = float(x @ y) / sxx
+    rest = y - slope * x
+    se = math.sqrt(float(rest @ rest) / (n - groups - 1) / sxx)
+    return slope, (slope / se if se > 0 else math.inf), n
+
+
 def condition_shifts(cycles: pd.DataFrame, keys: pd.Series, column: str) -> dict[str, int]:
     """Distinct shifts per value of ``column`` (weather or road condition)."""
     frame = pd.DataFrame({"key": keys.to_numpy(), "value": cycles[column].astype(str).to_numpy()})
@@ -265,11 +298,19 @@ def calibrate(cycles: pd.DataFrame, phase_residuals: dict[str, Any] | None = Non
             shift_sd[phase], used = between_group_sd(r, groups)
         notes["phase_shift"] = (f"between-group log-sd of the phase residuals over {used} shift groups of at least "
                                 f"{MIN_GROUP_CYCLES} cycles: " + ", ".join(f"{p} {v:.3f}" for p, v in shift_sd.items()))
+    payload_slope = 0.0
+    if phase_residuals and "hauling" in phase_residuals and "loadWeight" in cycles.columns:
+        slope, t_stat, n = payload_haul_slope(phase_residuals["hauling"], cycles["loadWeight"], cycles["truckId"])
+        payload_slope = slope if abs(t_stat) >= MIN_PAYLOAD_SLOPE_T else 0.0
+        notes["payload_haul"] = (f"hauling log-residual on payload within trucks over {n} cycles: slope {slope:.5f}/t, "
+                                 f"t {t_stat:.2f}; " + ("used" if payload_slope else
+                                                        f"not used (|t| < {MIN_PAYLOAD_SLOPE_T} or too few cycles)"))
     return SiteCalibration(
         dump_evidence=evidence, dump_bays=bays, dump_wait_share=share, dispatch_interval_min=interval,
         weather_shifts=condition_shifts(cycles, keys, "weatherCondition"),
         road_condition_shifts=condition_shifts(cycles, keys, "roadCondition"),
         late_join_share=late_share, late_join_min=late_min, incident_rate=rate,
         incident_ratio_by_weather=by_weather, incident_ratio_by_road_condition=by_road, phase_shift_sd=shift_sd,
+        haul_payload_slope_per_t=payload_slope,
         notes={"dump": dump_note, "dispatch": dispatch_note, "late_join": late_note, "incidents": incident_note,
                **notes})

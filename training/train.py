@@ -41,7 +41,7 @@ from training.registry import Registry
 from training.reliability import BREAKDOWN_STATUSES, fit_reliability
 from training.schema import SCHEMA_HASH
 from training.site import calibrate as calibrate_site
-from training.settings import Settings
+from training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 
@@ -400,7 +400,7 @@ def phase_residuals(durations: dict[str, PhaseModel], frame: pd.DataFrame, cycle
             for p in PHASES}
 
 
-def train(prepared: Prepared, settings: Settings) -> TrainResult:
+def train(prepared: Prepared, settings: TrainingSettings) -> TrainResult:
     """Fit every model of a bundle on the training split and evaluate it on the holdout."""
     started = time.perf_counter()
     seed = settings.random_seed
@@ -504,7 +504,7 @@ def summary_line(metrics: dict[str, Any]) -> str:
             f"delay AUC={metrics['delay']['auc']:.3f} Brier={metrics['delay']['brier']:.3f}")
 
 
-def _run(paths, settings: Settings) -> int:
+def _run(paths, settings: TrainingSettings) -> int:
     prepared = prepare(paths, settings)
     result = train(prepared, settings)
     version = register(Registry(paths.models), result, prepared)

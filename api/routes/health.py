@@ -11,6 +11,7 @@ from api.auth import PUBLIC, Viewer, require_own_site
 from api.deps import SettingsDep, StateDep
 from api.openapi_docs import NOT_FOUND_RESPONSE, RETRY_AFTER_HEADER
 from api.metrics import FileFactsCollector
+from training.registry import site_registry_root
 
 router = APIRouter(tags=["operations"])
 
@@ -63,7 +64,8 @@ def metrics(state: StateDep, settings: SettingsDep) -> Response:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(mp_dir))
-        registry.register(FileFactsCollector(settings.models_dir, settings.logs_dir))
+        registry.register(FileFactsCollector(site_registry_root(settings.models_dir, settings.site),
+                                             settings.logs_dir))
         if getattr(state, "live", None) is not None:
             from api.live import LiveCollector
 

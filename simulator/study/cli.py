@@ -46,19 +46,19 @@ from simulator.engine import simulation_defaults
 from simulator.executor import Executor, InlineExecutor, LocalPoolExecutor
 from simulator.inputs import load_champion_and_fleet
 from simulator.scenario import SpecError
+from simulator.settings import SimulatorSettings, get_settings
 from simulator.study.report import format_summary
 from simulator.study.runner import run_study
 from simulator.study.spec import parse_study
 from simulator.study.storage import STUDIES_FOLDER, StudyBusyError, StudyFolder, load_spec_file
 from training.cli import EXIT_BAD_INPUT, EXIT_OK, add_path_args, resolve_paths
 from training.features import Fleet
-from training.settings import Settings, get_settings
 
 #: Exit code of an interrupted study (128 + SIGINT), resumable.
 EXIT_INTERRUPTED = 130
 
 
-def make_executor(kind: str, workers: int | None, scheduler: str | None, settings: Settings) -> Executor:
+def make_executor(kind: str, workers: int | None, scheduler: str | None, settings: SimulatorSettings) -> Executor:
     """The study's executor: Dask for ``dask`` (or ``auto`` with a scheduler address), else the local pool."""
     address = scheduler or settings.dask_scheduler_address
     if kind == "dask" or (kind == "auto" and address):

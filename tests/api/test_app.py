@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
+from api.settings import Settings
 from simulator.executor import InlineExecutor
 from tests.ollama_server import closed_port_url
 from training.cli import Paths
-from training.settings import Settings
 from tests import paths
 
 REPO = Path(__file__).resolve().parents[2]

@@ -29,6 +29,7 @@ from simulator.study import plots_folder
 from tests.api.test_app import app_settings, contract, inline_factory
 from tests.paths import REPO
 from training.drift import DRIFT_DIR, LATEST_FILE
+from training.registry import Registry, site_registry_root
 
 SITE_A = "default"  # the deployment's own site (Settings.site)
 SITE_B = "north-pit"
@@ -206,6 +207,52 @@ def test_another_sites_key_cannot_simulate_here_or_chat_about_this_sites_run(cli
     r = client.post("/ask_chatbot", json={"question": "why?", "run_id": RUN_A}, headers=other)
     assert r.status_code == 422 and f"run {RUN_A} not found" in r.text
     assert client.post("/add_vessel", json=VESSEL, headers=key(client, "admin", SITE_B)).status_code == 404
+
+
+def register_for_site(models: Path, site: str, copies: int) -> Registry:
+    """``copies`` versions in ``site``'s registry under ``models``, each the default site's champion re-registered
+    as ``site``'s (the same trained pipelines: a stand-in for a model trained on that site's data)."""
+    import shutil
+
+    source = Registry(models)
+    champion = source.champion()
+    meta = {k: v for k, v in source.metadata(champion).items() if k not in ("files", "library_versions", "site")}
+    registry = Registry(site_registry_root(models, site))
+    registry.root.mkdir(parents=True, exist_ok=True)
+
+    def write(folder: Path) -> None:
+        for item in source.path(champion).iterdir():
+            if item.name != "metadata.json":
+                (shutil.copytree if item.is_dir() else shutil.copy)(item, folder / item.name)
+
+    for _ in range(copies):
+        registry.promote(registry.create_version(write, meta))
+    return registry
+
+
+def test_a_deployment_serves_its_own_sites_models_and_shows_them_to_no_other_site(mine):
+    north = register_for_site(mine.models, SITE_B, copies=2)  # site B's registry: v1, v2 (champion)
+    assert Registry(mine.models).champion() == "v1" and north.champion() == "v2"
+    with TestClient(make_app(mine, auth="on", site=SITE_B)) as c:
+        from tests.api.test_app import wait_ready
+
+        assert wait_ready(c)["champion"] == "v2"  # site B's champion, not the default site's v1
+        assert c.app.state.served.bundle.metadata["site"] == SITE_B
+        theirs, own = key(c, "planner", SITE_A), key(c, "planner", SITE_B)
+        body = contract("legacy-top3-request.json")
+        assert c.post("/get_top_3_strategies", json=body, headers=theirs).status_code == 404
+        r = c.post("/get_top_3_strategies", json=body, headers=own)
+        assert r.status_code == 200 and r.json()["model_version"] == "v2"
+        assert c.get(f"/runs/{r.json()['run_id']}", headers=theirs).status_code == 404
+        assert c.get("/drift/latest", headers=key(c, "admin", SITE_A)).status_code == 404
+        scraped = c.get("/metrics").text
+        assert 'mineops_champion_info{version="v2"} 1.0' in scraped
+        assert "mineops_champion_created_timestamp_seconds " in scraped  # read from site B's champion pointer
+    with TestClient(make_app(mine, auth="on")) as c:  # the default site's deployment on the same models folder
+        from tests.api.test_app import wait_ready
+
+        assert wait_ready(c)["champion"] == "v1"
+        assert c.app.state.served.bundle.metadata.get("site", SITE_A) == SITE_A
 
 
 # --- modes -------------------------------------------------------------------------------------------------

@@ -500,7 +500,7 @@ def test_health_checks_the_model_is_listed(ollama_server):
 
 
 def test_service_reads_the_project_settings():
-    from training.settings import Settings
+    from api.settings import Settings
 
     service = ChatService.from_settings(Settings(ollama_host="http://127.0.0.1:1", ollama_timeout_s=2.5))
     assert (service.host, service.model, service.timeout_s) == ("http://127.0.0.1:1", "qwen2.5:7b", 2.5)

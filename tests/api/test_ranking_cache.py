@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.ranking_cache import LocalCache, cache_key, data_fingerprint
+from api.settings import Settings
 from simulator.scenario import SpecError
 from tests.api.test_app import app_settings, module_mine, small_body, wait_ready  # noqa: F401
 from tests.redis_server import RedisServer
-from training.settings import Settings
 
 
 def test_key_ignores_spelling_and_defaults_but_not_champion_or_data(tmp_path) -> None:

@@ -15,10 +15,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.routes import data, runs
-from api.settings import get_settings
+from api.settings import Settings, get_settings
 from api.store import RunStore
 from api.vessels import VESSEL_CAPACITY_RANGE_T, schedules_path, vessels_path
-from training.settings import Settings
 
 SCHEDULE = {"loadingPort": "Pelabuhan Tanjung Bara", "destination": "Guangzhou",
             "etaLoading": "2025-11-12T08:00", "etsLoading": "2025-11-14T20:00", "plannedQuantity": 50000,

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.settings import Settings
 from live.broker import RedisStreamBroker
 from live.worker import build
 from tests.e2e_server import running_api
 from tests.redis_server import RedisServer
-from training.settings import Settings
 
 #: Seconds the SSE test waits for an update at most (the benchmark quotes the event-to-snapshot p99;
 #: this bound only keeps a loaded CI host from hanging the test).

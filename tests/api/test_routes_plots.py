@@ -8,11 +8,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.routes import plots as plots_route
-from api.settings import get_settings
+from api.settings import Settings, get_settings
 from simulator.plots import PLOTLY_JS, write_plots
 from simulator.study import plots_folder, study_folder
 from tests.simulator.test_plots import make_summary
-from training.settings import Settings
 
 RUN_ID = "study-0123456789abcdef"
 

@@ -344,7 +344,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path):
 
 
 def test_the_settings_default_url_opens(tmp_path: Path):
-    from training.settings import Settings
+    from api.settings import Settings
 
     settings = Settings(logs_dir=tmp_path / "logs")
     store = RunStore.from_url(settings.effective_database_url)

@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from api.settings import Settings
 from tests.servers import require_binary
-from training.settings import DEPRECATED_ENV, ENV_PREFIX, Settings
+from training.settings import DEPRECATED_ENV, ENV_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"

@@ -34,7 +34,7 @@ def live_mine(tmp_path_factory, reference_export: Path) -> Path:
 
 @pytest.fixture
 def live_settings(tmp_path: Path, live_mine: Path, redis_server: RedisServer):
-    from training.settings import Settings
+    from live.settings import LiveSettings
 
-    return Settings(redis_url=redis_server.url, data_dir=live_mine, logs_dir=tmp_path / "logs",
+    return LiveSettings(redis_url=redis_server.url, data_dir=live_mine, logs_dir=tmp_path / "logs",
                     models_dir=tmp_path / "models", live_batch_enabled=False, live_claim_idle_s=1.0)

@@ -299,9 +299,9 @@ def live(prometheus_binary: str, trained_mine: Paths,
             running_api(paths, ollama.url, env_extra={"MINEOPS_SIM_QUEUE_LIMIT": "1",
                                                       "MINEOPS_REDIS_URL": redis_server.url},
                         ready_timeout_s=None) as api:
-        from training.settings import Settings
+        from live.settings import LiveSettings
 
-        live_settings = Settings(redis_url=redis_server.url, data_dir=paths.data, models_dir=paths.models,
+        live_settings = LiveSettings(redis_url=redis_server.url, data_dir=paths.data, models_dir=paths.models,
                                  logs_dir=paths.logs, live_batch_enabled=False)
         # Prometheus starts and Evidently (~4 s to import) loads while the API warms up.
         prom = start_prometheus(api.url.removeprefix("http://"), root / "prometheus")

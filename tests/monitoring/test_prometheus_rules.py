@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from live.settings import LiveSettings
 from tests.monitoring import promql
 from tests.servers import require_binary
-from training.settings import Settings
 
 PROM_DIR = promql.PROMETHEUS_CONFIG.parent
 ALERTS = PROM_DIR / "alerts.yml"
@@ -103,5 +103,5 @@ def test_every_rule_has_a_firing_and_a_quiet_unit_test(name: str) -> None:
 def test_champion_age_limit_matches_the_setting() -> None:
     (rule,) = [r for r in RULES if r["alert"] == "ChampionTooOld"]
     days = int(re.search(r"/ 86400 > (\d+)\s*$", rule["expr"].strip()).group(1))
-    assert days == Settings.model_fields["champion_max_age_days"].default
+    assert days == LiveSettings.model_fields["champion_max_age_days"].default
     assert f"limit {days}" in rule["annotations"]["summary"]

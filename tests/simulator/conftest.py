@@ -102,7 +102,7 @@ def trained_mine(tmp_path_factory, reference_export: Path) -> TrainedMine:
     from training.cli import Paths
     from training.prepare import prepare
     from training.registry import Registry
-    from training.settings import Settings
+    from simulator.settings import SimulatorSettings
     from training.synthetic import generate
     from training.features import feature_hash
     from training.schema import SCHEMA_HASH
@@ -112,7 +112,7 @@ def trained_mine(tmp_path_factory, reference_export: Path) -> TrainedMine:
     data = Path(shutil.copytree(reference_export, root / "data"))
     generate(data, days=6, trucks=16, excavators=3, seed=11, end=REFERENCE_EXPORT_END)
     paths = Paths(data=data, models=root / "models", logs=root / "logs")
-    settings = Settings(_env_file=None)
+    settings = SimulatorSettings(_env_file=None)
     prepared = prepare(paths, settings)
     result = train(prepared, settings)
     registry = Registry(paths.models)

@@ -22,11 +22,11 @@ from simulator.backtest import (COVERAGE_BAND, METRICS, context_tables, group_re
 from simulator.engine import context_table
 from simulator.executor import InlineExecutor, run_task
 from simulator.scenario import SimulationParams
+from simulator.settings import SimulatorSettings
 from training.cli import EXIT_BAD_INPUT, EXIT_DRIFT
 from training.dataset import load_export
 from training.features import Fleet
 from training.prepare import FINISHED_STATUSES
-from training.settings import Settings
 from tests.paths import REFERENCE_EXPORT_END
 
 #: Replications of the runs that only check plumbing (the interval needs >= 2; speed matters more).
@@ -40,7 +40,7 @@ def export(trained_mine):
 
 @pytest.fixture(scope="module")
 def settings():
-    return Settings(_env_file=None)
+    return SimulatorSettings(_env_file=None)
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +216,7 @@ def band_mines(tmp_path_factory, reference_export):
             paths = Paths(data=root / "data", models=root / "models", logs=root / "logs")
             shutil.copytree(reference_export, paths.data)
             generate(paths.data, days=days, trucks=trucks, seed=seed, end=BAND_MINE_END)
-            outcome = retrain(paths, Settings(_env_file=None, data_dir=paths.data, models_dir=paths.models,
+            outcome = retrain(paths, SimulatorSettings(_env_file=None, data_dir=paths.data, models_dir=paths.models,
                                               logs_dir=paths.logs))
             assert outcome.promoted, outcome.reasons
             built[shape] = paths
@@ -234,7 +234,7 @@ def test_champion_is_calibrated_on_every_mine_shape(band_mines, shape, capsys):
     # cancelled breakdown cycles), the larger mines landed at 88-90% (docs/operations.md).
     mine = band_mines(shape)
     code = main(["--data", str(mine.data), "--models", str(mine.models), "--logs", str(mine.logs),
-                 "--max-shifts", str(BAND_SHIFTS), "--workers", "2"], Settings(_env_file=None))
+                 "--max-shifts", str(BAND_SHIFTS), "--workers", "2"], SimulatorSettings(_env_file=None))
     line = capsys.readouterr().out
     (path,) = (mine.logs / "backtest").glob("*.json")
     report = json.loads(path.read_text())
@@ -255,12 +255,12 @@ def test_shifts_in_conditions_the_champion_barely_saw_are_reported_apart(band_mi
     mine = band_mines(BAND_SHAPES[0])
     bundle = load_champion(Registry(mine.models))
     export = load_export(mine.data)
-    base = run_backtest(export, bundle, InlineExecutor(), Settings(_env_file=None), replications=FEW)
+    base = run_backtest(export, bundle, InlineExecutor(), SimulatorSettings(_env_file=None), replications=FEW)
     weather = max(base.by_weather(), key=lambda w: base.by_weather()[w]["production_t"].shifts)
     # The same champion, told it saw that weather on a single training shift.
     rare = dataclasses.replace(bundle, site=dataclasses.replace(
         bundle.site, weather_shifts={**bundle.site.weather_shifts, weather: 1}))
-    report = run_backtest(export, rare, InlineExecutor(), Settings(_env_file=None), replications=FEW)
+    report = run_backtest(export, rare, InlineExecutor(), SimulatorSettings(_env_file=None), replications=FEW)
     moved = [o for o in base.outcomes if o.group.weather == weather]
     assert len(report.outside_domain) == len(moved) > 0
     assert report.shifts == base.shifts - len(moved)
@@ -278,7 +278,7 @@ def test_half_payload_model_is_far_out_of_band_and_exits_4(trained_mine, tmp_pat
     wrong = dataclasses.replace(bundle, payload=_Scaled(bundle.payload, 0.5))
     monkeypatch.setattr("training.bundle.load_champion", lambda registry: wrong)
     args = _args(trained_mine, tmp_path / "logs", "--verdict", "production", "--replications", str(FEW))
-    assert main(args, Settings()) == EXIT_DRIFT
+    assert main(args, SimulatorSettings()) == EXIT_DRIFT
     assert "OUT OF band" in capsys.readouterr().out
     (path,) = (tmp_path / "logs" / "backtest").glob("*.json")
     report = json.loads(path.read_text())
@@ -291,7 +291,7 @@ def test_half_payload_model_is_far_out_of_band_and_exits_4(trained_mine, tmp_pat
 
 
 def test_command_writes_the_json_report(trained_mine, tmp_path, capsys, champion_report):
-    code = main(_args(trained_mine, tmp_path / "logs"), Settings())
+    code = main(_args(trained_mine, tmp_path / "logs"), SimulatorSettings())
     line = capsys.readouterr().out.strip()
     (path,) = (tmp_path / "logs" / "backtest").glob("*.json")
     assert line.endswith(str(path)) and "9 shifts" in line and "coverage production" in line
@@ -330,7 +330,7 @@ def test_sampled_shifts_are_deterministic_and_keep_their_numbers(trained_mine, e
 def test_no_champion_exits_2_with_a_message(trained_mine, tmp_path, capsys):
     args = ["--data", str(trained_mine.data), "--models", str(tmp_path / "empty"),
             "--logs", str(tmp_path / "logs")]
-    assert main(args, Settings()) == EXIT_BAD_INPUT
+    assert main(args, SimulatorSettings()) == EXIT_BAD_INPUT
     assert "no champion model" in capsys.readouterr().err
     assert not (tmp_path / "logs" / "backtest").exists()
 
@@ -341,5 +341,5 @@ def test_no_hauling_data_exits_2(trained_mine, tmp_path, capsys):
     data = shutil.copytree(trained_mine.data, tmp_path / "data")
     (data / "hauling_activities.csv").unlink()
     args = ["--data", str(data), "--models", str(trained_mine.models), "--logs", str(tmp_path / "logs")]
-    assert main(args, Settings()) == EXIT_BAD_INPUT
+    assert main(args, SimulatorSettings()) == EXIT_BAD_INPUT
     assert "hauling_activities" in capsys.readouterr().err

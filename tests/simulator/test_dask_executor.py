@@ -14,8 +14,8 @@ from simulator.model import NoiseTables
 from simulator.engine import simulation_defaults
 from simulator.request import parse_request
 from simulator.scenario import SpecError
+from simulator.settings import SimulatorSettings
 from tests.simulator.test_executor import _tasks
-from training.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +91,9 @@ def test_a_study_runs_on_the_cluster_with_the_same_results(dask2, trained_mine, 
 
 
 def test_the_api_sends_only_grids_above_its_local_limit_to_a_configured_cluster(cluster):
-    local = Settings(sim_max_grid_simulations=100)
+    local = SimulatorSettings(sim_max_grid_simulations=100)
     assert dx.executor_for(local, 10_000) is None  # no scheduler configured
-    configured = Settings(sim_max_grid_simulations=100, dask_scheduler_address=cluster.scheduler_address,
+    configured = SimulatorSettings(sim_max_grid_simulations=100, dask_scheduler_address=cluster.scheduler_address,
                           sim_max_cluster_simulations=50_000)
     assert dx.executor_for(configured, 100) is None  # within the local limit
     executor = dx.executor_for(configured, 101)
@@ -113,7 +113,7 @@ def test_a_request_above_the_local_limit_runs_on_the_cluster_as_the_api_would(cl
     """The route's change: ``executor_for`` picks the cluster and ``cluster_settings`` lifts the grid limit."""
     from simulator.engine import run_request
 
-    settings = Settings(sim_max_grid_simulations=10, dask_scheduler_address=cluster.scheduler_address)
+    settings = SimulatorSettings(sim_max_grid_simulations=10, dask_scheduler_address=cluster.scheduler_address)
     body = {"fixed_conditions": {"weatherCondition": "Cerah", "roadCondition": "GOOD", "shift": "SHIFT_1",
                                  "simulation_start_date": "2025-11-10T07:00:00+07:00"},
             "decision_variables": {"alokasi_truk": [2, 3], "jumlah_excavator": [1, 2]},

@@ -16,8 +16,8 @@ from simulator.executor import InlineExecutor, LocalPoolExecutor
 from simulator.fleet import roster_operators, select_trucks, shift_start, vessel_target
 from simulator.results import ScheduleClosure
 from simulator.scenario import SpecError
+from simulator.settings import SimulatorSettings
 from training.features import FEATURE_COLUMNS
-from training.settings import Settings
 from tests import paths
 
 CONTRACTS = paths.CONTRACTS
@@ -36,8 +36,8 @@ def _legacy(**simulation) -> dict:
 
 
 @pytest.fixture(scope="module")
-def settings() -> Settings:
-    return Settings(sim_replications=30, sim_seed=42, sim_duration_hours=8.0)
+def settings() -> SimulatorSettings:
+    return SimulatorSettings(sim_replications=30, sim_seed=42, sim_duration_hours=8.0)
 
 
 def _run(body, bundle, fleet, settings, executor=None, **kw):

@@ -183,3 +183,18 @@ def test_same_seed_same_answer_inline_and_on_one_or_two_workers():
         assert one.map_scenarios(tasks) == inline
         assert two.map_scenarios(tasks) == inline
     assert inline == InlineExecutor().map_scenarios(tasks)
+
+
+def test_a_heavier_load_hauls_slower_by_the_calibrated_payload_slope():
+    # One truck (no queue), constant phases, every payload 5 t above the model's: with a slope of
+    # 0.02/t each loaded trip takes exp(0.1) times its mean, the rest of the cycle as before.
+    tables = NoiseTables.build(np.full(10, 5.0), np.zeros(10), np.ones(10), label="payload+5")
+    base = network_inputs(symmetric_two_pits(), trucks=1, tables=tables)
+    params = ModelParams(shift_hours=8.0, dump_bays=None)
+    flat = nm.run_replication(base, params, 0, seed=3)
+    slow = nm.run_replication(replace(base, haul_payload_slope_per_t=0.02), params, 0, seed=3)
+    haul = float(base.haul_min[0, 0, 0])
+    assert slow.cycle_time_min - flat.cycle_time_min == pytest.approx(haul * (math.exp(0.1) - 1), rel=1e-9)
+    assert slow.loads <= flat.loads
+    with pytest.raises(ValueError, match="haul_payload_slope_per_t"):
+        replace(base, haul_payload_slope_per_t=math.nan)

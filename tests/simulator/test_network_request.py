@@ -16,9 +16,9 @@ from simulator.model import DEFAULT_DUMP_BAYS
 from simulator.network import Closure
 from simulator.request import NETWORK_EXAMPLE, StrategiesRequest, parse_request
 from simulator.scenario import SpecError
+from simulator.settings import SimulatorSettings
 from tests.paths import CONTRACTS
 from tests.simulator.conftest import FAKE_SIGMA, FakeBundle
-from training.settings import Settings
 
 # The reference export's roads form chains Point-A - Point-B - ...; two pits and two dumps on them.
 NETWORK = {
@@ -43,7 +43,7 @@ def _body(**decisions):
 def test_fixed_and_dynamic_dispatch_are_ranked_together_with_cis_and_the_new_kpis(reference_fleet, fake_bundle):
     body = _body(dispatch=["fixed", "shortest_travel_wait"])
     result = run_request(parse_request(body), bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(),
-                         settings=Settings())
+                         settings=SimulatorSettings())
     keys = {s.scenario_key for s in result.summaries}
     assert keys == {"T4-E2", "T4-E2/shortest_travel_wait", "T4-E3", "T4-E3/shortest_travel_wait",
                     "T8-E2", "T8-E2/shortest_travel_wait", "T8-E3", "T8-E3/shortest_travel_wait"}
@@ -63,8 +63,8 @@ def test_fixed_and_dynamic_dispatch_are_ranked_together_with_cis_and_the_new_kpi
 
 def test_the_same_network_request_gives_the_same_numbers(reference_fleet, fake_bundle):
     body = _body(dispatch=["shortest_queue"])
-    a = run_request(parse_request(body), bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=Settings())
-    b = run_request(parse_request(body), bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=Settings())
+    a = run_request(parse_request(body), bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=SimulatorSettings())
+    b = run_request(parse_request(body), bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=SimulatorSettings())
     assert a.results == b.results
 
 
@@ -88,7 +88,7 @@ def test_unknown_nodes_are_refused_by_the_engine(reference_fleet, fake_bundle):
     body = _body()
     body["network"]["destinations"][0]["node"] = "Nowhere"
     with pytest.raises(SpecError, match="network.destinations"):
-        run_request(parse_request(body), bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=Settings())
+        run_request(parse_request(body), bundle=fake_bundle, fleet=reference_fleet, executor=InlineExecutor(), settings=SimulatorSettings())
 
 
 def test_the_legacy_body_still_runs_the_one_road_model():
@@ -225,3 +225,21 @@ def test_each_segment_is_timed_in_its_own_road_condition(reference_fleet):
     assert plans["POOR"].table.columns.is_unique
     assert (plans["POOR"].table["road_condition"] == "GOOD").all()
     np.testing.assert_array_equal(plans["POOR"].table["hauling_mean_min"], plans["GOOD"].table["hauling_mean_min"])
+
+
+def test_a_calibrated_payload_slope_moves_spread_from_the_haul_noise_to_the_payload(reference_fleet):
+    from simulator.network_engine import network_plan
+    from training.site import SiteCalibration
+
+    spec = parse_request(_body())
+    now = datetime(2025, 11, 10, tzinfo=timezone.utc)
+    plain = FakeBundle()
+    sloped = FakeBundle()
+    sloped.site = SiteCalibration(haul_payload_slope_per_t=0.01)
+    a, b = (network_plan(spec, reference_fleet, bundle, now).full for bundle in (plain, sloped))
+    assert a.haul_payload_slope_per_t == 0.0 and b.haul_payload_slope_per_t == 0.01
+    r = b.noise.payload_residuals_t
+    np.testing.assert_allclose(b.haul_min * np.mean(np.exp(0.01 * r)), a.haul_min, rtol=1e-12)
+    hauling = 1  # PHASES order: loading, hauling, dumping, returning
+    assert b.phase_noise[hauling].shape ** 2 == pytest.approx(FAKE_SIGMA["hauling"] ** 2 - np.var(0.01 * r))
+    assert b.phase_noise[0] == a.phase_noise[0] and b.return_min.tolist() == a.return_min.tolist()

@@ -14,11 +14,11 @@ from simulator.engine import run_request
 from simulator.executor import InlineExecutor
 from simulator.request import parse_request
 from tests.paths import CONTRACTS
-from training.settings import Settings
 
 from simulator.model import ModelParams, NoiseTables, PhaseNoise
 from simulator.network import Destination, LoadingPoint, build_network
 from simulator.network_model import run_replications
+from simulator.settings import SimulatorSettings
 from simulator.travel import all_routes, assemble, truth_route_times
 from training.ground_truth import GroundTruth
 from training.synthetic_network import hauling_records, road_segments, run_shifts, sample_network_mine, truck_pits
@@ -105,7 +105,7 @@ def test_a_strategies_request_on_the_sample_network_mine_ranks_fixed_and_dynamic
         "destinations": [{"id": d.id, "node": d.node, "bays": d.bays, "share": d.share} for d in mine.dumps],
         "single_lane": [r.id for r in mine.roads if r.single_lane], "headway_min": mine.headway_min}
     body["simulation"] = {"duration_hours": 8, "replications": 8, "seed": 4}
-    result = run_request(parse_request(body), bundle=fake_bundle, fleet=fleet, executor=InlineExecutor(), settings=Settings())
+    result = run_request(parse_request(body), bundle=fake_bundle, fleet=fleet, executor=InlineExecutor(), settings=SimulatorSettings())
     assert {s.scenario_key for s in result.summaries} == {
         f"T{t}-E5{rule}" for t in (10, 16) for rule in ("", "/shortest_queue", "/shortest_travel_wait")}
     assert [s.rank for s in result.ranked] == list(range(1, 7))

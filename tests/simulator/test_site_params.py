@@ -13,7 +13,7 @@ from simulator.engine import run_request, simulation_defaults, site_dump_bays
 from simulator.request import parse_request
 from simulator.executor import InlineExecutor
 from simulator.model import DEFAULT_DUMP_BAYS, ModelParams, run_replication, trace_replication
-from training.settings import Settings
+from simulator.settings import SimulatorSettings
 from training.site import SiteCalibration
 
 from tests.simulator.conftest import make_inputs
@@ -31,7 +31,7 @@ def _body(**simulation) -> dict:
 
 
 def _run(bundle, fleet, body):
-    settings = Settings(_env_file=None)
+    settings = SimulatorSettings(_env_file=None)
     return run_request(parse_request(body, defaults=simulation_defaults(settings)), bundle=bundle, fleet=fleet,
                        executor=InlineExecutor(), settings=settings,
                        now=NOW)

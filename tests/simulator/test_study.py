@@ -20,7 +20,7 @@ from simulator.engine import run_request, simulation_defaults
 from simulator.request import parse_request
 from simulator.executor import InlineExecutor, LocalPoolExecutor
 from simulator.scenario import SpecError
-from training.settings import Settings
+from simulator.settings import SimulatorSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,8 +131,8 @@ def test_a_one_weather_study_gives_the_same_numbers_as_the_request_engine(traine
     result = run(one, trained_mine, tmp_path)
     legacy = dict(request, fixed_conditions={**request["fixed_conditions"], "weatherCondition": "Cerah"})
     del legacy["weathers"], legacy["study"]
-    engine = run_request(parse_request(legacy, defaults=simulation_defaults(Settings())), bundle=trained_mine.bundle, fleet=trained_mine.fleet, executor=InlineExecutor(),
-                         settings=Settings(), sailing_schedules=trained_mine.export.sailing_schedules,
+    engine = run_request(parse_request(legacy, defaults=simulation_defaults(SimulatorSettings())), bundle=trained_mine.bundle, fleet=trained_mine.fleet, executor=InlineExecutor(),
+                         settings=SimulatorSettings(), sailing_schedules=trained_mine.export.sailing_schedules,
                          vessels=trained_mine.export.vessels)
     rows = result.summary.set_index("scenario_key")
     assert len(rows) == len(engine.summaries) == 6
@@ -382,8 +382,8 @@ def test_a_network_study_ranks_dispatch_rules_and_matches_the_request_engine(tra
     result = run(one, trained_mine, tmp_path)
     legacy = dict(request, fixed_conditions={**request["fixed_conditions"], "weatherCondition": "Cerah"})
     del legacy["weathers"], legacy["study"]
-    engine = run_request(parse_request(legacy, defaults=simulation_defaults(Settings())), bundle=trained_mine.bundle, fleet=trained_mine.fleet, executor=InlineExecutor(),
-                         settings=Settings(), sailing_schedules=trained_mine.export.sailing_schedules,
+    engine = run_request(parse_request(legacy, defaults=simulation_defaults(SimulatorSettings())), bundle=trained_mine.bundle, fleet=trained_mine.fleet, executor=InlineExecutor(),
+                         settings=SimulatorSettings(), sailing_schedules=trained_mine.export.sailing_schedules,
                          vessels=trained_mine.export.vessels)
     rows = result.summary.set_index("scenario_key")
     assert len(rows) == len(engine.summaries) == 4

@@ -13,7 +13,7 @@ from training.dataset import (DEFAULT_MAX_BAD_SHARE, Export, Problem, Validation
                               load_export, load_master)
 from training.errors import BadInputError
 from training.schema import BOUNDS, CYCLE_STATUSES, MIN_HAUL_CAPACITY_T, WEATHER
-from training.settings import Settings
+from training.settings import TrainingSettings
 
 REFERENCE_COUNTS = {"trucks": 601, "excavators": 600, "operators": 480, "road_segments": 600,
                     "maintenance_logs": 600}
@@ -491,7 +491,7 @@ def test_too_many_bad_rows_is_bad_input_and_writes_nothing_but_quarantine(
 
 
 def test_default_bad_share_is_the_settings_default() -> None:
-    assert DEFAULT_MAX_BAD_SHARE == Settings().max_bad_row_share == 0.05
+    assert DEFAULT_MAX_BAD_SHARE == TrainingSettings().max_bad_row_share == 0.05
 
 
 def test_stale_quarantine_file_is_removed_when_the_file_is_clean(tmp_data: Path, reference_export: Path,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from training.gate import GateDecision, GateThresholds, gate
-from training.settings import Settings
+from training.settings import TrainingSettings
 
 DEFAULT = GateThresholds()
 
@@ -105,9 +105,9 @@ def test_tolerance_is_a_setting():
 
 
 def test_thresholds_from_settings():
-    settings = Settings(gate_min_r2=0.6, gate_min_auc=0.55, gate_tolerance=0.05)
+    settings = TrainingSettings(gate_min_r2=0.6, gate_min_auc=0.55, gate_tolerance=0.05)
     assert GateThresholds.from_settings(settings) == GateThresholds(min_r2=0.6, min_auc=0.55, tolerance=0.05)
-    assert GateThresholds.from_settings(Settings()) == GateThresholds(min_r2=0.8, min_auc=0.7, tolerance=0.02)
+    assert GateThresholds.from_settings(TrainingSettings()) == GateThresholds(min_r2=0.8, min_auc=0.7, tolerance=0.02)
 
 
 @pytest.mark.parametrize("bad", [{"tolerance": -0.01}, {"min_auc": 1.5}, {"min_r2": float("nan")}, {"min_r2": 2.0}])

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from training.cli import EXIT_BAD_INPUT, EXIT_OK
 from training.errors import RegistryError
-from training.registry import Registry, format_table, main
+from training.registry import SITES_DIR, Registry, format_table, main, site_of_root, site_registry_root
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = "5c4e" * 16
@@ -210,6 +210,47 @@ def test_verify_refuses_a_version_trained_with_other_hashes(tmp_path):
     assert str(info.value).split("/")[-2:-1] == ["models"]
     with pytest.raises(RegistryError, match=r"feature hash fea7fea7fea7…, this code has 0123456789ab…; retrain"):
         registry.verify("v1", schema_hash=SCHEMA, feature_hash=other)
+
+
+def test_each_site_has_its_own_registry_and_its_versions_say_so(tmp_path):
+    models = tmp_path / "models"
+    assert site_registry_root(models, "default") == models  # today's single-site layout, unchanged
+    assert site_registry_root(models, "north-pit") == models / SITES_DIR / "north-pit"
+    assert [site_of_root(site_registry_root(models, s)) for s in ("default", "north-pit")] == ["default", "north-pit"]
+    a, b = Registry(models), Registry(site_registry_root(models, "north-pit"))
+    a.create_version(write_models, meta(fuel=0.90))
+    b.create_version(write_models, meta(fuel=0.95))
+    b.create_version(write_models, meta(fuel=0.96))
+    assert (a.metadata("v1")["site"], b.metadata("v1")["site"]) == ("default", "north-pit")
+    assert [(i.version, i.site) for i in a.versions()] == [("v1", "default")]  # the sites folder is not a version
+    assert [(i.version, i.site) for i in b.versions()] == [("v1", "north-pit"), ("v2", "north-pit")]
+    assert a.verify("v1", schema_hash=SCHEMA, feature_hash=FEATURES)["site"] == "default"
+    with pytest.raises(RegistryError, match="does not belong in .*the registry of site 'north-pit'"):
+        b.create_version(write_models, meta(site="default"))
+
+
+def test_a_version_of_another_site_is_refused_when_loaded(tmp_path):
+    import shutil
+
+    a = make_registry(tmp_path, n=1)
+    b = Registry(site_registry_root(a.root, "north-pit"))
+    b.root.mkdir(parents=True)
+    shutil.copytree(a.root / "v1", b.root / "v1")  # copied by hand between the sites' folders
+    with pytest.raises(RegistryError, match=r"v1 was trained for site 'default', but .*north-pit is the registry "
+                                            r"of site 'north-pit'; train this site's own model"):
+        b.verify("v1", schema_hash=SCHEMA, feature_hash=FEATURES)
+
+
+def test_versions_written_before_sites_belong_to_the_default_site(tmp_path):
+    registry = make_registry(tmp_path, n=1)
+    file = registry.root / "v1" / "metadata.json"
+    make_writable(registry.root / "v1")
+    old = json.loads(file.read_text())
+    del old["site"]
+    file.write_text(json.dumps(old))
+    assert registry.versions()[0].site == "default"
+    assert registry.verify("v1", schema_hash=SCHEMA, feature_hash=FEATURES)["site"] == "default"  # still loads
+    assert registry.metadata("v1").get("site") is None  # the file is not rewritten
 
 
 def test_dangling_or_corrupt_pointer_is_a_clear_error(tmp_path):

@@ -77,7 +77,7 @@ def test_a_retrain_fits_its_models_on_the_named_number_of_threads(monkeypatch, t
 
     from training import retrain as retrain_module
     from training.cli import Paths
-    from training.settings import Settings
+    from training.settings import TrainingSettings
 
     seen: list[int] = []
 
@@ -90,7 +90,7 @@ def test_a_retrain_fits_its_models_on_the_named_number_of_threads(monkeypatch, t
     paths = Paths(tmp_path / "data", tmp_path / "models", tmp_path / "logs")
     with threadpool_limits(limits=3, user_api="openmp"):  # more than TRAINING_THREADS on any machine
         try:
-            retrain_module.retrain(paths, Settings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs))
+            retrain_module.retrain(paths, TrainingSettings(data_dir=paths.data, models_dir=paths.models, logs_dir=paths.logs))
         except _TrainingSeen:
             pass
     assert seen and all(n == retrain_module.TRAINING_THREADS for n in seen)

@@ -9,7 +9,7 @@ import pytest
 
 from training.site import (LATE_JOIN_MIN_MIN, MIN_CONDITION_SHIFTS, MIN_DUMP_QUEUE_SHARE, SiteCalibration, calibrate,
                            between_group_sd, dump_capacity, incident_rates, late_joins, quantiles,
-                           dispatch_interval, shift_keys)
+                           dispatch_interval, payload_haul_slope, shift_keys)
 
 T0 = pd.Timestamp("2025-11-03T00:00:00Z")  # 07:00 WIB: the start of a SHIFT_1
 
@@ -176,3 +176,25 @@ def test_calibrate_keeps_the_phase_shift_sd_when_given_residuals():
     assert site.phase_shift_sd["loading"] == pytest.approx(np.std(effect[::20], ddof=1))
     assert site.phase_shift_sd["hauling"] == 0.0 and "phase_shift" in site.notes
     assert SiteCalibration.from_dict(site.to_dict()) == site
+
+
+def test_the_payload_slope_of_loaded_travel_is_found_within_trucks_and_kept_only_when_clear():
+    rng = np.random.default_rng(5)
+    trucks = np.repeat([f"T{i}" for i in range(20)], 30)
+    capacity = np.repeat(rng.uniform(25, 90, 20), 30)  # truck classes differ; the models see those
+    load = capacity * rng.uniform(0.8, 1.1, trucks.size)
+    noise = rng.normal(0, 0.08, trucks.size)
+    class_effect = np.repeat(rng.normal(0, 0.2, 20), 30)  # a truck-level residual the slope must not take
+    slope, t_stat, n = payload_haul_slope(0.004 * (load - capacity) + class_effect + noise, load, trucks)
+    assert n == 600 and slope == pytest.approx(0.004, rel=0.15) and t_stat > 5
+    slope, t_stat, _ = payload_haul_slope(class_effect + noise, load, trucks)
+    assert abs(t_stat) < 3 and abs(slope) < 0.002
+    assert payload_haul_slope(noise[:50], load[:50], trucks[:50]) == (0.0, 0.0, 50)  # too few cycles
+    # calibrate keeps a clear slope and writes 0 (with the measured one in the notes) otherwise
+    c = pd.concat([_cycles(n_trucks=4, cycles_per_truck=50, start=T0 + pd.Timedelta(hours=8 * k)) for k in range(3)],
+                  ignore_index=True)
+    c["loadWeight"] = rng.uniform(25, 35, len(c))
+    planted = 0.01 * (c["loadWeight"] - 30).to_numpy() + rng.normal(0, 0.02, len(c))
+    assert calibrate(c, {"hauling": planted}).haul_payload_slope_per_t == pytest.approx(0.01, rel=0.1)
+    flat = calibrate(c, {"hauling": rng.normal(0, 0.02, len(c))})
+    assert flat.haul_payload_slope_per_t == 0.0 and "not used" in flat.notes["payload_haul"]

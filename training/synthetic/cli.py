@@ -9,13 +9,13 @@ import sys
 from training.cli import EXIT_BAD_INPUT, EXIT_OK, add_path_args, resolve_paths, setup_logging, write_json_report
 from training.errors import BadInputError
 from training.ground_truth import GroundTruth
-from training.settings import Settings, get_settings
+from training.settings import TrainingSettings, get_settings
 from training.synthetic.writer import copy_fleet_tables, generate
 
 log = logging.getLogger(__name__)
 
 
-def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
+def main(argv: list[str] | None = None, settings: TrainingSettings | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     s = settings or get_settings()
     parser = argparse.ArgumentParser(prog="python -m training.synthetic", description=__doc__.splitlines()[0])
