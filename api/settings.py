@@ -46,6 +46,11 @@ class Settings(LiveSettings, SimulatorSettings):
     sim_queue_limit: int = Field(
         8, ge=1, description="Requests waiting for the simulator pool before 503 Retry-After"
     )
+    sim_max_job_simulations: int = Field(
+        50_000, ge=1, description="Largest grid a strategies request may ask for as a background job (202 + "
+                                  "/jobs/{id}; grids above sim_max_grid_simulations) on the local pool; with a "
+                                  "Dask scheduler sim_max_cluster_simulations applies",
+    )
     model_reload_poll_s: float = Field(
         2.0, gt=0, description="Seconds between checks of the registry's champion pointer (hot reload)"
     )
@@ -118,7 +123,8 @@ class Settings(LiveSettings, SimulatorSettings):
 
     # --- live KPIs over SSE and the ranking cache ---------------------------------------------
     live_sse_keepalive_s: float = Field(
-        15.0, gt=0, description="Seconds between keep-alive comments on GET /live/kpis/stream",
+        15.0, gt=0, description="Seconds between keep-alive comments on the SSE streams "
+                                "(GET /live/kpis/stream, GET /jobs/{id}/events)",
     )
     cache_ttl_s: int = Field(900, ge=0, description="Seconds a strategies ranking is answered from the cache")
     cache_prewarm_requests: int = Field(

@@ -32,7 +32,7 @@ class SimulatorSettings(TrainingSettings):
     sim_max_cluster_simulations: int = Field(
         200_000, ge=1,
         description="Largest grid one request may ask for when a Dask scheduler is configured "
-                    "(grids above sim_max_grid_simulations run on the cluster)",
+                    "(grids above sim_max_grid_simulations run on the cluster, as background jobs)",
     )
 
     @property
