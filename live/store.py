@@ -38,7 +38,7 @@ class CycleStore:
             if cycle_rows:
                 ids = [r["id"] for r in cycle_rows]
                 before = set(conn.execute(select(cycles.c.id).where(cycles.c.id.in_(ids))).scalars())
-                result = conn.execute(self._insert(cycles).on_conflict_do_nothing(), cycle_rows)
+                conn.execute(self._insert(cycles).on_conflict_do_nothing(), cycle_rows)
                 present = set(conn.execute(select(cycles.c.id).where(cycles.c.id.in_(ids))).scalars())
                 stored = len(present - before)
                 missing = [r for r in cycle_rows if r["id"] not in present]
@@ -54,7 +54,6 @@ class CycleStore:
                             "reason": f"activityNumber={r['activity_number']}, duplicate of stored cycle {other}",
                             "fields": r["record"], "received_at": r["ingested_at"],
                         })
-                del result
             rows = quarantine_rows + extra_quarantine
             if rows:
                 conn.execute(self._insert(quarantine).on_conflict_do_nothing(), rows)

@@ -27,9 +27,7 @@ Every term is a pure function of one :class:`~simulator.results.ReplicationResul
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
 
 from simulator.results import Economics, ReplicationResult, ScheduleClosure
 

@@ -239,8 +239,23 @@ class Breakdowns:
                    truck_late_min=tuple(getattr(site, "late_join_min", ()) or ()))
 
 
+class FleetTables:
+    """The fleet size of a scenario's pair tables: ``payload_t`` has a row per truck and a column per
+    excavator (``ScenarioInputs`` and ``network_model.NetworkInputs``)."""
+
+    payload_t: np.ndarray
+
+    @property
+    def trucks(self) -> int:
+        return int(np.shape(self.payload_t)[0])
+
+    @property
+    def excavators(self) -> int:
+        return int(np.shape(self.payload_t)[1])
+
+
 @dataclass(frozen=True, eq=False)
-class ScenarioInputs:
+class ScenarioInputs(FleetTables):
     """One scenario's pair tables (rows = its trucks, columns = its excavators) and samplers."""
 
     scenario_key: str
@@ -263,14 +278,6 @@ class ScenarioInputs:
             raise ValueError(f"ScenarioInputs.phase_noise needs one PhaseNoise per phase {PHASES}")
         if t < 1 or e < 1:
             raise ValueError("a scenario needs at least one truck and one excavator")
-
-    @property
-    def trucks(self) -> int:
-        return int(np.shape(self.payload_t)[0])
-
-    @property
-    def excavators(self) -> int:
-        return int(np.shape(self.payload_t)[1])
 
     def subset(self, trucks: int, excavators: int, scenario_key: str) -> "ScenarioInputs":
         """The scenario using the first ``trucks`` rows and ``excavators`` columns of these tables."""
@@ -352,18 +359,24 @@ class Prepared:
     mean_delay_min: float
 
 
+def deterministic_draws(noise: NoiseTables) -> list[float]:
+    """The one cycle of draws deterministic mode repeats (both models): every phase factor 1, delay u = 2
+    (above any probability: no sampled delay, the expected one rides on the haul), payload and fuel at
+    the mean residual."""
+    pr = float(noise.payload_residuals_t.mean()) if noise.payload_residuals_t.size else 0.0
+    fr = float(noise.fuel_residuals_l.mean()) if noise.fuel_residuals_l.size else 0.0
+    return [1.0, 1.0, 1.0, 1.0, 2.0, 0.0, pr, fr]
+
+
 def prepare(inputs: ScenarioInputs, params: ModelParams) -> Prepared:
     """Turn the scenario's arrays into the lists the SimPy processes index."""
     noise = inputs.noise
     mean_delay = noise.mean_delay_min
     base = inputs.phase_mean_min.astype(float).copy()
     det = None
-    if params.deterministic:
-        # Each haul carries its expected delay; payload/fuel at mean + mean residual.
+    if params.deterministic:  # each haul carries its expected delay
         base[:, :, 1] += inputs.delay_probability * mean_delay
-        pr = float(noise.payload_residuals_t.mean()) if noise.payload_residuals_t.size else 0.0
-        fr = float(noise.fuel_residuals_l.mean()) if noise.fuel_residuals_l.size else 0.0
-        det = [1.0, 1.0, 1.0, 1.0, 2.0, 0.0, pr, fr]  # u = 2 > any probability: no sampled delay
+        det = deterministic_draws(noise)
     expected = inputs.expected_cycle_min(mean_delay)
     k = params.cycles_per_block or block_cycles(params.shift_hours, float(expected.min()))
     return Prepared(base=base.tolist(), payload=inputs.payload_t.tolist(), fuel=inputs.fuel_l.tolist(),
@@ -567,6 +580,28 @@ def _apply_outages(free_at: list, outages: dict, now: float) -> None:
             del outages[j]
 
 
+def cycle_draws(draws: Draws, truck: int):
+    """Truck ``truck``'s draws, one cycle at a time: the ``_PER_CYCLE`` values (phase factors, delay u, delay
+    minutes, payload and fuel residuals) from its first block, then from extra blocks drawn on demand.
+    Both models' trucks consume the common random numbers this way."""
+    d, block, n = draws.trucks[truck], 0, _PER_CYCLE
+    while True:
+        for b in range(0, len(d), n):
+            yield d[b:b + n]
+        block += 1
+        d = draws.extra(truck, block)
+
+
+def truck_repair(now: float, shift: float, n_fail: int, ttf, ttr) -> tuple[float, float, float]:
+    """A truck's ``n_fail``-th failure, due at minute ``now``: (the minute it is repaired, the downtime it adds
+    to the shift (the part before the shift's end), the minute of its next failure (inf: no more drawn)).
+    Both models' trucks break down this way."""
+    minutes = ttr[n_fail]
+    repaired = now + minutes
+    down = minutes if repaired < shift else max(shift - now, 0.0)
+    return repaired, down, (repaired + ttf[n_fail + 1] if n_fail + 1 < len(ttf) else math.inf)
+
+
 def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, bays, out, trace, dispatch_at=0.0):
     """One truck's shift: cycles until the next drawn cycle no longer fits (see the module docstring);
     totals into ``out[i]``.
@@ -582,35 +617,22 @@ def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, bays, out, trac
     free_at, order, outages = loaders[0], loaders[1], loaders[2]
     n_bays = len(bays) if bays is not None else 0
     base, pay, fuel, p = prep.base[i], prep.payload[i], prep.fuel[i], prep.p_delay[i]
-    d = draws.trucks[i]
     ttf, ttr = draws.truck_ttf[i], draws.truck_ttr[i]
-    b, end_b, block = 0, len(d), 0
     next_fail, n_fail = ttf[0], 0
-    n = _PER_CYCLE
-    loads = delays = breakdowns = 0
+    loads = delays = 0
     queue = busy = loading = payload = fuel_total = delay_min = cycle_sum = p_sum = downtime = 0.0
     clock = 0.0  # this truck's own minute (SimPy's may lag it by a rounding unit, see exact_delay)
     if dispatch_at:  # the line-up: this truck leaves it dispatch_at minutes into the shift
         clock = dispatch_at
         yield timeout(dispatch_at)
-    while True:
+    for f0, f1, f2, f3, u, dm, pr, fr in cycle_draws(draws, i):
         now = clock
         if now >= next_fail:  # the failure happened during the last cycle: down now, then repaired
-            repair = ttr[n_fail]
-            breakdowns += 1
-            downtime += (repair if now + repair < shift else max(shift - now, 0.0))
-            now = clock = now + repair
+            now, down, next_fail = truck_repair(now, shift, n_fail, ttf, ttr)
+            n_fail, downtime, clock = n_fail + 1, downtime + down, now
             yield timeout(exact_delay(env.now, clock))
-            n_fail += 1
-            next_fail = now + ttf[n_fail] if n_fail < len(ttf) else math.inf
         if now >= shift:
             break
-        if b >= end_b:
-            block += 1
-            d = draws.extra(i, block)
-            b, end_b = 0, len(d)
-        f0, f1, f2, f3, u, dm, pr, fr = d[b:b + n]
-        b += n
         # The loading queue, served at arrival: the excavator free first (earliest release on ties).
         if outages:
             _apply_outages(free_at, outages, now)
@@ -672,7 +694,7 @@ def _truck(env, i, shift, prep: Prepared, draws: Draws, loaders, bays, out, trac
         if x > 0.0:
             fuel_total += x
     out[i] = (loads, payload, fuel_total, queue, busy, loading, cycle_sum, delays, delay_min, p_sum,
-              breakdowns, downtime)
+              n_fail, downtime)
 
 
 def _outages(failures: list, shift: float) -> tuple[list, list]:
@@ -690,6 +712,54 @@ def _outages(failures: list, shift: float) -> tuple[list, list]:
     return spans, counted
 
 
+def excavator_outages(draws: Draws, excavators: int, shift: float) -> tuple[dict, list]:
+    """The first ``excavators``' outages inside the shift, ``{j: [(fail, repaired), ...]}`` for those with
+    any, and every outage's ``(fail, downtime in the shift)`` (:func:`_outages`); the draws may hold a
+    larger fleet's rows."""
+    outages: dict = {}
+    counted: list = []
+    for j, failures in enumerate(draws.excavator_failures[:excavators]):
+        spans, c = _outages(failures, shift)
+        if spans:
+            outages[j] = spans
+            counted.extend(c)
+    return outages, counted
+
+
+def outage_minutes(counted: list) -> float:
+    """The excavators' downtime in the shift, min: the counted outages summed in the order they happen."""
+    total = 0.0
+    for _, minutes in sorted(counted):
+        total += minutes
+    return total
+
+
+def shift_record(inputs, params: ModelParams, prep, replication: int, totals, counted: list,
+                 **network_fields) -> ReplicationResult:
+    """One replication's record from the trucks' summed ``totals`` (loads, payload t, fuel l, then minutes:
+    queue, busy, loading, cycle sum, delays (count), delay, delay probability sum, breakdowns (count),
+    downtime) and the excavators' counted outages; ``network_fields``: what only the network model fills.
+    Both models end their shift here."""
+    loads, payload, fuel, queue, busy, loading, cycle_sum, delays, delay_min, p_sum, breakdowns, downtime = totals
+    if params.deterministic:  # expected delays ride on every haul (see prepare)
+        delays = int(round(p_sum))
+        delay_min = p_sum * prep.mean_delay_min
+    shift = params.shift_hours * _MIN_PER_HOUR
+    t, e = inputs.trucks, inputs.excavators
+    return ReplicationResult(
+        scenario_key=inputs.scenario_key, replication=replication, trucks=t, excavators=e,
+        shift_hours=params.shift_hours, loads=int(loads), production_t=float(payload), fuel_l=float(fuel),
+        queue_hours=queue / _MIN_PER_HOUR,
+        cycle_time_min=cycle_sum / loads if loads else math.nan,
+        excavator_utilisation=loading / (e * shift), truck_utilisation=busy / (t * shift),
+        delays=int(delays), delay_hours=delay_min / _MIN_PER_HOUR,
+        incident_expected=loads * params.incident_probability_per_cycle,
+        breakdowns=int(breakdowns + len(counted)),
+        downtime_hours=(downtime + outage_minutes(counted)) / _MIN_PER_HOUR,
+        **network_fields,
+    )
+
+
 def simulate(inputs: ScenarioInputs, params: ModelParams, draws: Draws, *, replication: int = 0,
              prepared: Prepared | None = None, trace: list | None = None) -> ReplicationResult:
     """Run the SimPy shift on given draws (``trace`` collects (truck, excavator, minute) load starts,
@@ -700,13 +770,7 @@ def simulate(inputs: ScenarioInputs, params: ModelParams, draws: Draws, *, repli
     t, e = inputs.trucks, inputs.excavators
     # Minute each dump bay is free again (None: a bay per truck, no dump queue can form).
     bays = [0.0] * params.dump_bays if params.dump_bays is not None and params.dump_bays < t else None
-    outages: dict = {}
-    counted: list = []
-    for j, failures in enumerate(draws.excavator_failures[:e]):  # draws may hold a larger scenario's rows
-        spans, c = _outages(failures, shift)
-        if spans:
-            outages[j] = spans
-            counted.extend(c)
+    outages, counted = excavator_outages(draws, e, shift)
     loaders = [[0.0] * e, list(range(e)), outages, e]
     out: list = [None] * t
     for i in range(t):
@@ -716,24 +780,7 @@ def simulate(inputs: ScenarioInputs, params: ModelParams, draws: Draws, *, repli
     env.run()
     if trace is not None:
         trace.sort(key=lambda row: row[2])  # appended at arrival; stable: FIFO among equal starts
-    exc_downtime = 0.0
-    for _, minutes in sorted(counted):  # summed in the order the failures happen
-        exc_downtime += minutes
-    (loads, payload, fuel, queue, busy, loading, cycle_sum, delays, delay_min, p_sum, breakdowns,
-     downtime) = (sum(col) for col in zip(*out))
-    if params.deterministic:  # expected delays ride on every haul (see prepare)
-        delays = int(round(p_sum))
-        delay_min = p_sum * prep.mean_delay_min
-    return ReplicationResult(
-        scenario_key=inputs.scenario_key, replication=replication, trucks=t, excavators=e,
-        shift_hours=params.shift_hours, loads=int(loads), production_t=float(payload), fuel_l=float(fuel),
-        queue_hours=queue / _MIN_PER_HOUR,
-        cycle_time_min=cycle_sum / loads if loads else math.nan,
-        excavator_utilisation=loading / (e * shift), truck_utilisation=busy / (t * shift),
-        delays=int(delays), delay_hours=delay_min / _MIN_PER_HOUR,
-        incident_expected=loads * params.incident_probability_per_cycle,
-        breakdowns=int(breakdowns + len(counted)), downtime_hours=(downtime + exc_downtime) / _MIN_PER_HOUR,
-    )
+    return shift_record(inputs, params, prep, replication, [sum(col) for col in zip(*out)], counted)
 
 
 def run_replication(inputs: ScenarioInputs, params: ModelParams, replication: int, seed: int,

@@ -50,8 +50,9 @@ import numpy as np
 import simpy
 
 from simulator import dispatch as dispatch_rules
-from simulator.model import (Breakdowns, ModelParams, NoiseTables, PhaseNoise, _apply_outages, _outages, block_cycles,
-                             draw, exact_delay, shared_draws)
+from simulator.model import (Breakdowns, FleetTables, ModelParams, NoiseTables, PhaseNoise, _apply_outages,
+                             block_cycles, cycle_draws, deterministic_draws, draw, exact_delay, excavator_outages,
+                             outage_minutes, shared_draws, shift_record, truck_repair)
 from simulator.results import ReplicationResult
 from training.bundle import PHASES
 
@@ -60,13 +61,10 @@ from training.bundle import PHASES
 #: following rule on haul roads (about 100 m at 12-15 km/h on a loaded ramp). Named, per request.
 DEFAULT_HEADWAY_MIN: float = 0.5
 _MIN_PER_HOUR = 60.0
-#: Values per cycle in a truck's flat draw list (``model.draw``): 4 phase factors, delay u, delay
-#: minutes, payload residual, fuel residual.
-_PER_CYCLE = 8
 
 
 @dataclass(frozen=True, eq=False)
-class NetworkInputs:
+class NetworkInputs(FleetTables):
     """One strategy's tables. T trucks, E excavators (each at a loading point), L points, D destinations.
 
     ``haul_legs[l][d]`` / ``return_legs[d][l]``: the route's legs as (share of the route's minutes, lane
@@ -124,14 +122,6 @@ class NetworkInputs:
             raise ValueError(f"NetworkInputs.headway_min must be >= 0, got {self.headway_min!r}")
 
     @property
-    def trucks(self) -> int:
-        return int(np.shape(self.payload_t)[0])
-
-    @property
-    def excavators(self) -> int:
-        return int(np.shape(self.payload_t)[1])
-
-    @property
     def points(self) -> int:
         return len(self.haul_legs)
 
@@ -183,15 +173,14 @@ class _Prepared:
 
 
 def prepare(inputs: NetworkInputs, params: ModelParams) -> _Prepared:
+    """Turn the network scenario's arrays into the lists the trucks index (per point: mean load and return)."""
     noise = inputs.noise
     mean_delay = noise.mean_delay_min
     haul = inputs.haul_min.astype(float).copy()
     det = None
     if params.deterministic:  # as model.prepare: the expected delay rides on every haul, no draws
         haul += inputs.delay_probability * mean_delay
-        pr = float(noise.payload_residuals_t.mean()) if noise.payload_residuals_t.size else 0.0
-        fr = float(noise.fuel_residuals_l.mean()) if noise.fuel_residuals_l.size else 0.0
-        det = [1.0, 1.0, 1.0, 1.0, 2.0, 0.0, pr, fr]
+        det = deterministic_draws(noise)
     n_points = inputs.points
     point_of = np.asarray(inputs.excavator_point)
     point_load = np.zeros((inputs.trucks, n_points))
@@ -405,38 +394,25 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
     free_at, order = mine.free_at, mine.order
     dynamic = mine.rule.dynamic
     payload_slope = inputs.haul_payload_slope_per_t
-    d_list = draws.trucks[i]
     ttf, ttr = draws.truck_ttf[i], draws.truck_ttr[i]
-    b, end_b, block = 0, len(d_list), 0
     next_fail, n_fail = ttf[0], 0
-    n = _PER_CYCLE
     home = p = prep.homes[i]
     lost = [0.0]
-    loads = delays = breakdowns = 0
+    loads = delays = 0
     q_load = q_dump = busy = loading = payload = fuel_total = delay_min = cycle_sum = p_sum = downtime = 0.0
     by_dest = [0.0] * len(inputs.bays)
     clock = at = 0.0  # the truck's clock; the minute it was last woken
     if dispatch_at:
         clock = dispatch_at
         at = yield dispatch_at
-    while True:
+    for f0, f1, f2, f3, u, dm, pr, fr in cycle_draws(draws, i):
         now = clock
         if now >= next_fail:
-            repair = ttr[n_fail]
-            breakdowns += 1
-            downtime += repair if now + repair < shift else max(shift - now, 0.0)
-            now = clock = now + repair
+            now, down, next_fail = truck_repair(now, shift, n_fail, ttf, ttr)
+            n_fail, downtime, clock = n_fail + 1, downtime + down, now
             at = yield clock
-            n_fail += 1
-            next_fail = now + ttf[n_fail] if n_fail < len(ttf) else math.inf
         if now >= shift:
             break
-        if b >= end_b:
-            block += 1
-            d_list = draws.extra(i, block)
-            b, end_b = 0, len(d_list)
-        f0, f1, f2, f3, u, dm, pr, fr = d_list[b:b + n]
-        b += n
         e, t1 = mine.take_loader(p, now)
         d = mine.choose_destination(p, t1)
         lt = load[e] * f0
@@ -512,7 +488,7 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
         p = nxt
         clock = end
     out[i] = (loads, payload, fuel_total, q_load, q_dump, lost[0], busy, loading, cycle_sum, delays, delay_min,
-              p_sum, breakdowns, downtime, by_dest)
+              p_sum, n_fail, downtime, by_dest)
 
 
 def run_wakeups(processes: Sequence[Generator[float, float, None]]) -> None:
@@ -569,41 +545,24 @@ def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: 
     """Run the shift on given draws (``model.draw``'s layout); ``runner`` orders the trucks' wake-ups."""
     prep = prepared or prepare(inputs, params)
     shift = params.shift_hours * _MIN_PER_HOUR
-    outages: dict = {}
-    counted: list = []
-    for j, failures in enumerate(draws.excavator_failures[:inputs.excavators]):  # may hold a larger fleet's
-        spans, c = _outages(failures, shift)
-        if spans:
-            outages[j] = spans
-            counted.extend(c)
+    outages, counted = excavator_outages(draws, inputs.excavators, shift)
     mine = _Mine(inputs, params, prep, outages)
-    t, e = inputs.trucks, inputs.excavators
+    t = inputs.trucks
     out: list = [None] * t
     late = getattr(draws, "truck_late", None)  # late joins
     runner([_truck(i, mine, draws, out, i * params.dispatch_interval_min + (late[i] if late is not None else 0.0))
             for i in range(t)])
-    exc_downtime = 0.0
-    for _, minutes in sorted(counted):  # summed in the order the failures happen
-        exc_downtime += minutes
     cols = list(zip(*out))
     (loads, payload, fuel, q_load, q_dump, lost, busy, loading, cycle_sum, delays, delay_min, p_sum, breakdowns,
      downtime) = (sum(c) for c in cols[:-1])
     by_dest = tuple(float(x) for x in np.sum(np.asarray(cols[-1], dtype=float), axis=0))
-    if params.deterministic:
-        delays = int(round(p_sum))
-        delay_min = p_sum * prep.mean_delay_min
-    queue = q_load + q_dump
-    return ReplicationResult(
-        scenario_key=inputs.scenario_key, replication=replication, trucks=t, excavators=e,
-        shift_hours=params.shift_hours, loads=int(loads), production_t=float(payload), fuel_l=float(fuel),
-        queue_hours=queue / _MIN_PER_HOUR, cycle_time_min=cycle_sum / loads if loads else math.nan,
-        excavator_utilisation=loading / (e * shift), truck_utilisation=busy / (t * shift),
-        delays=int(delays), delay_hours=delay_min / _MIN_PER_HOUR,
-        incident_expected=loads * params.incident_probability_per_cycle,
-        breakdowns=int(breakdowns + len(counted)), downtime_hours=(downtime + exc_downtime) / _MIN_PER_HOUR,
+    totals = (loads, payload, fuel, q_load + q_dump, busy, loading, cycle_sum, delays, delay_min, p_sum, breakdowns,
+              downtime)
+    return shift_record(
+        inputs, params, prep, replication, totals, counted,
         dispatch=inputs.dispatch, loader_queue_hours=q_load / _MIN_PER_HOUR, dump_queue_hours=q_dump / _MIN_PER_HOUR,
         bunching_hours=lost / _MIN_PER_HOUR, truck_downtime_hours=downtime / _MIN_PER_HOUR,
-        excavator_downtime_hours=exc_downtime / _MIN_PER_HOUR, loading_hours=loading / _MIN_PER_HOUR,
+        excavator_downtime_hours=outage_minutes(counted) / _MIN_PER_HOUR, loading_hours=loading / _MIN_PER_HOUR,
         destination_ids=tuple(inputs.destination_ids), destination_production_t=by_dest,
         destination_targets_t=tuple(inputs.targets_t),
     )

@@ -17,7 +17,10 @@ import json
 import re
 import sys
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # pandas is imported where a function needs it: the schema table loads without it
+    import pandas as pd
 
 DType = Literal["str", "int", "float", "bool", "datetime", "json", "category"]
 DTYPES: tuple[str, ...] = ("str", "int", "float", "bool", "datetime", "json", "category")
@@ -575,16 +578,6 @@ def markdown_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    """Print the README schema table."""
-    sys.stdout.write(markdown_table())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def shift_starts(at: "pd.Series", shift: "pd.Series", utc_offset_hours: float = MINE_UTC_OFFSET_HOURS) -> "pd.Series":
     """Start (UTC) of the shift each cycle belongs to: the latest start hour of its shift at or before
     ``at`` on the mine's clock (a SHIFT_3 cycle after midnight belongs to the previous evening)."""
@@ -595,3 +588,13 @@ def shift_starts(at: "pd.Series", shift: "pd.Series", utc_offset_hours: float = 
     start_hour = pd.to_timedelta(shift.map(SHIFT_START_HOUR).astype(float), unit="h")
     local_start = (local - start_hour).dt.floor("D") + start_hour
     return (local_start - offset).dt.tz_localize("UTC")
+
+
+def main() -> int:
+    """Print the README schema table."""
+    sys.stdout.write(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

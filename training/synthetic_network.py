@@ -196,7 +196,7 @@ def run_shifts(mine: NetworkMine, shifts: int, seed: int, gt: GroundTruth | None
     """Simulate ``shifts`` independent shifts; the cycle records and the truth measured on them."""
     g = gt or GroundTruth()
     rng = np.random.default_rng(seed)
-    n_pits, n_dumps = len(mine.pits), len(mine.dumps)
+    n_dumps = len(mine.dumps)
     haul = [[_trip(mine, p.node, d.node, True, g) for d in mine.dumps] for p in mine.pits]
     back = [[_trip(mine, d.node, p.node, False, g) for p in mine.pits] for d in mine.dumps]
     means = [phase_means_min(CycleContext(1.0, 30.0, 0.0, "GOOD", mine.weather, mine.shift,

@@ -19,7 +19,7 @@ from live.broker import RedisStreamBroker
 from live.worker import build
 from training.drift import CYCLES_PREFIX, DRIFT_DIR, LATEST_FILE, MIN_CURRENT_ROWS
 from training.registry import Registry
-from training.settings import Settings
+from live.settings import LiveSettings as Settings
 
 pytestmark = pytest.mark.slow
 

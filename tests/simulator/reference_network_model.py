@@ -16,8 +16,8 @@ import numpy as np
 import simpy
 
 from simulator import dispatch as dispatch_rules
-from simulator.model import ModelParams
-from simulator.network_model import _MIN_PER_HOUR, _PER_CYCLE, NetworkInputs, _Prepared, prepare
+from simulator.model import _PER_CYCLE, ModelParams
+from simulator.network_model import _MIN_PER_HOUR, NetworkInputs, _Prepared, prepare
 from simulator.results import ReplicationResult
 
 
