@@ -7,6 +7,10 @@ several units per worker thread, largest first). The per-model-version noise arr
 ``client.scatter(..., broadcast=True)``; a unit carries a small :class:`~simulator.executor.NoiseRef`
 and the scattered future, which Dask resolves to the worker's local copy. A replication's numbers
 depend only on (inputs, params, seed, replication index), so results equal the local pool's.
+The scheduler's Active Memory Manager (on by default in ``distributed``: ReduceReplicas every 2 s)
+may drop the copies no task is waiting on; a worker then fetches the tables from a peer again for
+its next unit (a transfer, never a different result). A simulation cluster's scheduler should run
+with ``distributed.scheduler.active-memory-manager.start: false`` (or without ReduceReplicas).
 A traced caller's ``TraceLink`` sends the W3C trace context with each unit and gets each unit's
 ``simulator.batch`` span back with its results, as with the local pool (``simulator/tracing.py``).
 

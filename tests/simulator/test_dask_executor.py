@@ -20,10 +20,16 @@ from tests.simulator.test_executor import _tasks
 
 @pytest.fixture(scope="module")
 def cluster():
+    import dask
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, scheduler_port=0, silence_logs=logging.WARNING) as c:
+    # The scheduler's Active Memory Manager (on by default: ReduceReplicas every 2 s) drops broadcast
+    # copies that no task is waiting on, so "every worker holds the tables" would depend on timing.
+    # Off here, as simulator/dask_executor.py advises for a simulation cluster.
+    no_amm = dask.config.set({"distributed.scheduler.active-memory-manager.start": False})
+    with no_amm, LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address=None, scheduler_port=0, silence_logs=logging.WARNING) as c:
+        assert not c.scheduler.extensions["amm"].running
         yield c
 
 
