@@ -187,23 +187,10 @@ def shift_groups(export: Export, held: set[str], *, shift_hours: float = SHIFT_L
     excluded = dict.fromkeys(EXCLUSION_RULES, 0)
     groups: list[ShiftGroup] = []
     for (start, shift, excavator, road), g in c.groupby(["_start", "shift", "excavatorId", "_road"], sort=True):
-        finished = g[g["_finished"]]
-        if finished.empty:
-            if pd.notna(holdout_from) and g["loadingStartTime"].min() >= holdout_from:
-                excluded["in_progress" if g["status"].isin(IN_PROGRESS_STATUSES).any() else "too_few_cycles"] += 1
-            continue
-        if not finished["_held"].all():
-            excluded["not_held_out"] += int(finished["_held"].any())  # wholly training: not counted
-            continue
-        weather, condition = _mode(g["weatherCondition"]), _mode(g["roadCondition"])
-        late_s = (g["loadingStartTime"].min() - start).total_seconds()
-        rule = ("in_progress" if g["status"].isin(IN_PROGRESS_STATUSES).any() else
-                "no_road" if road == "" else
-                "no_conditions" if weather is None or condition is None else
-                "too_few_cycles" if len(finished) < MIN_SHIFT_CYCLES else
-                "late_start" if late_s > MAX_LATE_START_SHARE * shift_hours * _SECONDS_PER_HOUR else None)
+        rule, finished, weather, condition = _screen(g, start, holdout_from, shift_hours, no_road=road == "")
         if rule is not None:
-            excluded[rule] += 1
+            if rule:
+                excluded[rule] += 1
             continue
         trucks = tuple(dict.fromkeys(g["truckId"].astype(str)))
         operators = tuple(str(_mode(g.loc[g["truckId"].astype(str) == t, "operatorId"])) for t in trucks)
@@ -216,6 +203,28 @@ def shift_groups(export: Export, held: set[str], *, shift_hours: float = SHIFT_L
             actual_production_t=float(finished["loadWeight"].astype(float).sum()),
             actual_cycle_time_min=float(cycle_minutes(finished).mean())))
     return groups, excluded
+
+
+def _screen(g: pd.DataFrame, start: pd.Timestamp, holdout_from: Any, shift_hours: float, *,
+            no_road: bool) -> tuple[str | None, pd.DataFrame, str | None, str | None]:
+    """(rule, finished cycles, weather, road condition) of one shift group. ``rule`` is the
+    :data:`EXCLUSION_RULES` name that leaves the group out, "" when it is left out uncounted (wholly
+    training data, or no finished cycle before the holdout), None when the group is kept."""
+    finished = g[g["_finished"]]
+    in_progress = g["status"].isin(IN_PROGRESS_STATUSES).any()
+    if finished.empty:
+        counted = pd.notna(holdout_from) and g["loadingStartTime"].min() >= holdout_from
+        return ("in_progress" if in_progress else "too_few_cycles") if counted else "", finished, None, None
+    if not finished["_held"].all():
+        return ("not_held_out" if finished["_held"].any() else ""), finished, None, None
+    weather, condition = _mode(g["weatherCondition"]), _mode(g["roadCondition"])
+    late_s = (g["loadingStartTime"].min() - start).total_seconds()
+    rule = ("in_progress" if in_progress else
+            "no_road" if no_road else
+            "no_conditions" if weather is None or condition is None else
+            "too_few_cycles" if len(finished) < MIN_SHIFT_CYCLES else
+            "late_start" if late_s > MAX_LATE_START_SHARE * shift_hours * _SECONDS_PER_HOUR else None)
+    return rule, finished, weather, condition
 
 
 def network_shift_groups(export: Export, held: set[str], network: NetworkSpec, *,
@@ -241,22 +250,10 @@ def network_shift_groups(export: Export, held: set[str], network: NetworkSpec, *
     excluded = dict.fromkeys(EXCLUSION_RULES, 0)
     groups: list[ShiftGroup] = []
     for (start, shift), g in c.groupby(["_start", "shift"], sort=True):
-        finished = g[g["_finished"]]
-        if finished.empty:
-            if pd.notna(holdout_from) and g["loadingStartTime"].min() >= holdout_from:
-                excluded["in_progress" if g["status"].isin(IN_PROGRESS_STATUSES).any() else "too_few_cycles"] += 1
-            continue
-        if not finished["_held"].all():
-            excluded["not_held_out"] += int(finished["_held"].any())
-            continue
-        weather, condition = _mode(g["weatherCondition"]), _mode(g["roadCondition"])
-        late_s = (g["loadingStartTime"].min() - start).total_seconds()
-        rule = ("in_progress" if g["status"].isin(IN_PROGRESS_STATUSES).any() else
-                "no_conditions" if weather is None or condition is None else
-                "too_few_cycles" if len(finished) < MIN_SHIFT_CYCLES else
-                "late_start" if late_s > MAX_LATE_START_SHARE * shift_hours * _SECONDS_PER_HOUR else None)
+        rule, finished, weather, condition = _screen(g, start, holdout_from, shift_hours, no_road=False)
         if rule is not None:
-            excluded[rule] += 1
+            if rule:
+                excluded[rule] += 1
             continue
         trucks = tuple(dict.fromkeys(g["truckId"].astype(str)))
         operators = tuple(str(_mode(g.loc[g["truckId"].astype(str) == t, "operatorId"])) for t in trucks)
