@@ -27,8 +27,9 @@ Scored as below.
 
 **Replay window.** ``SHIFT_LENGTH_HOURS`` minus the shift-start delay measured on the *training* split
 (median time from a shift's start to its fleet's first cycle: pre-start checks, safety talk, travel;
-20 min on the sample mine; a network's fleet is its whole line-up, ``training.site.lineup_groups``). The simulator has no such allowance, so replaying the nominal 8 h would add
-~4 % of production that no fleet can haul; ``--shift-hours 8`` replays the nominal shift instead.
+20 min on the sample mine; a network's fleet is its whole line-up, ``training.site.lineup_groups``).
+The simulator has no such allowance, so replaying the nominal 8 h would add ~4 % of production that
+no fleet can haul; ``--shift-hours 8`` replays the nominal shift instead.
 
 **Comparison.** Per group: production (t, the finished cycles' ``loadWeight``) and mean cycle time (min,
 queue included: ``totalCycleTime``) against the simulated 95% *prediction* interval, the 2.5 and 97.5

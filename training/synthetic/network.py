@@ -196,6 +196,9 @@ class NetworkEvents(Mine):
         self.net, self.routes = mine, routes
         self.exc_pit = excavator_pits(mine, len(fleet.exc_id))
         self.cycles.update({f: [] for f in self.EXTRA_FIELDS})
+        #: Seconds trucks spent following the truck ahead on single-lane roads (inside the travel phases
+        #: the records hold; not a column of the export), over the whole period.
+        self.following_s = 0.0
 
     # --- per shift: the routes' mean minutes, as (leg minutes, lane) before the driver and trip factors
     def _trip_legs(self, x: RouteRow, loaded: bool, weather: str, shift: str, condition: str
@@ -346,6 +349,7 @@ class NetworkEvents(Mine):
                     self._event(heap, clock, i, "lane", cycle)
                     return
                 leave = max(clock + seconds, state.lane_exit.get(lane, -math.inf) + headway_s)
+                self.following_s += leave - (clock + seconds)
                 state.lane_exit[lane] = leave
                 cycle["_clock"] = leave
             else:
