@@ -3,6 +3,7 @@ roads and routes, excavators at their pits, records with loading and dumping poi
 the ``network.json`` the backtest reads."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -97,3 +98,14 @@ def test_the_network_mine_places_its_own_excavators(tmp_path, capsys):
     generate(default, days=1, trucks=6, seed=1, end=END)
     assert not (default / NETWORK_FILE).exists()
     assert read(default, "hauling_activities")["loadingPointId"].isna().all()
+
+
+def test_another_layout_the_same_mine_with_its_ramp_two_lane(tmp_path):
+    mine = export_network_mine(TRUCKS)
+    two_lane = dataclasses.replace(mine, roads=tuple(dataclasses.replace(r, single_lane=False) for r in mine.roads))
+    folder = tmp_path / "data"
+    copy_fleet_tables(folder)
+    generate(folder, days=1, trucks=6, seed=3, end=END, network=True, network_mine=two_lane)
+    section = json.loads((folder / NETWORK_FILE).read_text())
+    assert section["single_lane"] == [] and "RAMP" in set(read(folder, "road_segments")["code"])
+    assert read(folder, "hauling_activities")["truckId"].nunique() == 6

@@ -82,9 +82,10 @@ _MIN_PER_HOUR = 60.0
 _S_PER_MIN = 60.0
 
 
-def export_network_mine(trucks: int) -> NetworkMine:
-    """The sample network mine with ``trucks`` trucks, every road in :data:`NETWORK_ROAD_CONDITION`."""
-    mine = sample_network_mine(trucks=trucks)
+def export_network_mine(trucks: int, layout: NetworkMine | None = None) -> NetworkMine:
+    """The sample network mine (or ``layout``: other pits, dumps and roads) with ``trucks`` trucks, every
+    road in :data:`NETWORK_ROAD_CONDITION`."""
+    mine = sample_network_mine(trucks=trucks) if layout is None else dataclasses.replace(layout, trucks=trucks)
     roads = tuple(dataclasses.replace(r, road_condition=NETWORK_ROAD_CONDITION) for r in mine.roads)
     return dataclasses.replace(mine, roads=roads)
 
@@ -384,9 +385,10 @@ def build_network_export(master: dict[str, pd.DataFrame] | None, *, days: int, t
                          plan: FleetPlan | None = None, mine: NetworkMine | None = None) -> NetworkExport:
     """The tables of ``days`` of haulage on the network mine ending at the last whole shift before
     ``export_s`` (``build.build_export``'s rules for the master tables, maintenance and vessels), with the
-    network's ``road_segments`` (the excavators' locations are applied by the writer)."""
+    network's ``road_segments`` (the excavators' locations are applied by the writer). ``mine``: another
+    layout than the sample network mine's (:func:`export_network_mine`)."""
     gt, plan = gt or GroundTruth(), plan or FleetPlan()
-    mine = mine or export_network_mine(trucks)
+    mine = export_network_mine(trucks, mine)
     fleet_rng, sim_rng, draw_rng, maint_rng, vessel_rng, id_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6))
     period_end = math.floor(export_s / SHIFT_S) * SHIFT_S

@@ -18,6 +18,7 @@ from training.synthetic.build import build_export
 from training.synthetic.fleet import FleetPlan
 from training.synthetic.formats import FLEET_TABLES, HAULING_FILE, iso_stamps, parse_end
 from training.synthetic.network import NETWORK_FILE, build_network_export, locate_excavators
+from training.synthetic_network import NetworkMine
 
 
 @dataclass(frozen=True)
@@ -114,14 +115,16 @@ def copy_fleet_tables(data_dir: Path, source: Path = REFERENCE_EXPORT_DIR) -> tu
 
 def generate(data_dir: Path, *, days: int, trucks: int, seed: int, end: str | datetime | None = None,
              excavators: int | None = None, force: bool = False, ground_truth: GroundTruth | None = None,
-             plan: FleetPlan | None = None, network: bool = False) -> GenerationSummary:
+             plan: FleetPlan | None = None, network: bool = False,
+             network_mine: NetworkMine | None = None) -> GenerationSummary:
     """Write a sample mine's CSV export into ``data_dir`` (see ``training.synthetic``).
 
     ``end`` (ISO date/time, naive = UTC) is when the export is taken; None means now. Master tables
     already in ``data_dir`` are used; without them a fleet is generated (``copy_fleet_tables`` first
     for the prototype's). ``network``: the haul-network sample mine (``training.synthetic.network``):
     its ``road_segments`` and the excavators' locations are written over the folder's, and its
-    ``network.json`` beside the tables.
+    ``network.json`` beside the tables; ``network_mine`` another layout than
+    the sample network mine's (its pits, dumps, roads and headway; ``trucks`` trucks).
     """
     started = time.perf_counter()
     if days < 1 or trucks < 1:
@@ -142,7 +145,8 @@ def generate(data_dir: Path, *, days: int, trucks: int, seed: int, end: str | da
     section = None
     if network:
         built = build_network_export(tables, days=days, trucks=trucks, seed=seed, export_s=export_s,
-                                     present=present, gt=gt, plan=plan)
+                                     present=present, gt=gt, plan=plan,
+                                     mine=network_mine)
         export, section = built.export, built.section
         excavator_table = export.frames.get("excavators")
         if excavator_table is None:  # the folder's, typed as written (numbers kept digit for digit)
