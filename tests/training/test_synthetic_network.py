@@ -90,6 +90,8 @@ def test_the_network_export_loads_without_quarantine_and_is_reproducible(network
 def test_the_network_mine_places_its_own_excavators(tmp_path, capsys):
     with pytest.raises(BadInputError, match="excavators"):
         generate(tmp_path / "data", days=1, trucks=5, seed=1, end=END, network=True, excavators=3)
+    with pytest.raises(BadInputError, match="at least 5 trucks"):
+        generate(tmp_path / "few", days=1, trucks=2, seed=1, end=END, network=True)
     folder = tmp_path / "cli"
     assert main(["--data", str(folder), "--logs", str(tmp_path / "logs"), "--days", "1", "--trucks", "6",
                  "--end", END, "--network"]) == 0

@@ -395,6 +395,8 @@ def build_network_export(master: dict[str, pd.DataFrame] | None, *, days: int, t
     t0 = period_end - days * DAY_S
     routes = route_rows(mine)
     n_exc = sum(p.excavators for p in mine.pits)
+    if trucks < n_exc:  # the fleet picks at most one excavator per truck
+        raise BadInputError(f"trucks={trucks}: the network mine's {n_exc} excavators need at least {n_exc} trucks")
 
     fresh = None
     if master is None:
