@@ -244,11 +244,13 @@ class _Mine:
         self.sent_t = [0.0] * n_dest              # tonnes dispatched per destination
         self.rule = dispatch_rules.rule(inputs.dispatch)
         self.any_closure = any(inputs.closures_min)
-        # Per point, each destination's share of the point's allowed destinations' shares.
-        self.share_of_allowed = []
+        # Per point, its allowed destinations as (index, share of the point's allowed shares), in the
+        # order that breaks a tie on the shortfall: larger share first, then lower index.
+        self.destination_order = []
         for allowed in inputs.allowed:
             total = sum(inputs.shares[d] for d in allowed) or 1.0
-            self.share_of_allowed.append({d: inputs.shares[d] / total for d in allowed})
+            ranked = sorted(allowed, key=lambda d: (-inputs.shares[d], d))
+            self.destination_order.append(tuple((d, inputs.shares[d] / total) for d in ranked))
         self.headway = inputs.headway_min
         self.prep = prep
 
@@ -283,53 +285,58 @@ class _Mine:
         truck in service), the trucks queued there, loading and already sent there."""
         prep = self.prep
         point_load, point_back = prep.point_load[i], prep.point_back[i][d]
-        option, pop = dispatch_rules.LoaderOption, heapq.heappop
+        projected, pop, later = dispatch_rules.projected_option, heapq.heappop, now.__lt__
         options = []
         for p in self.dispatch_points:
             travel = point_back[p]
             arrive = now + travel
-            pending, started_end = self.pending[p], self.started_end[p]
+            pending, working = self.pending[p], self.started_end[p]
             while pending and pending[0][0] <= now:  # loads started since the last look
                 load = pop(pending)
-                started_end[load[2]] = load[3]
+                working[load[2]] = load[3]
             queued = len(pending)
-            busy = [x if x > now else now for x in started_end]  # each loader's load in progress ends
-            loading = len(busy) - busy.count(now)
             spans = self.point_spans[p]
             if spans:  # loaders in an outage are not working
                 down = {k for k, s in spans if any(a <= now < b for a, b in s)}
                 if down:
-                    busy = [x for k, x in enumerate(busy) if k not in down]
+                    working = [x for k, x in enumerate(working) if k not in down]
+            loaders = len(working)
+            loading = sum(map(later, working))  # loads in progress: ending after now
             en_route = self.en_route[p]  # sorted
             k = bisect.bisect_right(en_route, arrive) if en_route else 0
-            if not queued and not k:  # projected_wait's answer without its loops
-                wait = (max(min(busy), now) - arrive if busy else math.inf)
-                options.append(option(p, travel, loading, len(busy), wait if wait > 0.0 else 0.0))
+            if not loaders:  # all down
+                options.append(dispatch_rules.LoaderOption(p, travel, queued + k, 0, math.inf))
+            elif not queued and not k:  # projected_wait's answer without its loops
+                wait = min(working) - arrive
+                options.append(dispatch_rules.LoaderOption(p, travel, loading, loaders, wait if wait > 0.0 else 0.0))
             else:  # worked out if the rule reads it
-                options.append(option(p, travel, queued + loading + k, len(busy),
-                                      projection=(now, arrive, busy, queued, en_route[:k], point_load[p])))
+                options.append(projected(p, travel, queued + loading + k, loaders,
+                                         (now, arrive, tuple(working), queued, en_route[:k], point_load[p])))
         return options
 
     def choose_destination(self, p: int, now: float) -> int:
-        """The allowed destination furthest below its share of the tonnes sent (open ones first)."""
-        allowed = self.inputs.allowed[p]
-        if len(allowed) == 1:
-            return allowed[0]
+        """The allowed destination furthest below its share of the tonnes sent (open ones first); on
+        equal shortfalls the larger share, then the lower index."""
+        order = self.destination_order[p]
+        if len(order) == 1:
+            return order[0][0]
         sent_t = self.sent_t
+        if len(order) == 2 and not self.any_closure:  # the loop below for two (a + b == b + a exactly)
+            (a, fa), (b, fb) = order
+            sent = sent_t[a] + sent_t[b]
+            return a if fa * sent - sent_t[a] >= fb * sent - sent_t[b] else b
         sent = 0.0
-        for d in allowed:
+        for d in self.inputs.allowed[p]:  # summed in the request's order (the same float)
             sent += sent_t[d]
         if self.any_closure:
             closures = self.inputs.closures_min
-            open_ = [d for d in allowed if not any(a <= now < b for a, b in closures[d])] or allowed
-        else:
-            open_ = allowed
-        shares, fraction = self.inputs.shares, self.share_of_allowed[p]
-        best = best_key = None
-        for d in open_:  # the largest (shortfall, share, -index): max()'s answer without its key calls
-            key = (fraction[d] * sent - sent_t[d], shares[d], -d)
-            if best_key is None or key > best_key:
-                best, best_key = d, key
+            order = tuple(o for o in order if not any(a <= now < b for a, b in closures[o[0]])) or order
+        best = -1
+        best_gap = 0.0
+        for d, fraction in order:  # strictly larger only: the first of equal shortfalls stays
+            gap = fraction * sent - sent_t[d]
+            if best < 0 or gap > best_gap:
+                best, best_gap = d, gap
         return best
 
     def dump_start(self, d: int, arrival: float, dump_min: float) -> float:
@@ -338,12 +345,15 @@ class _Mine:
         start = arrival
         k = -1
         if bays is not None:
-            k = min(range(len(bays)), key=bays.__getitem__)
+            k = 0
+            if len(bays) > 1:  # the bay that frees first (the first of equal ones)
+                k = bays.index(min(bays))
             if bays[k] > start:
                 start = bays[k]
-        for a, b in self.inputs.closures_min[d]:
-            if a <= start < b:
-                start = b
+        if self.any_closure:
+            for a, b in self.inputs.closures_min[d]:
+                if a <= start < b:
+                    start = b
         if k >= 0:
             bays[k] = start + dump_min
         return start
