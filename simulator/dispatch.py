@@ -205,6 +205,27 @@ def projected_wait(now: float, arrival: float, free_at: Sequence[float], queued:
         for a in arrivals_before:
             x = (x if x > a else a) + mean_load_min
         return x - arrival if x > arrival else 0.0
+    if n == 2:  # two loaders (the commonest point): the heap's multiset as (earlier, later) free minute
+        lo, hi = free_at
+        if lo < now:
+            lo = now
+        if hi < now:
+            hi = now
+        if lo > hi:
+            lo, hi = hi, lo
+        for _ in range(queued):
+            x = lo + mean_load_min
+            if x > hi:
+                lo, hi = hi, x
+            else:
+                lo = x
+        for a in arrivals_before:
+            x = (lo if lo > a else a) + mean_load_min
+            if x > hi:
+                lo, hi = hi, x
+            else:
+                lo = x
+        return lo - arrival if lo > arrival else 0.0
     if not n:
         return math.inf
     free = [f if f > now else now for f in free_at]

@@ -239,8 +239,10 @@ class _Mine:
         self.started_end = [[-math.inf] * len(exc) for exc in self.point_excavators]
         self.point_spans = [[(k, self.spans[j]) for k, j in enumerate(exc) if j in self.spans]
                             for exc in self.point_excavators]
-        self.dispatch_points = [p for p in range(n_points) if self.point_excavators[p]]
         self.en_route: list[list[float]] = [[] for _ in range(n_points)]  # expected arrivals
+        # Per point with loaders, the lists above that the dispatcher reads (the same objects).
+        self.views = [(p, self.pending[p], self.started_end[p], self.point_spans[p], self.en_route[p])
+                      for p in range(n_points) if self.point_excavators[p]]
         self.sent_t = [0.0] * n_dest              # tonnes dispatched per destination
         self.rule = dispatch_rules.rule(inputs.dispatch)
         self.any_closure = any(inputs.closures_min)
@@ -287,22 +289,19 @@ class _Mine:
         point_load, point_back = prep.point_load[i], prep.point_back[i][d]
         projected, pop, later = dispatch_rules.projected_option, heapq.heappop, now.__lt__
         options = []
-        for p in self.dispatch_points:
+        for p, pending, working, spans, en_route in self.views:
             travel = point_back[p]
             arrive = now + travel
-            pending, working = self.pending[p], self.started_end[p]
             while pending and pending[0][0] <= now:  # loads started since the last look
                 load = pop(pending)
                 working[load[2]] = load[3]
             queued = len(pending)
-            spans = self.point_spans[p]
             if spans:  # loaders in an outage are not working
                 down = {k for k, s in spans if any(a <= now < b for a, b in s)}
                 if down:
                     working = [x for k, x in enumerate(working) if k not in down]
             loaders = len(working)
             loading = sum(map(later, working))  # loads in progress: ending after now
-            en_route = self.en_route[p]  # sorted
             k = bisect.bisect_right(en_route, arrive) if en_route else 0
             if not loaders:  # all down
                 options.append(dispatch_rules.LoaderOption(p, travel, queued + k, 0, math.inf))
