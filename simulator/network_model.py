@@ -167,6 +167,8 @@ class _Prepared:
     homes: tuple
     simple_haul: list      # [point][dest] True: the route has no single-lane leg (one timeout)
     simple_back: list      # [dest][point]
+    one_lane_haul: list    # [point][dest] (before, lane, share, after) when the route has one single-lane leg
+    one_lane_back: list    # [dest][point]   (the shares of the route's minutes before, on and after it)
     cycles_per_block: int
     det_draws: list | None
     mean_delay_min: float
@@ -205,8 +207,20 @@ def prepare(inputs: NetworkInputs, params: ModelParams) -> _Prepared:
                      point_back=point_back.tolist(), return_ratio=inputs.return_ratio.tolist(), homes=homes,
                      simple_haul=[[all(lane < 0 for _, lane in legs) for legs in row] for row in inputs.haul_legs],
                      simple_back=[[all(lane < 0 for _, lane in legs) for legs in row] for row in inputs.return_legs],
+                     one_lane_haul=[[_one_lane(legs) for legs in row] for row in inputs.haul_legs],
+                     one_lane_back=[[_one_lane(legs) for legs in row] for row in inputs.return_legs],
                      cycles_per_block=k, det_draws=det,
                      mean_delay_min=mean_delay)
+
+
+def _one_lane(legs) -> tuple[float, int, float, float] | None:
+    """(share before, lane, share on it, share after) of a route with exactly one single-lane leg (free
+    legs are merged, so at most one on each side); None otherwise."""
+    lanes = [k for k, (_, lane) in enumerate(legs) if lane >= 0]
+    if len(lanes) != 1:
+        return None
+    k = lanes[0]
+    return (legs[k - 1][0] if k else 0.0, legs[k][1], legs[k][0], legs[k + 1][0] if k + 1 < len(legs) else 0.0)
 
 
 class _Mine:
@@ -287,7 +301,7 @@ class _Mine:
         truck in service), the trucks queued there, loading and already sent there."""
         prep = self.prep
         point_load, point_back = prep.point_load[i], prep.point_back[i][d]
-        projected, pop, later = dispatch_rules.projected_option, heapq.heappop, now.__lt__
+        projected, pop, later, right = dispatch_rules.projected_option, heapq.heappop, now.__lt__, bisect.bisect_right
         options = []
         for p, pending, working, spans, en_route in self.views:
             travel = point_back[p]
@@ -302,7 +316,7 @@ class _Mine:
                     working = [x for k, x in enumerate(working) if k not in down]
             loaders = len(working)
             loading = sum(map(later, working))  # loads in progress: ending after now
-            k = bisect.bisect_right(en_route, arrive) if en_route else 0
+            k = right(en_route, arrive) if en_route else 0
             if not loaders:  # all down
                 options.append(dispatch_rules.LoaderOption(p, travel, queued + k, 0, math.inf))
             elif not queued and not k:  # projected_wait's answer without its loops
@@ -337,6 +351,17 @@ class _Mine:
             if best < 0 or gap > best_gap:
                 best, best_gap = d, gap
         return best
+
+    def pass_lane(self, lane: int, entry: float, minutes: float, lost: list) -> float:
+        """Leave single-lane leg ``lane`` entered at ``entry`` and driven freely in ``minutes``: no earlier
+        than ``headway_min`` after the truck ahead in the lane (the minutes lost go to ``lost[0]``)."""
+        leave = entry + minutes
+        behind = self.lane_exit[lane] + self.headway
+        if behind > leave:
+            lost[0] += behind - leave
+            leave = behind
+        self.lane_exit[lane] = leave
+        return entry + (leave - entry)
 
     def dump_start(self, d: int, arrival: float, dump_min: float) -> float:
         """When truck arriving at ``arrival`` starts tipping at ``d`` (bays FIFO, then closures)."""
@@ -373,14 +398,7 @@ def _drive(mine: _Mine, legs, minutes: float, clock: float, at: float, lost: lis
             pending = 0.0
         if clock != at:  # (else the truck is at the lane already, in this very wake-up)
             at = yield clock
-        entry = clock
-        leave = entry + share * minutes
-        behind = mine.lane_exit[lane] + mine.headway
-        if behind > leave:
-            lost[0] += behind - leave
-            leave = behind
-        mine.lane_exit[lane] = leave
-        clock = entry + (leave - entry)
+        clock = mine.pass_lane(lane, clock, share * minutes, lost)
     if pending:
         clock = clock + pending
     return clock, at
@@ -399,9 +417,13 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
                                               prep.back[i], prep.fuel[i], prep.p_delay[i])
     haul_legs, return_legs, ratio = inputs.haul_legs, inputs.return_legs, prep.return_ratio
     simple_haul, simple_back = prep.simple_haul, prep.simple_back
+    one_lane_haul, one_lane_back, pass_lane = prep.one_lane_haul, prep.one_lane_back, mine.pass_lane
     bays = mine.bays
     free_at, order = mine.free_at, mine.order
     dynamic = mine.rule.dynamic
+    take_loader, choose_destination, dump_start = mine.take_loader, mine.choose_destination, mine.dump_start
+    choose_point, record_load, en_route, insort = mine.choose_point, mine.record_load, mine.en_route, bisect.insort
+    sent_t = mine.sent_t
     payload_slope = inputs.haul_payload_slope_per_t
     ttf, ttr = draws.truck_ttf[i], draws.truck_ttr[i]
     next_fail, n_fail = ttf[0], 0
@@ -422,8 +444,8 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             at = yield clock
         if now >= shift:
             break
-        e, t1 = mine.take_loader(p, now)
-        d = mine.choose_destination(p, t1)
+        e, t1 = take_loader(p, now)
+        d = choose_destination(p, t1)
         lt = load[e] * f0
         h = haul[e][d] * f1
         if payload_slope:  # a heavier load than the model expects hauls slower (training.site)
@@ -438,15 +460,15 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
         if t1 + lt + stop + h + dump + ret > shift:  # the drawn cycle would not end in the shift: stop
             free_at[e] = t1                          # and hand the excavator on at once
             if dynamic:  # it stands in the queue until then, as the dispatcher sees it
-                mine.record_load(p, e, t1, t1)
+                record_load(p, e, t1, t1)
             break
         loaded = t1 + lt
         free_at[e] = loaded
         if dynamic:
-            mine.record_load(p, e, t1, loaded)
+            record_load(p, e, t1, loaded)
         x = pay[e] + pr
         x = x if x > 0.0 else 0.0
-        mine.sent_t[d] += x
+        sent_t[d] += x
         if t1 < shift:
             loading += lt if loaded <= shift else shift - t1
         p_sum += pe
@@ -457,33 +479,51 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             t2 = loaded + (stop + h)
         else:
             t2 = loaded + stop if stop else loaded
-            t2, at = yield from _drive(mine, haul_legs[p][d], h, t2, at, lost)
+            one = one_lane_haul[p][d]
+            if one is None:
+                t2, at = yield from _drive(mine, haul_legs[p][d], h, t2, at, lost)
+            else:  # _drive's sums for a route with one single-lane leg, without a generator
+                before, lane, share, after = one
+                if before:
+                    t2 = t2 + before * h
+                if t2 != at:
+                    at = yield t2
+                t2 = pass_lane(lane, t2, share * h, lost)
+                if after:
+                    t2 = t2 + after * h
         if bays[d] is not None:  # a dump queue: bays are taken in the order trucks arrive
             at = yield t2
-        start = mine.dump_start(d, t2, dump)
+        start = dump_start(d, t2, dump)
         q_dump += start - t2
         if dynamic:
             left = t2 + (start - t2 + dump)
             at = yield left
-            nxt = mine.choose_point(i, d, home, left)
+            nxt = choose_point(i, d, home, left)
         else:
             nxt = p
         ret *= ratio[d][p][nxt] if nxt != p else 1.0
         if dynamic:
             arrive = left + ret
-            bisect.insort(mine.en_route[nxt], arrive)
-            if simple_back[d][nxt]:
-                end = arrive
-            else:
-                end, at = yield from _drive(mine, return_legs[d][nxt], ret, left, at, lost)
-        elif simple_back[d][nxt]:
-            end = t2 + (start - t2 + dump + ret)
+            insort(en_route[nxt], arrive)
+        if simple_back[d][nxt]:
+            end = arrive if dynamic else t2 + (start - t2 + dump + ret)
         else:
-            left = t2 + (start - t2 + dump)
-            end, at = yield from _drive(mine, return_legs[d][nxt], ret, left, at, lost)
+            if not dynamic:
+                left = t2 + (start - t2 + dump)
+            one = one_lane_back[d][nxt]
+            if one is None:
+                end, at = yield from _drive(mine, return_legs[d][nxt], ret, left, at, lost)
+            else:  # as on the haul
+                before, lane, share, after = one
+                end = left + before * ret if before else left
+                if end != at:
+                    at = yield end
+                end = pass_lane(lane, end, share * ret, lost)
+                if after:
+                    end = end + after * ret
         at = yield end  # arrival at the loading point
         if dynamic:
-            mine.en_route[nxt].remove(arrive)
+            en_route[nxt].remove(arrive)
         q_load += t1 - now
         busy += (end if end < shift else shift) - now
         if end < next_fail:  # else the truck broke down in this cycle: cancelled (``model``'s rule)
