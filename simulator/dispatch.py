@@ -33,7 +33,7 @@ from typing import ClassVar, Protocol
 class LoaderOption(tuple):
     """One loading point as the dispatcher sees it for one truck, minutes.
 
-    The model builds one per point at every dynamic dispatch (a tuple, so building one is a single
+    The model builds one per point at every dynamic dispatch (a flat tuple, so building one is a single
     C call and its fields are read at C speed), and the expected wait is worked out only when a rule
     reads it: the model passes ``projection`` (:func:`projected_wait`'s arguments) instead of
     ``expected_wait_min``. Fields: ``index``, ``travel_min`` (the truck's expected empty travel to the
@@ -47,8 +47,11 @@ class LoaderOption(tuple):
                 expected_wait_min: float | None = None, projection: tuple | None = None) -> "LoaderOption":
         if (expected_wait_min is None) == (projection is None):
             raise ValueError("LoaderOption needs expected_wait_min or projection, not both")
+        if projection is not None and len(projection) != _PROJECTION_FIELDS:
+            raise ValueError(f"LoaderOption.projection holds projected_wait's {_PROJECTION_FIELDS} arguments")
         return tuple.__new__(cls, (index, travel_min, trucks_ahead, loaders,
-                                   trucks_ahead / loaders if loaders else math.inf, expected_wait_min, projection))
+                                   trucks_ahead / loaders if loaders else math.inf, expected_wait_min,
+                                   *(projection or (None,) * _PROJECTION_FIELDS)))
 
     index = property(itemgetter(0))
     travel_min = property(itemgetter(1))
@@ -61,18 +64,24 @@ class LoaderOption(tuple):
         """Fluid estimate of the wait once there, see the module docstring (a pure function of the
         point's state at the decision, so reading it twice gives the same minutes)."""
         wait = self[5]
-        return projected_wait(*self[6]) if wait is None else wait
+        return projected_wait(*self[6:]) if wait is None else wait
 
     def __repr__(self) -> str:
         return (f"LoaderOption(index={self.index}, travel_min={self.travel_min}, trucks_ahead={self.trucks_ahead}, "
                 f"loaders={self.loaders}, expected_wait_min={self.expected_wait_min})")
 
 
-def projected_option(index: int, travel_min: float, trucks_ahead: int, loaders: int, projection: tuple,
+_PROJECTION_FIELDS = 6  # projected_wait's arguments, stored after the wait
+
+
+def projected_option(index: int, travel_min: float, trucks_ahead: int, loaders: int, now: float, arrival: float,
+                     free_at: Sequence[float], queued: int, arrivals_before: Sequence[float], mean_load_min: float,
                      _new=tuple.__new__) -> LoaderOption:
-    """The model's :class:`LoaderOption` with a lazy wait (``projection``), without the argument checks
-    of the constructor (``loaders`` > 0: the model passes only points with working loaders)."""
-    return _new(LoaderOption, (index, travel_min, trucks_ahead, loaders, trucks_ahead / loaders, None, projection))
+    """The model's :class:`LoaderOption` with a lazy wait (:func:`projected_wait`'s arguments after
+    ``loaders``), without the argument checks of the constructor (``loaders`` > 0: the model passes
+    only points with working loaders)."""
+    return _new(LoaderOption, (index, travel_min, trucks_ahead, loaders, trucks_ahead / loaders, None, now, arrival,
+                               free_at, queued, arrivals_before, mean_load_min))
 
 
 class DispatchRule(Protocol):
@@ -136,19 +145,24 @@ class ShortestTravelPlusWait:
         # Nearest first: travel + wait >= travel, so a point whose travel alone is clearly above the
         # best sum found cannot be chosen, nor can any further one; their waits are not worked out.
         best = math.inf
-        values = {}
+        chosen = None
+        examined = []
         for o in sorted(usable, key=_travel):
             travel = o.travel_min
             if travel > best + _CLEARLY_BELOW_MIN:
                 break
-            value = values[o.index] = travel + o.expected_wait_min
+            value = travel + o.expected_wait_min
+            examined.append((o, value))
             if value < best:
-                best = value
-        if len(values) == 1:
-            return next(iter(values))
-        near = [index for index, value in values.items() if value <= best + _CLEARLY_BELOW_MIN]
-        if len(near) == 1:  # smallest()'s answer without putting the options back in order
-            return near[0]
+                best, chosen = value, o
+        bound = best + _CLEARLY_BELOW_MIN
+        near = 0
+        for _, value in examined:
+            if value <= bound:
+                near += 1
+        if near == 1 and chosen is not None:  # smallest()'s answer without putting the options back in order
+            return chosen.index
+        values = {o.index: value for o, value in examined}
         usable = [o for o in usable if o.index in values]
         return smallest(usable, [values[o.index] for o in usable], lambda o: o.index != home).index
 

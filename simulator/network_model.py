@@ -301,7 +301,7 @@ class _Mine:
         truck in service), the trucks queued there, loading and already sent there."""
         prep = self.prep
         point_load, point_back = prep.point_load[i], prep.point_back[i][d]
-        projected, pop, later, right = dispatch_rules.projected_option, heapq.heappop, now.__lt__, bisect.bisect_right
+        projected, pop, right = dispatch_rules.projected_option, heapq.heappop, bisect.bisect_right
         options = []
         for p, pending, working, spans, en_route in self.views:
             travel = point_back[p]
@@ -315,7 +315,10 @@ class _Mine:
                 if down:
                     working = [x for k, x in enumerate(working) if k not in down]
             loaders = len(working)
-            loading = sum(map(later, working))  # loads in progress: ending after now
+            loading = 0  # loads in progress: ending after now
+            for x in working:
+                if x > now:
+                    loading += 1
             k = right(en_route, arrive) if en_route else 0
             if not loaders:  # all down
                 options.append(dispatch_rules.LoaderOption(p, travel, queued + k, 0, math.inf))
@@ -324,7 +327,7 @@ class _Mine:
                 options.append(dispatch_rules.LoaderOption(p, travel, loading, loaders, wait if wait > 0.0 else 0.0))
             else:  # worked out if the rule reads it
                 options.append(projected(p, travel, queued + loading + k, loaders,
-                                         (now, arrive, tuple(working), queued, en_route[:k], point_load[p])))
+                                         now, arrive, tuple(working), queued, en_route[:k], point_load[p]))
         return options
 
     def choose_destination(self, p: int, now: float) -> int:

@@ -33,6 +33,11 @@ def test_ties_keep_the_truck_at_home_and_points_without_loaders_are_avoided():
         assert rule(name).choose(0, 1, same) == 1
     down = [LoaderOption(0, 1.0, 0, 0, float("inf")), LoaderOption(1, 9.0, 4, 1, 20.0)]
     assert rule("shortest_travel_wait").choose(0, 0, down) == 1
+    # Every point down: every wait is infinite, so the tie-breaks decide: the nearer point for the rules
+    # that break ties by travel, home for travel + wait (infinite everywhere).
+    all_down = [LoaderOption(0, 1.0, 0, 0, float("inf")), LoaderOption(1, 9.0, 0, 0, float("inf"))]
+    assert {name: rule(name).choose(0, 1, all_down) for name in RULES} == {
+        "fixed": 1, "shortest_queue": 0, "shortest_wait": 0, "shortest_travel_wait": 1}
 
 
 def test_projected_wait_serves_loads_in_progress_queue_and_earlier_arrivals_fifo():
