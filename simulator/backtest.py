@@ -17,12 +17,19 @@ whole shifts of the network: every cycle loaded at one of its points (the record
 matched to a point's id or node) in one shift. Each is replayed on the network model with exactly its
 trucks and drivers, each point with the excavators that loaded there that shift (idle points left
 out), under ``--dispatch`` (default ``fixed``; a dynamic rule needs the network), through the engine's
-network steps (``network_plan``, ``network_params``, ``network_tasks``). Scored as below.
+network steps (``network_plan``, ``network_params``, ``network_tasks``), every road segment in the
+road condition the shift's records name (the master table's ``roadCondition`` is the survey at the
+export). A file whose points match no record's ``loadingPointId`` is bad input naming that field.
+A dynamic rule replayed on a mine whose trucks were dispatched fixed is a counterfactual (what the
+rule would have given with the same trucks, loaders and conditions), not a calibration check.
+``python -m training.synthetic --network`` writes a network sample mine and its ``network.json``.
+Scored as below.
 
 **Replay window.** ``SHIFT_LENGTH_HOURS`` minus the shift-start delay measured on the *training* split
 (median time from a shift's start to its fleet's first cycle: pre-start checks, safety talk, travel;
-20 min on the sample mine). The simulator has no such allowance, so replaying the nominal 8 h would add
-~4 % of production that no fleet can haul; ``--shift-hours 8`` replays the nominal shift instead.
+20 min on the sample mine; a network's fleet is its whole line-up, ``training.site.lineup_groups``).
+The simulator has no such allowance, so replaying the nominal 8 h would add ~4 % of production that
+no fleet can haul; ``--shift-hours 8`` replays the nominal shift instead.
 
 **Comparison.** Per group: production (t, the finished cycles' ``loadWeight``) and mean cycle time (min,
 queue included: ``totalCycleTime``) against the simulated 95% *prediction* interval, the 2.5 and 97.5
@@ -84,7 +91,7 @@ from training.errors import BadInputError
 from training.features import Fleet
 from training.prepare import FINISHED_STATUSES, training_frame
 from training.schema import MINE_UTC_OFFSET_HOURS, SHIFT_LENGTH_HOURS, shift_starts
-from training.site import MIN_CONDITION_SHIFTS
+from training.site import MIN_CONDITION_SHIFTS, lineup_groups
 from training.train import split_by_time
 
 #: Coverage a calibrated 95% prediction interval must reach over the held-out shifts (inclusive),
@@ -121,6 +128,8 @@ EXCLUSION_RULES: dict[str, str] = {
     "too_few_cycles": f"fewer than MIN_SHIFT_CYCLES={MIN_SHIFT_CYCLES} finished cycles",
     "late_start": f"first loading over MAX_LATE_START_SHARE={MAX_LATE_START_SHARE} of the shift after its start",
 }
+#: Loading point names quoted in the error of a network file that matches none of the records.
+MAX_NAMES_SHOWN: int = 8
 _SECONDS_PER_HOUR = 3600.0
 _SECONDS_PER_MINUTE = 60.0
 
@@ -235,13 +244,19 @@ def network_shift_groups(export: Export, held: set[str], network: NetworkSpec, *
     start; the exclusion rules of :func:`shift_groups` (but ``no_road``: the roads are the network's)."""
     c = export.hauling_activities
     if "loadingPointId" not in c.columns:
-        raise BadInputError("hauling_activities has no loadingPointId: the records name no loading points")
+        raise BadInputError("hauling_activities.loadingPointId: column missing, the records name no loading points")
     names = {name: k for k, lp in enumerate(network.loading_points) for name in (lp.node, lp.id)}
     point = c["loadingPointId"].astype(object).map(names)
     c = c[point.notna()].copy()
     c["_point"] = point[point.notna()].astype(int)
     if c.empty:
-        raise BadInputError(f"no hauling record loads at the network's points {sorted(names)}")
+        recorded = sorted(export.hauling_activities["loadingPointId"].dropna().astype(str).unique())
+        seen = (f"the records name {', '.join(recorded[:MAX_NAMES_SHOWN])}"
+                f"{' ...' if len(recorded) > MAX_NAMES_SHOWN else ''}" if recorded
+                else "every record's loadingPointId is empty (a one-road export: `python -m training.synthetic "
+                     "--network` writes a network sample)")
+        raise BadInputError(f"hauling_activities.loadingPointId: no record loads at the network's loading points "
+                            f"{sorted(names)} (matched by id or node); {seen}")
     c["_start"] = shift_starts(c["loadingStartTime"], c["shift"], utc_offset_hours)
     c["_finished"] = c["status"].isin(FINISHED_STATUSES)
     c["_held"] = c["id"].astype(str).isin(held)
@@ -273,14 +288,17 @@ def network_shift_groups(export: Export, held: set[str], network: NetworkSpec, *
 def start_delay_hours(export: Export, held: set[str], utc_offset_hours: float = MINE_UTC_OFFSET_HOURS) -> float:
     """Median time from a shift's start to its fleet's first cycle (queue, else loading start) over the
     training split's shift groups, h (0 without training cycles). Measured before the holdout, so the
-    replay uses no held-out fact."""
+    replay uses no held-out fact. A fleet is one excavator's, or a haul network's whole line-up for
+    cycles that name their loading point (``training.site.lineup_groups``, as the site calibration's
+    dispatch interval): the network simulator starts its line-up at 0."""
     c = export.hauling_activities
     c = c[~c["id"].astype(str).isin(held)]
     if c.empty:
         return 0.0
     start = shift_starts(c["loadingStartTime"], c["shift"], utc_offset_hours)
     first = c["queueStartTime"].fillna(c["loadingStartTime"])
-    delay = (first - start).dt.total_seconds().groupby([start, c["shift"], c["excavatorId"]]).min()
+    lineup = pd.Series(lineup_groups(c), index=c.index)
+    delay = (first - start).dt.total_seconds().groupby([start, c["shift"], lineup]).min()
     return float(max(float(np.median(delay.to_numpy())), 0.0) / _SECONDS_PER_HOUR)
 
 
@@ -347,6 +365,15 @@ def group_tasks(groups: Sequence[ShiftGroup], bundle: Any, fleet: Fleet, *, repl
     return tasks
 
 
+def roads_in_condition(fleet: Fleet, road_condition: str) -> Fleet:
+    """The fleet with every road segment in ``road_condition``: a replayed shift's roads were in the
+    condition its records name (the master table's ``roadCondition`` is the survey at the export, and
+    the network engine predicts each leg in its segment's own condition)."""
+    roads = fleet.road_segments.copy()
+    roads["roadCondition"] = road_condition
+    return replace(fleet, road_segments=roads)
+
+
 def network_group_tasks(groups: Sequence[ShiftGroup], bundle: Any, fleet: Fleet, network: NetworkSpec,
                         dispatch: str, *, replications: int, seed: int, shift_hours: float) -> list[ScenarioTask]:
     """One task per haul-network group: the network with the loading points that worked that shift and
@@ -356,6 +383,7 @@ def network_group_tasks(groups: Sequence[ShiftGroup], bundle: Any, fleet: Fleet,
     tasks: list[ScenarioTask] = []
     for g in groups:
         kept = [(lp, ids) for lp, ids in zip(network.loading_points, g.point_excavators) if ids]
+        shift_fleet = roads_in_condition(fleet, g.road_condition)
         spec = RequestSpec(
             conditions=Conditions(weather=g.weather, road_condition=g.road_condition, shift=g.shift, start=g.start),
             grid=Grid((len(g.truck_ids),), (sum(len(ids) for _, ids in kept),), (dispatch,)),
@@ -363,8 +391,8 @@ def network_group_tasks(groups: Sequence[ShiftGroup], bundle: Any, fleet: Fleet,
                                         seed=group_seed(seed, g.key)),
             network=replace(network, loading_points=tuple(replace(lp, excavators=len(ids)) for lp, ids in kept),
                             excavator_ids=tuple(ids for _, ids in kept)))
-        plan = network_plan(spec, fleet, bundle, g.start, site, trucks=_units(fleet.trucks, g.truck_ids, "capacity"),
-                            operator_ids=g.operator_ids)
+        plan = network_plan(spec, shift_fleet, bundle, g.start, site,
+                            trucks=_units(fleet.trucks, g.truck_ids, "capacity"), operator_ids=g.operator_ids)
         tasks.extend(network_tasks(spec, plan, network_params(spec, plan.full, site)))
     return tasks
 

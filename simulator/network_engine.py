@@ -4,8 +4,11 @@ The seam with ``engine.run_request``: it calls :func:`network_tasks` instead of 
 when ``spec.network`` is given, then replicates, summarises and ranks the tasks as usual.
 
 Per-edge travel from the champion: every leg of every route is a pseudo road segment (the edge's
-length, the gradient in the direction of travel, its speed limit), and every route one more (its
-length, length-weighted gradient, the speed limit giving the route's free-flow time). The hauling
+length, its gradient, its speed limit), and every route one more (its length, length-weighted
+gradient, the speed limit giving the route's free-flow time). The gradient is the models' own: the
+rise in the loaded direction (the records' road is the haul's), so a loaded leg carries its rise in
+the direction of travel and an empty one the opposite (a truck returning down the ramp is not
+predicted as climbing it). The hauling
 (loaded) and returning (empty) duration models predict each for each truck (the day's weather, road
 condition and shift, as the models were trained), so a route's mean minutes = the sum of its legs'
 + the residual (the route prediction less that sum: the manoeuvring the legs do not carry; when the
@@ -53,10 +56,13 @@ class NetworkPlan:
     quarantined: tuple[str, ...]  # road segments left out, with the reason
 
 
-def _route_row(route_id: str, legs: Sequence[Leg]) -> dict:
+def _route_row(route_id: str, legs: Sequence[Leg], loaded: bool = True) -> dict:
+    """A route as a pseudo road segment. Its gradient is the models' (``training.ground_truth``): the
+    rise in the LOADED direction, for the empty return too (the records' road is the haul's)."""
     length = sum(leg.edge.length_km for leg in legs)
     free_h = sum(leg.edge.length_km / leg.edge.max_speed_kmh for leg in legs)
-    grade = sum(leg.gradient_pct * leg.edge.length_km for leg in legs) / length if length else 0.0
+    sign = 1.0 if loaded else -1.0
+    grade = sign * sum(leg.gradient_pct * leg.edge.length_km for leg in legs) / length if length else 0.0
     return {"id": route_id, "distance": length, "gradient": grade, "maxSpeed": length / free_h if free_h else 1.0,
             "roadCondition": legs[0].edge.road_condition if legs else "GOOD"}
 
@@ -146,14 +152,18 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
             rep[p] = all_units[full_layout.index(p)]
 
     roads = [_route_row(f"route:{p}>{d}", legs) for (p, d), legs in haul_routes.items()]
-    roads += [_route_row(f"route:{d}<{p}", legs) for (d, p), legs in back_routes.items()]
+    roads += [_route_row(f"route:{d}<{p}", legs, loaded=False) for (d, p), legs in back_routes.items()]
+    # legs driven loaded ("leg") and empty ("bleg"): the returning model reads the loaded direction's rise
     legs_seen: dict[str, Leg] = {}
-    for legs in list(haul_routes.values()) + list(back_routes.values()):
-        for leg in legs:
-            legs_seen[leg_id(leg)] = leg
-    roads += [{"id": f"leg:{k}", "distance": leg.edge.length_km, "gradient": leg.gradient_pct,
-               "maxSpeed": leg.edge.max_speed_kmh, "roadCondition": leg.edge.road_condition}
-              for k, leg in legs_seen.items()]
+    leg_kinds: dict[str, tuple[str, float]] = {}
+    for kind, sign, routes in (("leg", 1.0, haul_routes), ("bleg", -1.0, back_routes)):
+        for legs in routes.values():
+            for leg in legs:
+                legs_seen[leg_id(leg)] = leg
+                leg_kinds[f"{kind}:{leg_id(leg)}"] = (leg_id(leg), sign)
+    roads += [{"id": key, "distance": legs_seen[k].edge.length_km, "gradient": sign * legs_seen[k].gradient_pct,
+               "maxSpeed": legs_seen[k].edge.max_speed_kmh, "roadCondition": legs_seen[k].edge.road_condition}
+              for key, (k, sign) in leg_kinds.items()]
     pseudo = Fleet(fleet.trucks, fleet.excavators, fleet.operators, pd.DataFrame(roads), fleet.maintenance_logs)
 
     c = spec.conditions
@@ -177,10 +187,11 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
             for d in range(n_dest):
                 add("haul", i, unit, f"route:{p}>{d}", point=p, dest=d)
                 add("back", i, unit, f"route:{d}<{p}", point=p, dest=d)
-            for k in legs_seen:
-                add("leg", i, unit, f"leg:{k}", point=p, leg=k)
+            for key, (k, _) in leg_kinds.items():
+                kind = key.split(":", 1)[0]
+                add(kind, i, unit, key, point=p, leg=k)
                 if own_condition[k] != c.road_condition:
-                    add("leg_own", i, unit, f"leg:{k}", own_condition[k], point=p, leg=k)
+                    add(f"{kind}_own", i, unit, key, own_condition[k], point=p, leg=k)
     contexts = pd.DataFrame(rows)
     features = build_features(contexts, pseudo)
     prediction = bundle.predict(features)
@@ -213,7 +224,8 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
         segment's own condition (the same share of the route's manoeuvring, scaled as the legs were)."""
         sel = table[(table["kind"] == kind) & (table["point"] == p) & (table["dest"] == d)].sort_values("truck_index")
         route = sel[f"{phase}_mean_min"].to_numpy(dtype=float)
-        cols = [leg_minutes("leg", p, leg, phase) for leg in legs]
+        leg_kind = "leg" if kind == "haul" else "bleg"
+        cols = [leg_minutes(leg_kind, p, leg, phase) for leg in legs]
         leg_min = np.stack(cols, axis=1) if cols else np.zeros((t, 0))
         total = leg_min.sum(axis=1)
         residual = route - total
@@ -224,7 +236,7 @@ def network_plan(spec: RequestSpec, fleet: Fleet, bundle, now: datetime,
         changed = [k for k, leg in enumerate(legs) if own_condition[leg_id(leg)] != c.road_condition]
         if changed:
             before = leg_min.sum(axis=1)
-            own = np.stack([leg_minutes("leg_own", p, legs[k], phase) for k in changed], axis=1)
+            own = np.stack([leg_minutes(f"{leg_kind}_own", p, legs[k], phase) for k in changed], axis=1)
             own[over] *= scale
             leg_min[:, changed] = own
             route_change[(kind, p, d)] = leg_min.sum(axis=1) - before

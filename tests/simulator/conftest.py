@@ -95,22 +95,18 @@ class TrainedMine:
         return Fleet.from_export(self.export)
 
 
-@pytest.fixture(scope="session")
-def trained_mine(tmp_path_factory, reference_export: Path) -> TrainedMine:
-    """Reference fleet + 6 days of generated cycles (16 trucks, 3 excavators), trained by the project's
-    own ``training.train`` and promoted in a registry (about 10 s on 2 cores)."""
+def train_champion(data: Path, root: Path) -> TrainedMine:
+    """Train the export in ``data`` with the project's own ``training.train`` and promote it in a registry
+    under ``root`` (no gate: the tests' small mines are for the simulator, not for the gate)."""
+    from training.bundle import load_champion
     from training.cli import Paths
+    from training.features import feature_hash
     from training.prepare import prepare
     from training.registry import Registry
-    from simulator.settings import SimulatorSettings
-    from training.synthetic import generate
-    from training.features import feature_hash
     from training.schema import SCHEMA_HASH
     from training.train import train
+    from simulator.settings import SimulatorSettings
 
-    root = tmp_path_factory.mktemp("mine")
-    data = Path(shutil.copytree(reference_export, root / "data"))
-    generate(data, days=6, trucks=16, excavators=3, seed=11, end=REFERENCE_EXPORT_END)
     paths = Paths(data=data, models=root / "models", logs=root / "logs")
     settings = SimulatorSettings(_env_file=None)
     prepared = prepare(paths, settings)
@@ -121,7 +117,17 @@ def trained_mine(tmp_path_factory, reference_export: Path) -> TrainedMine:
                 "metrics": {k: result.metrics[k] for k in ("fuel", "payload", "delay")}}
     version = registry.create_version(result.bundle.save, metadata)
     registry.promote(version)
-    from training.bundle import load_champion
-
     return TrainedMine(data=data, models=paths.models, logs=paths.logs, bundle=load_champion(registry),
                        export=load_master(data), version=version)
+
+
+@pytest.fixture(scope="session")
+def trained_mine(tmp_path_factory, reference_export: Path) -> TrainedMine:
+    """Reference fleet + 6 days of generated cycles (16 trucks, 3 excavators), trained by the project's
+    own ``training.train`` and promoted in a registry (about 10 s on 2 cores)."""
+    from training.synthetic import generate
+
+    root = tmp_path_factory.mktemp("mine")
+    data = Path(shutil.copytree(reference_export, root / "data"))
+    generate(data, days=6, trucks=16, excavators=3, seed=11, end=REFERENCE_EXPORT_END)
+    return train_champion(data, root)

@@ -198,3 +198,20 @@ def test_the_payload_slope_of_loaded_travel_is_found_within_trucks_and_kept_only
     assert calibrate(c, {"hauling": planted}).haul_payload_slope_per_t == pytest.approx(0.01, rel=0.1)
     flat = calibrate(c, {"hauling": rng.normal(0, 0.02, len(c))})
     assert flat.haul_payload_slope_per_t == 0.0 and "not used" in flat.notes["payload_haul"]
+
+
+def test_a_networks_trucks_leave_one_line_up_and_a_late_joiner_does_not_stretch_its_gap():
+    # 12 trucks 1.5 min apart in one line-up, dealt alternately to two excavators at two pits; the last
+    # one joins 150 min late (from the workshop).
+    c = _cycles(n_trucks=12)
+    c["excavatorId"] = np.where(c["truckId"].str[1:].astype(int) % 2 == 0, "E1", "E2")
+    c["loadingPointId"] = np.where(c["excavatorId"] == "E1", "PIT-1", "PIT-2")
+    late = c["truckId"] == "T11"
+    for col in ("queueStartTime", "loadingStartTime"):
+        c.loc[late, col] += pd.Timedelta(minutes=150)
+    keys = shift_keys(c)
+    assert dispatch_interval(c, keys)[0] == pytest.approx(1.5)  # not 3 (per excavator), nor stretched
+    share, minutes, _ = late_joins(c, keys, 1.5)
+    assert share == pytest.approx(1 / 12) and minutes == pytest.approx([150.0])
+    # the same records without their loading points are two line-ups of one excavator each
+    assert dispatch_interval(c.drop(columns=["loadingPointId"]), keys)[0] > 3.0

@@ -28,9 +28,10 @@ take the unit out of service but are not written).
 
 The modules, along their seams: ``formats`` (the export's names, ids, timestamps and shifts),
 ``fleet`` (the units the mine runs and ``FleetPlan``), ``maintenance`` (downtime), ``events`` (the
-event simulation), ``tables`` (the export's frames), ``build`` (all of it in memory), ``writer``
-(reading the folder, ``generate``, writing the CSV files) and ``cli`` (the command; ``__main__``
-runs it). Only what callers outside the package use is re-exported here.
+event simulation), ``tables`` (the export's frames), ``build`` (all of it in memory), ``network``
+(``--network``: the haul-network mine of ``training.synthetic_network`` with the same life, its
+routes, records with loading and dumping points, and ``network.json``), ``writer`` (reading the
+folder, ``generate``, writing the CSV files) and ``cli`` (the command; ``__main__`` runs it). Only what callers outside the package use is re-exported here.
 """
 from training.synthetic.cli import main
 from training.synthetic.fleet import FleetPlan

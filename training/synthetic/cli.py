@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None, settings: TrainingSettings | None = None
     parser.add_argument("--generated-fleet", action="store_true",
                         help="in a folder without fleet tables, invent a fleet instead of copying the prototype's")
     parser.add_argument("--force", action="store_true", help="replace an existing hauling_activities.csv")
+    parser.add_argument("--network", action="store_true",
+                        help="a haul-network mine (3 pits, a ROM pad and a waste dump, a single-lane ramp): writes "
+                             "its road_segments, the excavators at their pits, records with loading and dumping "
+                             "points, and network.json (the request's network section, for the backtest)")
     args = parser.parse_args(argv)
     setup_logging(s.log_level)
     paths = resolve_paths(args, s)
@@ -39,7 +43,7 @@ def main(argv: list[str] | None = None, settings: TrainingSettings | None = None
             if copied:
                 log.info("copied the prototype's fleet tables into %s: %s", paths.data, ", ".join(copied))
         summary = generate(paths.data, days=args.days, trucks=args.trucks, seed=args.seed, end=args.end,
-                           excavators=args.excavators, force=args.force)
+                           excavators=args.excavators, force=args.force, network=args.network)
     except BadInputError as exc:
         print(f"synthetic: bad input: {exc}", file=sys.stderr)
         for problem in exc.problems:
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None, settings: TrainingSettings | None = None
         "command": "training.synthetic", "data_dir": str(summary.data_dir), "days": args.days,
         "trucks": args.trucks, "excavators": args.excavators, "seed": args.seed, "written": summary.written,
         "kept": summary.kept, "rows": summary.rows, "seconds": round(summary.seconds, 3),
-        "generated_fleet": summary.generated_fleet, "period_start": summary.period_start,
+        "generated_fleet": summary.generated_fleet, "network": args.network, "period_start": summary.period_start,
         "period_end": summary.period_end, "ground_truth": GroundTruth().constants(),
     })
     print(summary.line())

@@ -69,12 +69,16 @@ def hauling_frame(cycles: dict[str, list], weathers: list[str], fleet: WorkingFl
     load_end_s = c["loading_start"] + c["loading_s"]
     depart_s = load_end_s + c["gap_min"] * 60
     arrive_s = depart_s + c["hauling_s"]
-    dumped_s = arrive_s + c["dumping_s"]
+    tip_s = arrive_s + c["dump_wait_s"] if "dump_wait_s" in c else arrive_s  # a haul network's dumps queue
+    dumped_s = tip_s + c["dumping_s"]
     back_s = dumped_s + c["returning_s"]
-    q0, l0, l1, dep, arr, d1, ret = (minute(x) for x in (c["queue_start"], c["loading_start"], load_end_s,
-                                                         depart_s, arrive_s, dumped_s, back_s))
+    q0, l0, l1, dep, arr, d0, d1, ret = (minute(x) for x in (c["queue_start"], c["loading_start"], load_end_s,
+                                                             depart_s, arrive_s, tip_s, dumped_s, back_s))
     stamp = {name: iso_stamps(m * 60) for name, m in (("q0", q0), ("l0", l0), ("l1", l1), ("dep", dep),
-                                                ("arr", arr), ("d1", d1), ("ret", ret))}
+                                                ("arr", arr), ("d0", d0), ("d1", d1), ("ret", ret))}
+    # a haul network's cycles name their loading and dumping points; the one-road mine's none
+    points = {k: c[f] if f in c else None for k, f in (("loadingPointId", "loading_point"),
+                                                       ("dumpingPointId", "dumping_point"))}
     status = np.where(c["cancelled"], "CANCELLED", np.where(c["incident"], "INCIDENT",
                                                             np.where(c["delayed"], "DELAYED", "COMPLETED")))
     frame = pd.DataFrame({
@@ -85,9 +89,9 @@ def hauling_frame(cycles: dict[str, list], weathers: list[str], fleet: WorkingFl
         "shift": np.asarray(shifts, dtype=object)[c["shift_index"]],
         "queueStartTime": stamp["q0"], "queueEndTime": stamp["l0"], "loadingStartTime": stamp["l0"],
         "loadingEndTime": stamp["l1"], "departureTime": stamp["dep"], "arrivalTime": stamp["arr"],
-        "dumpingStartTime": stamp["arr"], "dumpingEndTime": stamp["d1"], "returnTime": stamp["ret"],
+        "dumpingStartTime": stamp["d0"], "dumpingEndTime": stamp["d1"], "returnTime": stamp["ret"],
         "queueDuration": (l0 - q0).astype(np.int64), "loadingDuration": (l1 - l0).astype(np.int64),
-        "haulingDuration": (arr - dep).astype(np.int64), "dumpingDuration": (d1 - arr).astype(np.int64),
+        "haulingDuration": (arr - dep).astype(np.int64), "dumpingDuration": (d1 - d0).astype(np.int64),
         "returnDuration": (ret - d1).astype(np.int64), "totalCycleTime": (ret - q0).astype(np.int64),
         "loadWeight": load, "targetWeight": capacity.astype(float),
         "loadEfficiency": np.round(100.0 * load / capacity, 2), "distance": distance,
@@ -95,7 +99,7 @@ def hauling_frame(cycles: dict[str, list], weathers: list[str], fleet: WorkingFl
         "weatherCondition": weather, "roadCondition": c["road_condition"].astype(object),
         "isDelayed": c["gap_min"] > 0, "delayMinutes": c["gap_min"].astype(np.int64),
         "delayReasonId": None, "createdAt": stamp["ret"], "updatedAt": stamp["ret"],
-        "supervisorId": None, "loadingPointId": None, "dumpingPointId": None,
+        "supervisorId": None, **points,
         "remarks": _remarks(status, weather, c["road_condition"], c["days_since_maintenance"], gt),
     })
     order = np.lexsort((frame["truckId"].to_numpy(), q0))

@@ -2,6 +2,7 @@
 atomically in the fleet database's dialect."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from training.reference import REFERENCE_EXPORT_DIR
 from training.synthetic.build import build_export
 from training.synthetic.fleet import FleetPlan
 from training.synthetic.formats import FLEET_TABLES, HAULING_FILE, iso_stamps, parse_end
+from training.synthetic.network import NETWORK_FILE, build_network_export, locate_excavators
+from training.synthetic_network import NetworkMine
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class GenerationSummary:
         """The one-line human summary."""
         rows = ", ".join(f"{name} {n}" for name, n in self.rows.items())
         kept = f"; kept {', '.join(self.kept)}" if self.kept else ""
+        if NETWORK_FILE in self.written:
+            kept += f"; the request's network section in {NETWORK_FILE} (simulator.backtest --network)"
         return (f"synthetic: wrote {len(self.written)} files to {self.data_dir} ({rows}){kept}; "
                 f"{self.period_start} .. {self.period_end} in {self.seconds:.1f} s")
 
@@ -110,18 +115,24 @@ def copy_fleet_tables(data_dir: Path, source: Path = REFERENCE_EXPORT_DIR) -> tu
 
 def generate(data_dir: Path, *, days: int, trucks: int, seed: int, end: str | datetime | None = None,
              excavators: int | None = None, force: bool = False, ground_truth: GroundTruth | None = None,
-             plan: FleetPlan | None = None) -> GenerationSummary:
+             plan: FleetPlan | None = None, network: bool = False,
+             network_mine: NetworkMine | None = None) -> GenerationSummary:
     """Write a sample mine's CSV export into ``data_dir`` (see ``training.synthetic``).
 
     ``end`` (ISO date/time, naive = UTC) is when the export is taken; None means now. Master tables
     already in ``data_dir`` are used; without them a fleet is generated (``copy_fleet_tables`` first
-    for the prototype's).
+    for the prototype's). ``network``: the haul-network sample mine (``training.synthetic.network``):
+    its ``road_segments`` and the excavators' locations are written over the folder's, and its
+    ``network.json`` beside the tables; ``network_mine`` another layout than
+    the sample network mine's (its pits, dumps, roads and headway; ``trucks`` trucks).
     """
     started = time.perf_counter()
     if days < 1 or trucks < 1:
         raise BadInputError(f"days and trucks must be >= 1 (got days={days}, trucks={trucks})")
     if excavators is not None and excavators < 1:
         raise BadInputError(f"excavators must be >= 1 (got {excavators})")
+    if network and excavators is not None:
+        raise BadInputError("the network mine places its own excavators (2, 2 and 1 at its pits): drop --excavators")
     gt, plan = ground_truth or GroundTruth(), plan or FleetPlan()
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -131,15 +142,33 @@ def generate(data_dir: Path, *, days: int, trucks: int, seed: int, end: str | da
     tables = _read_master(data_dir)
     export_s = parse_end(end)
     present = frozenset(p.stem for p in data_dir.glob("*.csv"))
-    export = build_export(tables, days=days, trucks=trucks, seed=seed, export_s=export_s, excavators=excavators,
-                          present=present, gt=gt, plan=plan)
+    section = None
+    if network:
+        built = build_network_export(tables, days=days, trucks=trucks, seed=seed, export_s=export_s,
+                                     present=present, gt=gt, plan=plan,
+                                     mine=network_mine)
+        export, section = built.export, built.section
+        excavator_table = export.frames.get("excavators")
+        if excavator_table is None:  # the folder's, typed as written (numbers kept digit for digit)
+            excavator_table = pd.read_csv(data_dir / "excavators.csv", keep_default_na=False, na_values=[""],
+                                          float_precision="round_trip")
+        export.frames["excavators"] = locate_excavators(excavator_table, built.locations)
+    else:
+        export = build_export(tables, days=days, trucks=trucks, seed=seed, export_s=export_s, excavators=excavators,
+                              present=present, gt=gt, plan=plan)
     out = export.frames
 
     kept = tuple(sorted(p.name for p in data_dir.glob("*.csv") if p.stem not in out))
     for name, frame in out.items():
         write_csv(data_dir / f"{name}.csv", frame)
+    written = tuple(f"{name}.csv" for name in out)
+    if section is not None:
+        tmp = data_dir / f"{NETWORK_FILE}.tmp"
+        tmp.write_text(json.dumps(section, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, data_dir / NETWORK_FILE)
+        written += (NETWORK_FILE,)
     return GenerationSummary(
-        data_dir=data_dir, written=tuple(f"{name}.csv" for name in out), kept=kept,
+        data_dir=data_dir, written=written, kept=kept,
         rows={name: len(frame) for name, frame in out.items()}, seconds=time.perf_counter() - started,
         generated_fleet=export.generated_fleet, period_start=str(iso_stamps(export.t0)[0]),
         period_end=str(iso_stamps(export.period_end)[0]))
