@@ -26,45 +26,62 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import ClassVar, Protocol
 
 
-class LoaderOption:
+class LoaderOption(tuple):
     """One loading point as the dispatcher sees it for one truck, minutes.
 
-    The model builds one per point at every dynamic dispatch, so the expected wait is worked out only
-    when a rule reads it: the model passes ``projection`` (:func:`projected_wait`'s arguments) instead
-    of ``expected_wait_min``.
+    The model builds one per point at every dynamic dispatch (a flat tuple, so building one is a single
+    C call and its fields are read at C speed), and the expected wait is worked out only when a rule
+    reads it: the model passes ``projection`` (:func:`projected_wait`'s arguments) instead of
+    ``expected_wait_min``. Fields: ``index``, ``travel_min`` (the truck's expected empty travel to the
+    point), ``trucks_ahead`` (queued + loading + already sent there), ``loaders`` (working loaders at
+    the point, 0 when all are down), ``queue_per_loader`` and ``expected_wait_min``.
     """
 
-    __slots__ = ("index", "travel_min", "trucks_ahead", "loaders", "_wait", "_projection")
+    __slots__ = ()
 
-    def __init__(self, index: int, travel_min: float, trucks_ahead: int, loaders: int,
-                 expected_wait_min: float | None = None, projection: tuple | None = None):
+    def __new__(cls, index: int, travel_min: float, trucks_ahead: int, loaders: int,
+                expected_wait_min: float | None = None, projection: tuple | None = None) -> "LoaderOption":
         if (expected_wait_min is None) == (projection is None):
             raise ValueError("LoaderOption needs expected_wait_min or projection, not both")
-        self.index = index
-        self.travel_min = travel_min          # the truck's expected empty travel to the point
-        self.trucks_ahead = trucks_ahead      # queued + loading + already sent there
-        self.loaders = loaders                # working loaders at the point (0 when all are down)
-        self._wait = expected_wait_min
-        self._projection = projection
+        if projection is not None and len(projection) != _PROJECTION_FIELDS:
+            raise ValueError(f"LoaderOption.projection holds projected_wait's {_PROJECTION_FIELDS} arguments")
+        return tuple.__new__(cls, (index, travel_min, trucks_ahead, loaders,
+                                   trucks_ahead / loaders if loaders else math.inf, expected_wait_min,
+                                   *(projection or (None,) * _PROJECTION_FIELDS)))
+
+    index = property(itemgetter(0))
+    travel_min = property(itemgetter(1))
+    trucks_ahead = property(itemgetter(2))
+    loaders = property(itemgetter(3))
+    queue_per_loader = property(itemgetter(4))
 
     @property
     def expected_wait_min(self) -> float:
-        """Fluid estimate of the wait once there, see the module docstring."""
-        wait = self._wait
-        if wait is None:
-            wait = self._wait = projected_wait(*self._projection)
-        return wait
-
-    @property
-    def queue_per_loader(self) -> float:
-        return self.trucks_ahead / self.loaders if self.loaders else float("inf")
+        """Fluid estimate of the wait once there, see the module docstring (a pure function of the
+        point's state at the decision, so reading it twice gives the same minutes)."""
+        wait = self[5]
+        return projected_wait(*self[6:]) if wait is None else wait
 
     def __repr__(self) -> str:
         return (f"LoaderOption(index={self.index}, travel_min={self.travel_min}, trucks_ahead={self.trucks_ahead}, "
                 f"loaders={self.loaders}, expected_wait_min={self.expected_wait_min})")
+
+
+_PROJECTION_FIELDS = 6  # projected_wait's arguments, stored after the wait
+
+
+def projected_option(index: int, travel_min: float, trucks_ahead: int, loaders: int, now: float, arrival: float,
+                     free_at: Sequence[float], queued: int, arrivals_before: Sequence[float], mean_load_min: float,
+                     _new=tuple.__new__) -> LoaderOption:
+    """The model's :class:`LoaderOption` with a lazy wait (:func:`projected_wait`'s arguments after
+    ``loaders``), without the argument checks of the constructor (``loaders`` > 0: the model passes
+    only points with working loaders)."""
+    return _new(LoaderOption, (index, travel_min, trucks_ahead, loaders, trucks_ahead / loaders, None, now, arrival,
+                               free_at, queued, arrivals_before, mean_load_min))
 
 
 class DispatchRule(Protocol):
@@ -95,10 +112,11 @@ class ShortestQueue:
     dynamic: ClassVar[bool] = True
 
     def choose(self, truck: int, home: int, options: Sequence[LoaderOption]) -> int:
-        fewest = min(o.queue_per_loader for o in options)
-        tied = [o for o in options if o.queue_per_loader == fewest]
-        if len(tied) == 1:  # the waits are needed only to break ties
-            return tied[0].index
+        per_loader = [o.queue_per_loader for o in options]
+        fewest = min(per_loader)
+        if per_loader.count(fewest) == 1:  # the waits are needed only to break ties
+            return options[per_loader.index(fewest)].index
+        tied = [o for o, q in zip(options, per_loader) if q == fewest]
         return smallest(tied, [o.expected_wait_min for o in tied], lambda o: (o.travel_min, o.index != home)).index
 
 
@@ -127,22 +145,29 @@ class ShortestTravelPlusWait:
         # Nearest first: travel + wait >= travel, so a point whose travel alone is clearly above the
         # best sum found cannot be chosen, nor can any further one; their waits are not worked out.
         best = math.inf
-        values = {}
+        chosen = None
+        examined = []
         for o in sorted(usable, key=_travel):
             travel = o.travel_min
             if travel > best + _CLEARLY_BELOW_MIN:
                 break
-            value = values[o.index] = travel + o.expected_wait_min
+            value = travel + o.expected_wait_min
+            examined.append((o, value))
             if value < best:
-                best = value
-        if len(values) == 1:
-            return next(iter(values))
+                best, chosen = value, o
+        bound = best + _CLEARLY_BELOW_MIN
+        near = 0
+        for _, value in examined:
+            if value <= bound:
+                near += 1
+        if near == 1 and chosen is not None:  # smallest()'s answer without putting the options back in order
+            return chosen.index
+        values = {o.index: value for o, value in examined}
         usable = [o for o in usable if o.index in values]
         return smallest(usable, [values[o.index] for o in usable], lambda o: o.index != home).index
 
 
-def _travel(option: LoaderOption) -> float:
-    return option.travel_min
+_travel = itemgetter(1)  # LoaderOption.travel_min
 
 
 #: Decimals of a minute the rules compare estimates to, so that float noise does not decide between
@@ -194,6 +219,27 @@ def projected_wait(now: float, arrival: float, free_at: Sequence[float], queued:
         for a in arrivals_before:
             x = (x if x > a else a) + mean_load_min
         return x - arrival if x > arrival else 0.0
+    if n == 2:  # two loaders (the commonest point): the heap's multiset as (earlier, later) free minute
+        lo, hi = free_at
+        if lo < now:
+            lo = now
+        if hi < now:
+            hi = now
+        if lo > hi:
+            lo, hi = hi, lo
+        for _ in range(queued):
+            x = lo + mean_load_min
+            if x > hi:
+                lo, hi = hi, x
+            else:
+                lo = x
+        for a in arrivals_before:
+            x = (lo if lo > a else a) + mean_load_min
+            if x > hi:
+                lo, hi = hi, x
+            else:
+                lo = x
+        return lo - arrival if lo > arrival else 0.0
     if not n:
         return math.inf
     free = [f if f > now else now for f in free_at]

@@ -167,6 +167,8 @@ class _Prepared:
     homes: tuple
     simple_haul: list      # [point][dest] True: the route has no single-lane leg (one timeout)
     simple_back: list      # [dest][point]
+    one_lane_haul: list    # [point][dest] (before, lane, share, after) when the route has one single-lane leg
+    one_lane_back: list    # [dest][point]   (the shares of the route's minutes before, on and after it)
     cycles_per_block: int
     det_draws: list | None
     mean_delay_min: float
@@ -205,8 +207,20 @@ def prepare(inputs: NetworkInputs, params: ModelParams) -> _Prepared:
                      point_back=point_back.tolist(), return_ratio=inputs.return_ratio.tolist(), homes=homes,
                      simple_haul=[[all(lane < 0 for _, lane in legs) for legs in row] for row in inputs.haul_legs],
                      simple_back=[[all(lane < 0 for _, lane in legs) for legs in row] for row in inputs.return_legs],
+                     one_lane_haul=[[_one_lane(legs) for legs in row] for row in inputs.haul_legs],
+                     one_lane_back=[[_one_lane(legs) for legs in row] for row in inputs.return_legs],
                      cycles_per_block=k, det_draws=det,
                      mean_delay_min=mean_delay)
+
+
+def _one_lane(legs) -> tuple[float, int, float, float] | None:
+    """(share before, lane, share on it, share after) of a route with exactly one single-lane leg (free
+    legs are merged, so at most one on each side); None otherwise."""
+    lanes = [k for k, (_, lane) in enumerate(legs) if lane >= 0]
+    if len(lanes) != 1:
+        return None
+    k = lanes[0]
+    return (legs[k - 1][0] if k else 0.0, legs[k][1], legs[k][0], legs[k + 1][0] if k + 1 < len(legs) else 0.0)
 
 
 class _Mine:
@@ -239,16 +253,20 @@ class _Mine:
         self.started_end = [[-math.inf] * len(exc) for exc in self.point_excavators]
         self.point_spans = [[(k, self.spans[j]) for k, j in enumerate(exc) if j in self.spans]
                             for exc in self.point_excavators]
-        self.dispatch_points = [p for p in range(n_points) if self.point_excavators[p]]
         self.en_route: list[list[float]] = [[] for _ in range(n_points)]  # expected arrivals
+        # Per point with loaders, the lists above that the dispatcher reads (the same objects).
+        self.views = [(p, self.pending[p], self.started_end[p], self.point_spans[p], self.en_route[p])
+                      for p in range(n_points) if self.point_excavators[p]]
         self.sent_t = [0.0] * n_dest              # tonnes dispatched per destination
         self.rule = dispatch_rules.rule(inputs.dispatch)
         self.any_closure = any(inputs.closures_min)
-        # Per point, each destination's share of the point's allowed destinations' shares.
-        self.share_of_allowed = []
+        # Per point, its allowed destinations as (index, share of the point's allowed shares), in the
+        # order that breaks a tie on the shortfall: larger share first, then lower index.
+        self.destination_order = []
         for allowed in inputs.allowed:
             total = sum(inputs.shares[d] for d in allowed) or 1.0
-            self.share_of_allowed.append({d: inputs.shares[d] / total for d in allowed})
+            ranked = sorted(allowed, key=lambda d: (-inputs.shares[d], d))
+            self.destination_order.append(tuple((d, inputs.shares[d] / total) for d in ranked))
         self.headway = inputs.headway_min
         self.prep = prep
 
@@ -283,54 +301,70 @@ class _Mine:
         truck in service), the trucks queued there, loading and already sent there."""
         prep = self.prep
         point_load, point_back = prep.point_load[i], prep.point_back[i][d]
-        option, pop = dispatch_rules.LoaderOption, heapq.heappop
+        projected, pop, right = dispatch_rules.projected_option, heapq.heappop, bisect.bisect_right
         options = []
-        for p in self.dispatch_points:
+        for p, pending, working, spans, en_route in self.views:
             travel = point_back[p]
             arrive = now + travel
-            pending, started_end = self.pending[p], self.started_end[p]
             while pending and pending[0][0] <= now:  # loads started since the last look
                 load = pop(pending)
-                started_end[load[2]] = load[3]
+                working[load[2]] = load[3]
             queued = len(pending)
-            busy = [x if x > now else now for x in started_end]  # each loader's load in progress ends
-            loading = len(busy) - busy.count(now)
-            spans = self.point_spans[p]
             if spans:  # loaders in an outage are not working
                 down = {k for k, s in spans if any(a <= now < b for a, b in s)}
                 if down:
-                    busy = [x for k, x in enumerate(busy) if k not in down]
-            en_route = self.en_route[p]  # sorted
-            k = bisect.bisect_right(en_route, arrive) if en_route else 0
-            if not queued and not k:  # projected_wait's answer without its loops
-                wait = (max(min(busy), now) - arrive if busy else math.inf)
-                options.append(option(p, travel, loading, len(busy), wait if wait > 0.0 else 0.0))
+                    working = [x for k, x in enumerate(working) if k not in down]
+            loaders = len(working)
+            loading = 0  # loads in progress: ending after now
+            for x in working:
+                if x > now:
+                    loading += 1
+            k = right(en_route, arrive) if en_route else 0
+            if not loaders:  # all down
+                options.append(dispatch_rules.LoaderOption(p, travel, queued + k, 0, math.inf))
+            elif not queued and not k:  # projected_wait's answer without its loops
+                wait = min(working) - arrive
+                options.append(dispatch_rules.LoaderOption(p, travel, loading, loaders, wait if wait > 0.0 else 0.0))
             else:  # worked out if the rule reads it
-                options.append(option(p, travel, queued + loading + k, len(busy),
-                                      projection=(now, arrive, busy, queued, en_route[:k], point_load[p])))
+                options.append(projected(p, travel, queued + loading + k, loaders,
+                                         now, arrive, tuple(working), queued, en_route[:k], point_load[p]))
         return options
 
     def choose_destination(self, p: int, now: float) -> int:
-        """The allowed destination furthest below its share of the tonnes sent (open ones first)."""
-        allowed = self.inputs.allowed[p]
-        if len(allowed) == 1:
-            return allowed[0]
+        """The allowed destination furthest below its share of the tonnes sent (open ones first); on
+        equal shortfalls the larger share, then the lower index."""
+        order = self.destination_order[p]
+        if len(order) == 1:
+            return order[0][0]
         sent_t = self.sent_t
+        if len(order) == 2 and not self.any_closure:  # the loop below for two (a + b == b + a exactly)
+            (a, fa), (b, fb) = order
+            sent = sent_t[a] + sent_t[b]
+            return a if fa * sent - sent_t[a] >= fb * sent - sent_t[b] else b
         sent = 0.0
-        for d in allowed:
+        for d in self.inputs.allowed[p]:  # summed in the request's order (the same float)
             sent += sent_t[d]
         if self.any_closure:
             closures = self.inputs.closures_min
-            open_ = [d for d in allowed if not any(a <= now < b for a, b in closures[d])] or allowed
-        else:
-            open_ = allowed
-        shares, fraction = self.inputs.shares, self.share_of_allowed[p]
-        best = best_key = None
-        for d in open_:  # the largest (shortfall, share, -index): max()'s answer without its key calls
-            key = (fraction[d] * sent - sent_t[d], shares[d], -d)
-            if best_key is None or key > best_key:
-                best, best_key = d, key
+            order = tuple(o for o in order if not any(a <= now < b for a, b in closures[o[0]])) or order
+        best = -1
+        best_gap = 0.0
+        for d, fraction in order:  # strictly larger only: the first of equal shortfalls stays
+            gap = fraction * sent - sent_t[d]
+            if best < 0 or gap > best_gap:
+                best, best_gap = d, gap
         return best
+
+    def pass_lane(self, lane: int, entry: float, minutes: float, lost: list) -> float:
+        """Leave single-lane leg ``lane`` entered at ``entry`` and driven freely in ``minutes``: no earlier
+        than ``headway_min`` after the truck ahead in the lane (the minutes lost go to ``lost[0]``)."""
+        leave = entry + minutes
+        behind = self.lane_exit[lane] + self.headway
+        if behind > leave:
+            lost[0] += behind - leave
+            leave = behind
+        self.lane_exit[lane] = leave
+        return entry + (leave - entry)
 
     def dump_start(self, d: int, arrival: float, dump_min: float) -> float:
         """When truck arriving at ``arrival`` starts tipping at ``d`` (bays FIFO, then closures)."""
@@ -338,12 +372,15 @@ class _Mine:
         start = arrival
         k = -1
         if bays is not None:
-            k = min(range(len(bays)), key=bays.__getitem__)
+            k = 0
+            if len(bays) > 1:  # the bay that frees first (the first of equal ones)
+                k = bays.index(min(bays))
             if bays[k] > start:
                 start = bays[k]
-        for a, b in self.inputs.closures_min[d]:
-            if a <= start < b:
-                start = b
+        if self.any_closure:
+            for a, b in self.inputs.closures_min[d]:
+                if a <= start < b:
+                    start = b
         if k >= 0:
             bays[k] = start + dump_min
         return start
@@ -364,14 +401,7 @@ def _drive(mine: _Mine, legs, minutes: float, clock: float, at: float, lost: lis
             pending = 0.0
         if clock != at:  # (else the truck is at the lane already, in this very wake-up)
             at = yield clock
-        entry = clock
-        leave = entry + share * minutes
-        behind = mine.lane_exit[lane] + mine.headway
-        if behind > leave:
-            lost[0] += behind - leave
-            leave = behind
-        mine.lane_exit[lane] = leave
-        clock = entry + (leave - entry)
+        clock = mine.pass_lane(lane, clock, share * minutes, lost)
     if pending:
         clock = clock + pending
     return clock, at
@@ -390,9 +420,13 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
                                               prep.back[i], prep.fuel[i], prep.p_delay[i])
     haul_legs, return_legs, ratio = inputs.haul_legs, inputs.return_legs, prep.return_ratio
     simple_haul, simple_back = prep.simple_haul, prep.simple_back
+    one_lane_haul, one_lane_back, pass_lane = prep.one_lane_haul, prep.one_lane_back, mine.pass_lane
     bays = mine.bays
     free_at, order = mine.free_at, mine.order
     dynamic = mine.rule.dynamic
+    take_loader, choose_destination, dump_start = mine.take_loader, mine.choose_destination, mine.dump_start
+    choose_point, record_load, en_route, insort = mine.choose_point, mine.record_load, mine.en_route, bisect.insort
+    sent_t = mine.sent_t
     payload_slope = inputs.haul_payload_slope_per_t
     ttf, ttr = draws.truck_ttf[i], draws.truck_ttr[i]
     next_fail, n_fail = ttf[0], 0
@@ -413,8 +447,8 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             at = yield clock
         if now >= shift:
             break
-        e, t1 = mine.take_loader(p, now)
-        d = mine.choose_destination(p, t1)
+        e, t1 = take_loader(p, now)
+        d = choose_destination(p, t1)
         lt = load[e] * f0
         h = haul[e][d] * f1
         if payload_slope:  # a heavier load than the model expects hauls slower (training.site)
@@ -429,15 +463,15 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
         if t1 + lt + stop + h + dump + ret > shift:  # the drawn cycle would not end in the shift: stop
             free_at[e] = t1                          # and hand the excavator on at once
             if dynamic:  # it stands in the queue until then, as the dispatcher sees it
-                mine.record_load(p, e, t1, t1)
+                record_load(p, e, t1, t1)
             break
         loaded = t1 + lt
         free_at[e] = loaded
         if dynamic:
-            mine.record_load(p, e, t1, loaded)
+            record_load(p, e, t1, loaded)
         x = pay[e] + pr
         x = x if x > 0.0 else 0.0
-        mine.sent_t[d] += x
+        sent_t[d] += x
         if t1 < shift:
             loading += lt if loaded <= shift else shift - t1
         p_sum += pe
@@ -448,33 +482,51 @@ def _truck(i: int, mine: _Mine, draws, out: list, dispatch_at: float):
             t2 = loaded + (stop + h)
         else:
             t2 = loaded + stop if stop else loaded
-            t2, at = yield from _drive(mine, haul_legs[p][d], h, t2, at, lost)
+            one = one_lane_haul[p][d]
+            if one is None:
+                t2, at = yield from _drive(mine, haul_legs[p][d], h, t2, at, lost)
+            else:  # _drive's sums for a route with one single-lane leg, without a generator
+                before, lane, share, after = one
+                if before:
+                    t2 = t2 + before * h
+                if t2 != at:
+                    at = yield t2
+                t2 = pass_lane(lane, t2, share * h, lost)
+                if after:
+                    t2 = t2 + after * h
         if bays[d] is not None:  # a dump queue: bays are taken in the order trucks arrive
             at = yield t2
-        start = mine.dump_start(d, t2, dump)
+        start = dump_start(d, t2, dump)
         q_dump += start - t2
         if dynamic:
             left = t2 + (start - t2 + dump)
             at = yield left
-            nxt = mine.choose_point(i, d, home, left)
+            nxt = choose_point(i, d, home, left)
         else:
             nxt = p
         ret *= ratio[d][p][nxt] if nxt != p else 1.0
         if dynamic:
             arrive = left + ret
-            bisect.insort(mine.en_route[nxt], arrive)
-            if simple_back[d][nxt]:
-                end = arrive
-            else:
-                end, at = yield from _drive(mine, return_legs[d][nxt], ret, left, at, lost)
-        elif simple_back[d][nxt]:
-            end = t2 + (start - t2 + dump + ret)
+            insort(en_route[nxt], arrive)
+        if simple_back[d][nxt]:
+            end = arrive if dynamic else t2 + (start - t2 + dump + ret)
         else:
-            left = t2 + (start - t2 + dump)
-            end, at = yield from _drive(mine, return_legs[d][nxt], ret, left, at, lost)
+            if not dynamic:
+                left = t2 + (start - t2 + dump)
+            one = one_lane_back[d][nxt]
+            if one is None:
+                end, at = yield from _drive(mine, return_legs[d][nxt], ret, left, at, lost)
+            else:  # as on the haul
+                before, lane, share, after = one
+                end = left + before * ret if before else left
+                if end != at:
+                    at = yield end
+                end = pass_lane(lane, end, share * ret, lost)
+                if after:
+                    end = end + after * ret
         at = yield end  # arrival at the loading point
         if dynamic:
-            mine.en_route[nxt].remove(arrive)
+            en_route[nxt].remove(arrive)
         q_load += t1 - now
         busy += (end if end < shift else shift) - now
         if end < next_fail:  # else the truck broke down in this cycle: cancelled (``model``'s rule)

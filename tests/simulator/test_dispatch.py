@@ -1,6 +1,9 @@
 """Dispatch rules behind one interface; the projected wait; the fixed assignment."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from simulator.dispatch import (RULES, LoaderOption, home_points, projected_wait, rule)
@@ -30,6 +33,11 @@ def test_ties_keep_the_truck_at_home_and_points_without_loaders_are_avoided():
         assert rule(name).choose(0, 1, same) == 1
     down = [LoaderOption(0, 1.0, 0, 0, float("inf")), LoaderOption(1, 9.0, 4, 1, 20.0)]
     assert rule("shortest_travel_wait").choose(0, 0, down) == 1
+    # Every point down: every wait is infinite, so the tie-breaks decide: the nearer point for the rules
+    # that break ties by travel, home for travel + wait (infinite everywhere).
+    all_down = [LoaderOption(0, 1.0, 0, 0, float("inf")), LoaderOption(1, 9.0, 0, 0, float("inf"))]
+    assert {name: rule(name).choose(0, 1, all_down) for name in RULES} == {
+        "fixed": 1, "shortest_queue": 0, "shortest_wait": 0, "shortest_travel_wait": 1}
 
 
 def test_projected_wait_serves_loads_in_progress_queue_and_earlier_arrivals_fifo():
@@ -83,3 +91,28 @@ def test_the_expected_wait_counts_the_remaining_load_of_the_truck_in_service():
     mine.record_load(1, 1, 10.5, 13.5)
     pit1, pit2 = mine.loader_options(0, 0, now)
     assert pit1.expected_wait_min == 0.0 and rule("shortest_wait").choose(0, 0, [pit1, pit2]) == 0
+
+
+def _reference_wait(now, arrival, free_at, queued, arrivals_before, mean_load_min):
+    """The projection written plainly: each truck in turn takes the loader that frees first."""
+    free = [max(f, now) for f in free_at]
+    if not free:
+        return float("inf")
+    for a in [now] * queued + list(arrivals_before):
+        k = free.index(min(free))
+        free[k] = max(free[k], a) + mean_load_min
+    return max(min(free) - arrival, 0.0)
+
+
+def test_projected_wait_equals_the_plain_projection_for_any_number_of_loaders():
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        now = float(rng.uniform(0, 100))
+        free = [float(x) for x in now + rng.uniform(-10, 15, int(rng.integers(1, 5)))]
+        if rng.random() < 0.2:
+            free[0] = -math.inf  # a loader that never loaded
+        before = sorted(float(x) for x in now + rng.uniform(0, 30, int(rng.integers(0, 8))))
+        arrival = now + float(rng.uniform(0, 30))
+        args = (now, arrival, free, int(rng.integers(0, 4)), [a for a in before if a <= arrival],
+                float(rng.uniform(1, 6)))
+        assert projected_wait(*args) == _reference_wait(*args), args
