@@ -94,6 +94,10 @@ class NetworkInputs(FleetTables):
     dispatch: str = dispatch_rules.DEFAULT_RULE
     headway_min: float = DEFAULT_HEADWAY_MIN
     lanes: int = 0
+    #: Per lane, the minutes of following already inside its legs' minutes (the records' traffic, see
+    #: ``network_engine.following_allowance``): a pass drives its leg's minutes less this before the
+    #: headway rule adds the following of the simulated traffic. Empty: none.
+    lane_allowance_min: tuple[float, ...] = ()
     phase_noise: tuple[PhaseNoise, ...] = field(default_factory=lambda: (PhaseNoise("constant"),) * len(PHASES))
     noise: object = field(default_factory=NoiseTables.none)
     breakdowns: Breakdowns = field(default_factory=Breakdowns)
@@ -120,6 +124,10 @@ class NetworkInputs(FleetTables):
             raise ValueError(f"NetworkInputs.haul_payload_slope_per_t must be finite, got {self.haul_payload_slope_per_t!r}")
         if not (math.isfinite(self.headway_min) and self.headway_min >= 0):
             raise ValueError(f"NetworkInputs.headway_min must be >= 0, got {self.headway_min!r}")
+        if self.lane_allowance_min and (len(self.lane_allowance_min) != self.lanes or not all(
+                math.isfinite(a) and a >= 0 for a in self.lane_allowance_min)):
+            raise ValueError(f"NetworkInputs.lane_allowance_min needs one finite minute >= 0 per lane "
+                             f"({self.lanes}), got {self.lane_allowance_min!r}")
 
     @property
     def points(self) -> int:
@@ -242,6 +250,9 @@ class _Mine:
         t = inputs.trucks
         self.bays = [None if b is None or b >= t else [0.0] * b for b in inputs.bays]
         self.lane_exit = [-math.inf] * inputs.lanes
+        self.allowance = list(inputs.lane_allowance_min) or [0.0] * inputs.lanes
+        self.lane_lost = [0.0] * inputs.lanes   # per lane, minutes lost following and passes
+        self.lane_passes = [0] * inputs.lanes
         # The dispatcher's view of each point, brought up to a decision's minute when one is taken: the
         # loads assigned there not yet started by then (a heap of (start, assignment, excavator's place
         # at the point, end)) and, per excavator at the point, the end of its latest load started.
@@ -356,14 +367,18 @@ class _Mine:
         return best
 
     def pass_lane(self, lane: int, entry: float, minutes: float, lost: list) -> float:
-        """Leave single-lane leg ``lane`` entered at ``entry`` and driven freely in ``minutes``: no earlier
-        than ``headway_min`` after the truck ahead in the lane (the minutes lost go to ``lost[0]``)."""
-        leave = entry + minutes
+        """Leave single-lane leg ``lane`` entered at ``entry`` and driven in ``minutes`` (less the lane's
+        allowance: the following already in them): no earlier than ``headway_min`` after the truck ahead
+        in the lane (the minutes lost go to ``lost[0]``)."""
+        free = minutes - self.allowance[lane]
+        leave = entry + (free if free > 0.0 else 0.0)
         behind = self.lane_exit[lane] + self.headway
         if behind > leave:
             lost[0] += behind - leave
+            self.lane_lost[lane] += behind - leave
             leave = behind
         self.lane_exit[lane] = leave
+        self.lane_passes[lane] += 1
         return entry + (leave - entry)
 
     def dump_start(self, d: int, arrival: float, dump_min: float) -> float:
@@ -592,18 +607,23 @@ def run_on_simpy(processes: Sequence[Generator[float, float, None]]) -> None:
     env.run()
 
 
+def _run_shift(inputs: NetworkInputs, params: ModelParams, draws, prep: _Prepared, runner) -> tuple:
+    """The shift's trucks run to their end: (the mine's final state, per-truck totals, counted outages)."""
+    shift = params.shift_hours * _MIN_PER_HOUR
+    outages, counted = excavator_outages(draws, inputs.excavators, shift)
+    mine = _Mine(inputs, params, prep, outages)
+    out: list = [None] * inputs.trucks
+    late = getattr(draws, "truck_late", None)  # late joins
+    runner([_truck(i, mine, draws, out, i * params.dispatch_interval_min + (late[i] if late is not None else 0.0))
+            for i in range(inputs.trucks)])
+    return mine, out, counted
+
+
 def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: int = 0,
              prepared: _Prepared | None = None, runner=run_wakeups) -> ReplicationResult:
     """Run the shift on given draws (``model.draw``'s layout); ``runner`` orders the trucks' wake-ups."""
     prep = prepared or prepare(inputs, params)
-    shift = params.shift_hours * _MIN_PER_HOUR
-    outages, counted = excavator_outages(draws, inputs.excavators, shift)
-    mine = _Mine(inputs, params, prep, outages)
-    t = inputs.trucks
-    out: list = [None] * t
-    late = getattr(draws, "truck_late", None)  # late joins
-    runner([_truck(i, mine, draws, out, i * params.dispatch_interval_min + (late[i] if late is not None else 0.0))
-            for i in range(t)])
+    _, out, counted = _run_shift(inputs, params, draws, prep, runner)
     cols = list(zip(*out))
     (loads, payload, fuel, q_load, q_dump, lost, busy, loading, cycle_sum, delays, delay_min, p_sum, breakdowns,
      downtime) = (sum(c) for c in cols[:-1])
@@ -618,6 +638,19 @@ def simulate(inputs: NetworkInputs, params: ModelParams, draws, *, replication: 
         destination_ids=tuple(inputs.destination_ids), destination_production_t=by_dest,
         destination_targets_t=tuple(inputs.targets_t),
     )
+
+
+def lane_following(inputs: NetworkInputs, params: ModelParams, seed: int, replications: int) -> tuple[float, ...]:
+    """Per lane, the mean minutes a pass lost following the truck ahead, over ``replications`` shifts
+    (0 for a lane no truck passed)."""
+    prep = prepare(inputs, params)
+    lost, passes = [0.0] * inputs.lanes, [0] * inputs.lanes
+    for r in range(replications):
+        mine, _, _ = _run_shift(inputs, params, draw(inputs, params, prep, r, seed), prep, run_wakeups)
+        for lane in range(inputs.lanes):
+            lost[lane] += mine.lane_lost[lane]
+            passes[lane] += mine.lane_passes[lane]
+    return tuple(x / n if n else 0.0 for x, n in zip(lost, passes))
 
 
 def run_replication(inputs: NetworkInputs, params: ModelParams, replication: int, seed: int,

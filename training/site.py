@@ -38,6 +38,11 @@ the bundle (``site.json``):
   statistic reaches :data:`MIN_PAYLOAD_SLOPE_T` on at least :data:`MIN_PAYLOAD_CYCLES` cycles, else 0
   (the records show no dependence beyond the truck's class, which the models already see); the haul
   network's simulator then lengthens a cycle's loaded travel by ``exp(slope x payload residual)``.
+* **Network traffic.** The median number of trucks on a haul network's shift (cycles naming their
+  ``loadingPointId``): the traffic in which the records' travel minutes were driven, so the minutes
+  the champion learned include the following behind slower trucks on single-lane roads at that
+  traffic (``network_trucks_per_shift``; the network simulator takes that following out of its
+  single-lane legs before it adds its own, ``simulator.network_engine.following_allowance``).
 * **Conditions seen.** Training cycles and shifts per weather and per road condition: the domain in
   which the champion's models have evidence. A request or a replayed shift outside it (fewer than
   :data:`MIN_CONDITION_SHIFTS` shifts) is extrapolation and is flagged as such.
@@ -102,6 +107,7 @@ class SiteCalibration:
     incident_ratio_by_road_condition: dict[str, float] = field(default_factory=dict)
     phase_shift_sd: dict[str, float] = field(default_factory=dict)  # per phase, log-sd of a shift group's effect
     haul_payload_slope_per_t: float = 0.0       # d log(loaded travel) / d payload above the truck's mean, 1/t
+    network_trucks_per_shift: float = 0.0       # median trucks on a haul network's shift (0: no network records)
     notes: dict[str, str] = field(default_factory=dict)                  # how each figure was found
 
     def to_dict(self) -> dict[str, Any]:
@@ -308,6 +314,18 @@ def condition_shifts(cycles: pd.DataFrame, keys: pd.Series, column: str) -> dict
     return {str(k): int(v) for k, v in frame.drop_duplicates().groupby("value")["key"].count().sort_index().items()}
 
 
+def network_traffic(cycles: pd.DataFrame, keys: pd.Series) -> tuple[float, str]:
+    """(trucks, note): the median number of trucks that worked a haul network's shift (cycles naming
+    their ``loadingPointId``), the traffic the records' travel minutes were driven in; 0 without any."""
+    if "loadingPointId" not in cycles:
+        return 0.0, "no loadingPointId column: no haul-network records"
+    network = cycles["loadingPointId"].notna().to_numpy()
+    if not network.any():
+        return 0.0, "no cycle names a loadingPointId: no haul-network records"
+    per_shift = cycles.loc[network, "truckId"].groupby(keys[network].to_numpy()).nunique()
+    return float(per_shift.median()), f"median distinct trucks over {len(per_shift)} network shifts"
+
+
 def calibrate(cycles: pd.DataFrame, phase_residuals: dict[str, Any] | None = None) -> SiteCalibration:
     """The site figures from hauling records (the training split's finished cycles); ``phase_residuals``:
     per phase, each cycle's log-duration minus the champion's log-mean, in ``cycles``' row order."""
@@ -318,6 +336,7 @@ def calibrate(cycles: pd.DataFrame, phase_residuals: dict[str, Any] | None = Non
     interval, dispatch_note = dispatch_interval(cycles, keys)
     late_share, late_min, late_note = late_joins(cycles, keys, interval)
     rate, by_weather, by_road, incident_note = incident_rates(cycles)
+    traffic, traffic_note = network_traffic(cycles, keys)
     shift_sd: dict[str, float] = {}
     notes: dict[str, str] = {}
     if phase_residuals:
@@ -340,6 +359,6 @@ def calibrate(cycles: pd.DataFrame, phase_residuals: dict[str, Any] | None = Non
         road_condition_shifts=condition_shifts(cycles, keys, "roadCondition"),
         late_join_share=late_share, late_join_min=late_min, incident_rate=rate,
         incident_ratio_by_weather=by_weather, incident_ratio_by_road_condition=by_road, phase_shift_sd=shift_sd,
-        haul_payload_slope_per_t=payload_slope,
+        haul_payload_slope_per_t=payload_slope, network_trucks_per_shift=traffic,
         notes={"dump": dump_note, "dispatch": dispatch_note, "late_join": late_note, "incidents": incident_note,
-               **notes})
+               "network_traffic": traffic_note, **notes})

@@ -198,3 +198,34 @@ def test_a_heavier_load_hauls_slower_by_the_calibrated_payload_slope():
     assert slow.loads <= flat.loads
     with pytest.raises(ValueError, match="haul_payload_slope_per_t"):
         replace(base, haul_payload_slope_per_t=math.nan)
+
+
+def test_the_following_allowance_takes_the_records_following_out_once():
+    # The champion's single-lane minutes contain the following the records' traffic made (the site's
+    # network_trucks_per_shift: 10 of these 20 mixed-speed trucks). The allowance is the following the
+    # model itself makes at that traffic, taken out of each pass: at 10 trucks the simulated following
+    # then equals what was taken out (a pass averages the champion's minutes again: a fixed point),
+    # while the whole fleet follows more than the records did.
+    from simulator.network_engine import FOLLOWING_PILOT_REPLICATIONS, following_allowance
+    from training.site import SiteCalibration
+
+    pair = make_inputs(20, 2, (5.0, 14.0, 1.0, 10.0), noise=LOGNORMAL)
+    means = pair.phase_mean_min.copy()
+    means[1::2, :, 1] *= 1.4
+    means[1::2, :, 3] *= 1.4
+    pair = replace(pair, phase_mean_min=means)
+    full = nm.from_pair_inputs(pair, dump_bays=None, single_lane=True)
+    params = ModelParams(dump_bays=None)
+    site = SiteCalibration(network_trucks_per_shift=10.0)
+    allowance = following_allowance(full, params, site, seed=5)
+    assert len(allowance) == full.lanes == 2 and all(a > 0.1 for a in allowance)
+    records_traffic = replace(full.subset(10, 2, "records"), lane_allowance_min=allowance)
+    again = nm.lane_following(records_traffic, params, 5, FOLLOWING_PILOT_REPLICATIONS)
+    assert again == pytest.approx(allowance, rel=0.05)
+    busier = nm.lane_following(replace(full, lane_allowance_min=allowance), params, 5, FOLLOWING_PILOT_REPLICATIONS)
+    assert all(b > a for a, b in zip(allowance, busier))
+    # Nothing to take out without network records, nor without a single-lane road.
+    assert following_allowance(full, params, SiteCalibration(), 5) == ()
+    assert following_allowance(nm.from_pair_inputs(pair, dump_bays=None), params, site, 5) == ()
+    with pytest.raises(ValueError, match="lane_allowance_min"):
+        replace(full, lane_allowance_min=(1.0,))
