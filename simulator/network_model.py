@@ -33,7 +33,9 @@ today's model. What the network adds:
 * Bunching: a single-lane leg (one queue per direction) keeps the trucks' order and a minimum headway:
   a truck leaves it at max(its own free exit, the exit of the truck ahead + ``headway_min``) (Newell's
   simplified car following), so a faster truck behind a slower one follows it until passing is allowed
-  again. The minutes lost that way are ``bunching_hours``. A route without single-lane legs costs one
+  again. The minutes lost that way are ``bunching_hours``. A lane's free minutes are its leg's minutes
+  less ``lane_allowance_min`` (the following already in the champion's minutes, which learned them at
+  the records' traffic: ``network_engine.following_allowance``). A route without single-lane legs costs one
   timeout, as in ``model``.
 * End of shift: as ``model``: a truck that gets a loader starts the cycle only if the drawn loading,
   haul, dump and return (to the same point) end within the shift; started cycles finish and count.
