@@ -106,14 +106,19 @@ def test_a_fast_truck_follows_a_slow_one_at_the_headway():
     assert free.cycle_time_min * 3 == pytest.approx(38 + 27 + 22)
 
 
-def test_mixed_speeds_on_a_single_lane_road_form_platoons_and_cost_production():
-    # Half the fleet 40 % slower; random phase times. On one lane the fast trucks queue behind slow
-    # ones: time is lost, cycles lengthen and production falls, measurably (paired by replication).
-    pair = make_inputs(10, 2, (5.0, 14.0, 1.0, 10.0), noise=LOGNORMAL)
+def _mixed_speeds(trucks: int):
+    """One road, 2 excavators, random phase times; every other truck 40 % slower on the road."""
+    pair = make_inputs(trucks, 2, (5.0, 14.0, 1.0, 10.0), noise=LOGNORMAL)
     means = pair.phase_mean_min.copy()
     means[1::2, :, 1] *= 1.4
     means[1::2, :, 3] *= 1.4
-    pair = replace(pair, phase_mean_min=means)
+    return replace(pair, phase_mean_min=means)
+
+
+def test_mixed_speeds_on_a_single_lane_road_form_platoons_and_cost_production():
+    # Half the fleet 40 % slower; random phase times. On one lane the fast trucks queue behind slow
+    # ones: time is lost, cycles lengthen and production falls, measurably (paired by replication).
+    pair = _mixed_speeds(10)
     params = ModelParams(dump_bays=None)
     free = nm.run_replications(nm.from_pair_inputs(pair, dump_bays=None), params, 5, range(20))
     lane = nm.run_replications(nm.from_pair_inputs(pair, dump_bays=None, single_lane=True), params, 5, range(20))
@@ -209,11 +214,7 @@ def test_the_following_allowance_takes_the_records_following_out_once():
     from simulator.network_engine import FOLLOWING_PILOT_REPLICATIONS, following_allowance
     from training.site import SiteCalibration
 
-    pair = make_inputs(20, 2, (5.0, 14.0, 1.0, 10.0), noise=LOGNORMAL)
-    means = pair.phase_mean_min.copy()
-    means[1::2, :, 1] *= 1.4
-    means[1::2, :, 3] *= 1.4
-    pair = replace(pair, phase_mean_min=means)
+    pair = _mixed_speeds(20)
     full = nm.from_pair_inputs(pair, dump_bays=None, single_lane=True)
     params = ModelParams(dump_bays=None)
     site = SiteCalibration(network_trucks_per_shift=10.0)
