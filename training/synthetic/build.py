@@ -45,12 +45,7 @@ def build_export(master: dict[str, pd.DataFrame] | None, *, days: int, trucks: i
     period_end = math.floor(export_s / SHIFT_S) * SHIFT_S  # the last whole shift ends here
     t0 = period_end - days * DAY_S
 
-    fresh = None
-    if master is None:
-        fresh = fresh_fleet(trucks, n_exc, export_s, fleet_rng, plan)
-        fleet = fresh.fleet
-    else:
-        fleet = fleet_from_tables(master, trucks, n_exc, fleet_rng, plan)
+    fresh, fleet = working_fleet(master, trucks, n_exc, export_s, fleet_rng, plan)
     logs_exist = master is not None and "maintenance_logs" in master
     maintenance = (maintenance_from_logs(master["maintenance_logs"], fleet, t0) if logs_exist
                    else preventive_plan(fleet, t0, days * DAY_S, maint_rng, plan))
@@ -60,9 +55,33 @@ def build_export(master: dict[str, pd.DataFrame] | None, *, days: int, trucks: i
     weathers = mine.run(shifts)
     hauling = hauling_frame(mine.cycles, weathers, fleet, t0, shifts, draw_rng, id_rng, gt)
 
+    out = export_frames(fresh, fleet, maintenance, hauling, t0=t0, export_s=export_s, period_end=period_end,
+                        present=present, logs_exist=logs_exist, rngs=(maint_rng, vessel_rng, id_rng), plan=plan)
+    return Export(out, t0, period_end, fresh is not None)
+
+
+def working_fleet(master: dict[str, pd.DataFrame] | None, trucks: int, excavators: int, export_s: float,
+                  rng: np.random.Generator, plan: FleetPlan):
+    """(the generated fleet or None, the working fleet): a fleet is generated when the folder has no
+    master tables, else ``trucks`` and ``excavators`` are picked from them."""
+    if master is None:
+        fresh = fresh_fleet(trucks, excavators, export_s, rng, plan)
+        return fresh, fresh.fleet
+    return None, fleet_from_tables(master, trucks, excavators, rng, plan)
+
+
+def export_frames(fresh, fleet, maintenance, hauling: pd.DataFrame, *, t0: float, export_s: float,
+                  period_end: float, present: frozenset[str], logs_exist: bool, rngs: tuple, plan: FleetPlan,
+                  road_segments: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """The export's tables around the hauling records (one-road and network mines alike): a generated
+    fleet's master tables, ``road_segments`` when the mine brings its own, the maintenance log unless
+    the folder has one, vessels and schedules the folder lacks. ``rngs``: (maintenance, vessels, ids)."""
+    maint_rng, vessel_rng, id_rng = rngs
     out: dict[str, pd.DataFrame] = {}
     if fresh is not None:
         out.update(fresh_master_frames(fresh, maintenance, hauling, t0, export_s, maint_rng, plan))
+    if road_segments is not None:
+        out["road_segments"] = road_segments
     if not logs_exist:
         out["maintenance_logs"] = maintenance_frame(maintenance, fleet, t0, export_s, maint_rng, id_rng, plan)
     vessels, schedules = vessels_and_schedules(t0, period_end, vessel_rng, id_rng, plan)
@@ -70,5 +89,4 @@ def build_export(master: dict[str, pd.DataFrame] | None, *, days: int, trucks: i
         if name not in present:
             out[name] = frame
     out["hauling_activities"] = hauling
-
-    return Export(out, t0, period_end, fresh is not None)
+    return out

@@ -133,18 +133,26 @@ class Mine:
             self._shift(k, shift, weather, wetness[k])
         return weathers
 
-    def _shift(self, k: int, shift: str, weather: str, wetness: int) -> None:
-        fleet, gt, rng, m = self.fleet, self.gt, self.rng, self.maintenance
+    def _crew(self, k: int, shift: str) -> tuple[float, float, float, np.ndarray, list[int]]:
+        """A shift's start, end and ready second (after the shift preparation), its drivers in a random
+        order and the trucks out of the workshop by its end (at most one per driver, in a random order);
+        downtime that ended before the shift is forgotten. Excavators are the caller's (their layout)."""
+        m, rng, fleet = self.maintenance, self.rng, self.fleet
         s0, s1 = k * SHIFT_S, (k + 1) * SHIFT_S
         ready = s0 + self.plan.shift_prep_min * 60.0
-        for intervals in (*m.truck_down, *m.exc_down):  # forget downtime that ended before the shift
+        for intervals in (*m.truck_down, *m.exc_down):
             if intervals and min(end for _, end in intervals) <= s0:
                 intervals[:] = [iv for iv in intervals if iv[1] > s0]
-        pits = [e for e in range(len(fleet.exc_id)) if _free_at(m.exc_down[e], ready) < s1]
         order = rng.permutation(len(fleet.truck_id))
         pool = fleet.operators_by_shift[shift]
         drivers = pool[rng.permutation(len(pool))]
         trucks = [int(i) for i in order if _free_at(m.truck_down[i], ready) < s1][: len(drivers)]
+        return s0, s1, ready, drivers, trucks
+
+    def _shift(self, k: int, shift: str, weather: str, wetness: int) -> None:
+        fleet, gt, rng, m = self.fleet, self.gt, self.rng, self.maintenance
+        s0, s1, ready, drivers, trucks = self._crew(k, shift)
+        pits = [e for e in range(len(fleet.exc_id)) if _free_at(m.exc_down[e], ready) < s1]
         if not pits or not trucks:
             return
         conditions = [road_condition_today(c, wetness, gt) for c in fleet.road_condition]

@@ -64,12 +64,12 @@ from training.ground_truth import (
     travel_speeds_kmh,
 )
 from training.schema import SHIFT_LENGTH_HOURS
-from training.synthetic.build import Export
+from training.synthetic.build import Export, export_frames, working_fleet
 from training.synthetic.events import Mine, _days_since, _free_at
-from training.synthetic.fleet import FleetPlan, WorkingFleet, fleet_from_tables, fresh_fleet
+from training.synthetic.fleet import FleetPlan, WorkingFleet
 from training.synthetic.formats import DAY_S, SHIFT_S, iso_stamps, new_ids, shift_names
 from training.synthetic.maintenance import maintenance_from_logs, preventive_plan
-from training.synthetic.tables import fresh_master_frames, hauling_frame, maintenance_frame, vessels_and_schedules
+from training.synthetic.tables import hauling_frame
 from training.synthetic_network import NetworkMine, Road, route, sample_network_mine
 
 #: The surveyed condition of every road of the network sample mine (rain worsens them alike).
@@ -218,17 +218,9 @@ class NetworkEvents(Mine):
 
     def _shift(self, k: int, shift: str, weather: str, wetness: int) -> None:
         fleet, gt, rng, m, plan, net = self.fleet, self.gt, self.rng, self.maintenance, self.plan, self.net
-        s0, s1 = k * SHIFT_S, (k + 1) * SHIFT_S
-        ready = s0 + plan.shift_prep_min * _S_PER_MIN
-        for intervals in (*m.truck_down, *m.exc_down):  # forget downtime that ended before the shift
-            if intervals and min(end for _, end in intervals) <= s0:
-                intervals[:] = [iv for iv in intervals if iv[1] > s0]
+        s0, s1, ready, drivers, trucks = self._crew(k, shift)
         working = [e for e in range(len(self.exc_pit)) if _free_at(m.exc_down[e], ready) < s1]
         pits = sorted({self.exc_pit[e] for e in working})
-        order = rng.permutation(len(fleet.truck_id))
-        pool = fleet.operators_by_shift[shift]
-        drivers = pool[rng.permutation(len(pool))]
-        trucks = [int(i) for i in order if _free_at(m.truck_down[i], ready) < s1][: len(drivers)]
         if not pits or not trucks:
             return
         n = len(trucks)
@@ -398,12 +390,7 @@ def build_network_export(master: dict[str, pd.DataFrame] | None, *, days: int, t
     if trucks < n_exc:  # the fleet picks at most one excavator per truck
         raise BadInputError(f"trucks={trucks}: the network mine's {n_exc} excavators need at least {n_exc} trucks")
 
-    fresh = None
-    if master is None:
-        fresh = fresh_fleet(trucks, n_exc, export_s, fleet_rng, plan)
-        base = fresh.fleet
-    else:
-        base = fleet_from_tables(master, trucks, n_exc, fleet_rng, plan)
+    fresh, base = working_fleet(master, trucks, n_exc, export_s, fleet_rng, plan)
     if len(base.exc_id) < n_exc:
         raise BadInputError(f"the network mine's pits need {n_exc} active excavators; the master tables give "
                             f"{len(base.exc_id)}")
@@ -418,17 +405,9 @@ def build_network_export(master: dict[str, pd.DataFrame] | None, *, days: int, t
     weathers = sim.run(shifts)
     hauling = hauling_frame(sim.cycles, weathers, fleet, t0, shifts, draw_rng, id_rng, gt)
 
-    out: dict[str, pd.DataFrame] = {}
-    if fresh is not None:
-        out.update(fresh_master_frames(fresh, maintenance, hauling, t0, export_s, maint_rng, plan))
-    out["road_segments"] = roads
-    if not logs_exist:
-        out["maintenance_logs"] = maintenance_frame(maintenance, fleet, t0, export_s, maint_rng, id_rng, plan)
-    vessels, schedules = vessels_and_schedules(t0, period_end, vessel_rng, id_rng, plan)
-    for name, frame in (("vessels", vessels), ("sailing_schedules", schedules)):
-        if name not in present:
-            out[name] = frame
-    out["hauling_activities"] = hauling
+    out = export_frames(fresh, fleet, maintenance, hauling, t0=t0, export_s=export_s, period_end=period_end,
+                        present=present, logs_exist=logs_exist, rngs=(maint_rng, vessel_rng, id_rng), plan=plan,
+                        road_segments=roads)
 
     per_pit = [[fleet.exc_id[e] for e, p in enumerate(sim.exc_pit) if p == k] for k in range(len(mine.pits))]
     locations = {eid: mine.pits[k].id for k, ids in enumerate(per_pit) for eid in ids}
