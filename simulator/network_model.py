@@ -323,18 +323,18 @@ class _Mine:
                 load = pop(pending)
                 working[load[2]] = load[3]
             queued = len(pending)
+            loading = 0  # loads in progress (ending after now), an outage's loader's too
+            for x in working:
+                if x > now:
+                    loading += 1
             if spans:  # loaders in an outage are not working
                 down = {k for k, s in spans if any(a <= now < b for a, b in s)}
                 if down:
                     working = [x for k, x in enumerate(working) if k not in down]
             loaders = len(working)
-            loading = 0  # loads in progress: ending after now
-            for x in working:
-                if x > now:
-                    loading += 1
             k = right(en_route, arrive) if en_route else 0
             if not loaders:  # all down
-                options.append(dispatch_rules.LoaderOption(p, travel, queued + k, 0, math.inf))
+                options.append(dispatch_rules.LoaderOption(p, travel, queued + loading + k, 0, math.inf))
             elif not queued and not k:  # projected_wait's answer without its loops
                 wait = min(working) - arrive
                 options.append(dispatch_rules.LoaderOption(p, travel, loading, loaders, wait if wait > 0.0 else 0.0))

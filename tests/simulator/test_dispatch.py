@@ -116,3 +116,29 @@ def test_projected_wait_equals_the_plain_projection_for_any_number_of_loaders():
         args = (now, arrival, free, int(rng.integers(0, 4)), [a for a in before if a <= arrival],
                 float(rng.uniform(1, 6)))
         assert projected_wait(*args) == _reference_wait(*args), args
+
+
+def test_a_loader_that_goes_down_mid_load_still_holds_its_truck_in_the_count():
+    # Pit 1 has two loaders, pit 2 one. At minute 9.5 pit 1's second loader and pit 2's only one go
+    # down, each with a truck in service until minute 12. At minute 10 the dispatcher counts those
+    # trucks ahead (they still occupy the face), but not their loaders: pit 1 works with one, pit 2
+    # with none (its wait is infinite).
+    from simulator.model import ModelParams
+    from simulator.network import Destination, Edge, HaulNetwork, LoadingPoint
+    from simulator.network_model import _Mine, prepare
+    from tests.simulator.network_factories import network_inputs
+
+    edges = (Edge("A", "P1", "J", 1.0, 0.0, 30.0, "GOOD"), Edge("B", "P2", "J", 1.0, 0.0, 30.0, "GOOD"),
+             Edge("C", "J", "D", 3.0, 5.0, 30.0, "GOOD"))
+    net = HaulNetwork(edges, (LoadingPoint("P1", "P1", 2), LoadingPoint("P2", "P2", 1)), (Destination("D", "D", None),))
+    params = ModelParams(shift_hours=8.0, dump_bays=None)
+    inputs = network_inputs(net, trucks=4, load_min=3.0, dispatch="shortest_queue")
+    pit1 = [j for j, p in enumerate(inputs.excavator_point) if p == 0]
+    pit2 = [j for j, p in enumerate(inputs.excavator_point) if p == 1]
+    assert len(pit1) == 2 and len(pit2) == 1
+    mine = _Mine(inputs, params, prepare(inputs, params), {pit1[1]: [(9.5, 30.0)], pit2[0]: [(9.5, 30.0)]})
+    mine.record_load(0, pit1[1], 9.0, 12.0)
+    mine.record_load(1, pit2[0], 9.0, 12.0)
+    one, two = mine.loader_options(0, 0, 10.0)
+    assert (one.loaders, one.trucks_ahead, one.expected_wait_min) == (1, 1, 0.0)
+    assert (two.loaders, two.trucks_ahead, two.expected_wait_min) == (0, 1, math.inf)
