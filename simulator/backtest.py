@@ -187,16 +187,28 @@ def shift_groups(export: Export, held: set[str], *, shift_hours: float = SHIFT_L
     :data:`EXCLUSION_RULES`. A group is held out when all its finished cycles are in ``held`` (the
     held-out cycle ids) or, having none, when it starts inside the holdout's time span."""
     c = export.hauling_activities.copy()
+    c["_road"] = c["roadSegmentId"].astype(object).where(c["roadSegmentId"].notna(), "")
+    excluded = dict.fromkeys(EXCLUSION_RULES, 0)
+    groups = [ShiftGroup(key=f"{prefix}/{excavator}/{road}", excavator_id=str(excavator), road_id=str(road), **common)
+              for (_, _, excavator, road), _, prefix, common
+              in _kept_groups(c, held, ["excavatorId", "_road"], shift_hours, utc_offset_hours, excluded,
+                              no_road=lambda key: key[3] == "")]
+    return groups, excluded
+
+
+def _kept_groups(c: pd.DataFrame, held: set[str], by: list[str], shift_hours: float, utc_offset_hours: float,
+                 excluded: dict[str, int], *, no_road=lambda key: False):
+    """The kept shift groups of cycles ``c`` (grouped by shift start, shift and ``by``; ``c`` gains the
+    working columns): (group key, its cycles, its key prefix "<local start>/<shift>", the ShiftGroup
+    fields every kind of group has). The groups :func:`_screen` leaves out are counted in ``excluded``."""
     c["_start"] = shift_starts(c["loadingStartTime"], c["shift"], utc_offset_hours)
     c["_finished"] = c["status"].isin(FINISHED_STATUSES)
     c["_held"] = c["id"].astype(str).isin(held)
-    c["_road"] = c["roadSegmentId"].astype(object).where(c["roadSegmentId"].notna(), "")
     c = c.sort_values(["loadingStartTime", "id"], kind="stable")
     holdout_from = c.loc[c["_held"], "loadingStartTime"].min()
-    excluded = dict.fromkeys(EXCLUSION_RULES, 0)
-    groups: list[ShiftGroup] = []
-    for (start, shift, excavator, road), g in c.groupby(["_start", "shift", "excavatorId", "_road"], sort=True):
-        rule, finished, weather, condition = _screen(g, start, holdout_from, shift_hours, no_road=road == "")
+    for key, g in c.groupby(["_start", "shift", *by], sort=True):
+        start, shift = key[0], key[1]
+        rule, finished, weather, condition = _screen(g, start, holdout_from, shift_hours, no_road=no_road(key))
         if rule is not None:
             if rule:
                 excluded[rule] += 1
@@ -204,14 +216,12 @@ def shift_groups(export: Export, held: set[str], *, shift_hours: float = SHIFT_L
         trucks = tuple(dict.fromkeys(g["truckId"].astype(str)))
         operators = tuple(str(_mode(g.loc[g["truckId"].astype(str) == t, "operatorId"])) for t in trucks)
         local = (start + pd.Timedelta(hours=utc_offset_hours)).strftime("%Y-%m-%dT%H:%M")
-        groups.append(ShiftGroup(
-            key=f"{local}/{shift}/{excavator}/{road}", start=start.to_pydatetime(), shift=str(shift),
-            excavator_id=str(excavator), road_id=str(road), truck_ids=trucks, operator_ids=operators,
+        yield key, g, f"{local}/{shift}", dict(
+            start=start.to_pydatetime(), shift=str(shift), truck_ids=trucks, operator_ids=operators,
             weather=str(weather), road_condition=str(condition), cycles=int(len(finished)),
             other_cycles=int(len(g) - len(finished)),
             actual_production_t=float(finished["loadWeight"].astype(float).sum()),
-            actual_cycle_time_min=float(cycle_minutes(finished).mean())))
-    return groups, excluded
+            actual_cycle_time_min=float(cycle_minutes(finished).mean()))
 
 
 def _screen(g: pd.DataFrame, start: pd.Timestamp, holdout_from: Any, shift_hours: float, *,
@@ -257,31 +267,13 @@ def network_shift_groups(export: Export, held: set[str], network: NetworkSpec, *
                      "--network` writes a network sample)")
         raise BadInputError(f"hauling_activities.loadingPointId: no record loads at the network's loading points "
                             f"{sorted(names)} (matched by id or node); {seen}")
-    c["_start"] = shift_starts(c["loadingStartTime"], c["shift"], utc_offset_hours)
-    c["_finished"] = c["status"].isin(FINISHED_STATUSES)
-    c["_held"] = c["id"].astype(str).isin(held)
-    c = c.sort_values(["loadingStartTime", "id"], kind="stable")
-    holdout_from = c.loc[c["_held"], "loadingStartTime"].min()
     excluded = dict.fromkeys(EXCLUSION_RULES, 0)
-    groups: list[ShiftGroup] = []
-    for (start, shift), g in c.groupby(["_start", "shift"], sort=True):
-        rule, finished, weather, condition = _screen(g, start, holdout_from, shift_hours, no_road=False)
-        if rule is not None:
-            if rule:
-                excluded[rule] += 1
-            continue
-        trucks = tuple(dict.fromkeys(g["truckId"].astype(str)))
-        operators = tuple(str(_mode(g.loc[g["truckId"].astype(str) == t, "operatorId"])) for t in trucks)
+    groups = []
+    for _, g, prefix, common in _kept_groups(c, held, [], shift_hours, utc_offset_hours, excluded):
         per_point = tuple(tuple(dict.fromkeys(g.loc[g["_point"] == k, "excavatorId"].astype(str)))
                           for k in range(len(network.loading_points)))
-        local = (start + pd.Timedelta(hours=utc_offset_hours)).strftime("%Y-%m-%dT%H:%M")
-        groups.append(ShiftGroup(
-            key=f"{local}/{shift}/network", start=start.to_pydatetime(), shift=str(shift),
-            excavator_id=",".join(x for ids in per_point for x in ids), road_id="network", truck_ids=trucks,
-            operator_ids=operators, weather=str(weather), road_condition=str(condition),
-            cycles=int(len(finished)), other_cycles=int(len(g) - len(finished)),
-            actual_production_t=float(finished["loadWeight"].astype(float).sum()),
-            actual_cycle_time_min=float(cycle_minutes(finished).mean()), point_excavators=per_point))
+        groups.append(ShiftGroup(key=f"{prefix}/network", excavator_id=",".join(x for ids in per_point for x in ids),
+                                 road_id="network", point_excavators=per_point, **common))
     return groups, excluded
 
 
